@@ -1,0 +1,3 @@
+export async function runSandboxCommand(_args: string[]): Promise<void> {
+  throw new Error('the sandbox is not assembled yet');
+}

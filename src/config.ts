@@ -1,0 +1,197 @@
+// The one place that reads process.env and the config file. Everything else receives `Config`.
+import { readFileSync } from 'node:fs';
+import Type, { type Static, type TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+
+const Url = (schemes: string[], description: string) =>
+  Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
+
+const EnvSchema = Type.Object({
+  DATABASE_URL: Url(['postgres', 'postgresql'], 'PostgreSQL connection URL (source of truth)'),
+  REDIS_URL: Url(['redis', 'rediss'], 'Redis URL for the revoke queue'),
+  REDIS_PREFIX: Type.String({
+    pattern: '^[A-Za-z0-9_-]{1,64}$',
+    description: 'Key prefix for BullMQ in Redis',
+  }),
+  VAULT_ADDR: Url(['http', 'https'], 'Vault address'),
+  VAULT_TOKEN: Type.String({ minLength: 1, description: 'Vault token of the service' }),
+  HOST: Type.String({ minLength: 1, description: 'Address the API listens on' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port the API listens on' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { description: 'pino log level' },
+  ),
+  DEPLOYKEY_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'Path of the YAML config file' })),
+  DEPLOYKEY_API_TOKENS: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9._-]+=[^,\\s]{16,}(,[A-Za-z0-9._-]+=[^,\\s]{16,})*$',
+      description: 'Static caller tokens as name=token pairs separated by commas (tokens of 16+ characters)',
+    }),
+  ),
+});
+
+const ENV_DEFAULTS = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  REDIS_PREFIX: 'dkr',
+  HOST: '127.0.0.1',
+  PORT: '8080',
+  LOG_LEVEL: 'info',
+};
+
+const HostSchema = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', description: 'Name callers use as `provider`' }),
+    type: Type.Union([Type.Literal('github'), Type.Literal('gitlab')]),
+    apiUrl: Url(['http', 'https'], 'REST API base, e.g. https://api.github.com or https://gitlab.com/api/v4'),
+    sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
+    knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
+  },
+  { additionalProperties: false },
+);
+
+const FileSchema = Type.Object(
+  {
+    hosts: Type.Array(HostSchema, { default: [] }),
+    keys: Type.Object(
+      {
+        minTtlSeconds: Type.Integer({ minimum: 1, default: 60 }),
+        maxTtlSeconds: Type.Integer({ minimum: 1, default: 86_400 }),
+        defaultTtlSeconds: Type.Integer({ minimum: 1, default: 3_600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    vault: Type.Object(
+      {
+        kvMount: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'secret' }),
+        pathPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$', default: 'deploy-keys' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    reconciler: Type.Object(
+      {
+        periodSeconds: Type.Integer({ minimum: 1, default: 30 }),
+        pendingTimeoutSeconds: Type.Integer({ minimum: 1, default: 120 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type FileConfig = Static<typeof FileSchema>;
+export type HostConfig = Static<typeof HostSchema> & { token: string };
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  vault: { addr: string; token: string; kvMount: string; pathPrefix: string };
+  http: { host: string; port: number };
+  logLevel: string;
+  hosts: HostConfig[];
+  keys: FileConfig['keys'];
+  reconciler: FileConfig['reconciler'];
+  apiTokens: { name: string; token: string }[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+  }
+}
+
+/** Turns schema errors into one line per offending setting, named as the operator wrote it. */
+function describeErrors(schema: TSchema, value: unknown, name: (path: string) => string): string[] {
+  const byPath = new Map<string, string>();
+  for (const error of Value.Errors(schema, value)) {
+    if (error.keyword === 'required') {
+      const missing = (error.params as { requiredProperties: string[] }).requiredProperties;
+      for (const property of missing) byPath.set(`${error.instancePath}/${property}`, 'is required');
+      continue;
+    }
+    if (error.keyword === 'additionalProperties') {
+      const extra = (error.params as { additionalProperties: string[] }).additionalProperties;
+      for (const property of extra) byPath.set(`${error.instancePath}/${property}`, 'is not a known setting');
+      continue;
+    }
+    if (error.keyword === 'boolean') continue;
+    const existing = byPath.get(error.instancePath);
+    const message =
+      error.keyword === 'const' || error.keyword === 'anyOf' ? 'is not an allowed value' : error.message;
+    if (!existing || error.keyword === 'anyOf') byPath.set(error.instancePath, message);
+  }
+  return [...byPath].map(([path, message]) => `${name(path)} ${message}`);
+}
+
+function parseApiTokens(raw: string | undefined): Config['apiTokens'] {
+  if (!raw) return [];
+  return raw.split(',').map((pair) => {
+    const separator = pair.indexOf('=');
+    return { name: pair.slice(0, separator), token: pair.slice(separator + 1) };
+  });
+}
+
+function readFileConfig(path: string | undefined): { file: unknown; problems: string[] } {
+  if (!path) return { file: {}, problems: [] };
+  try {
+    return { file: parseYaml(readFileSync(path, 'utf8')) ?? {}, problems: [] };
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0];
+    return { file: {}, problems: [`DEPLOYKEY_CONFIG (${path}) cannot be read: ${reason}`] };
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const rawEnv: Record<string, string | undefined> = {
+    ...ENV_DEFAULTS,
+    ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')),
+  };
+  const envValue = Value.Convert(EnvSchema, Value.Clean(EnvSchema, structuredClone(rawEnv))) as Record<
+    string,
+    unknown
+  >;
+  const problems = describeErrors(EnvSchema, envValue, (path) => path.slice(1));
+
+  const { file: rawFile, problems: fileProblems } = readFileConfig(rawEnv.DEPLOYKEY_CONFIG);
+  problems.push(...fileProblems);
+  const fileValue = Value.Default(FileSchema, Value.Convert(FileSchema, structuredClone(rawFile)));
+  problems.push(
+    ...describeErrors(FileSchema, fileValue, (path) => `config ${path.slice(1).replaceAll('/', '.')}`),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const e = envValue as Static<typeof EnvSchema>;
+  const file = fileValue as FileConfig;
+  if (file.keys.minTtlSeconds > file.keys.maxTtlSeconds) {
+    problems.push('config keys.minTtlSeconds must not exceed keys.maxTtlSeconds');
+  }
+  const defaultTtl = file.keys.defaultTtlSeconds;
+  if (defaultTtl < file.keys.minTtlSeconds || defaultTtl > file.keys.maxTtlSeconds) {
+    problems.push('config keys.defaultTtlSeconds must lie between keys.minTtlSeconds and keys.maxTtlSeconds');
+  }
+  const seen = new Set<string>();
+  const hosts = file.hosts.map((host, index) => {
+    if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
+    seen.add(host.id);
+    const tokenEnv = host.tokenEnv ?? `DEPLOYKEY_HOST_${host.id.toUpperCase().replaceAll('-', '_')}_TOKEN`;
+    const token = env[tokenEnv];
+    if (!token) problems.push(`${tokenEnv} is required (credentials of host "${host.id}")`);
+    return { ...host, token: token ?? '' };
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    vault: { addr: e.VAULT_ADDR, token: e.VAULT_TOKEN, ...file.vault },
+    http: { host: e.HOST, port: e.PORT },
+    logLevel: e.LOG_LEVEL,
+    hosts,
+    keys: file.keys,
+    reconciler: file.reconciler,
+    apiTokens: parseApiTokens(e.DEPLOYKEY_API_TOKENS),
+  };
+}

@@ -1,0 +1,59 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type KeyStatus = 'pending' | 'active' | 'revoking' | 'revoked' | 'failed';
+export type Delivery = 'vault' | 'response' | 'wrapped';
+export type RevokeReason = 'expired' | 'job-completed' | 'manual' | 'orphan';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface DeployKeysTable {
+  id: string;
+  provider: string;
+  repository: string;
+  job_id: string;
+  status: ColumnType<KeyStatus, KeyStatus | undefined, KeyStatus>;
+  delivery: Delivery;
+  fingerprint: string | null;
+  public_key: string | null;
+  host_key_id: string | null;
+  vault_path: string | null;
+  caller: string;
+  caller_details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  activated_at: Timestamp | null;
+  expires_at: Timestamp;
+  revoke_requested_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  revoke_reason: RevokeReason | null;
+  failure_reason: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface AuditEventsTable {
+  seq: string;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  key_id: string | null;
+  provider: string | null;
+  repository: string | null;
+  job_id: string | null;
+  details: ColumnType<Record<string, unknown>, string, never>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface Database {
+  deploy_keys: DeployKeysTable;
+  audit_events: AuditEventsTable;
+}
+
+export type DeployKeyRow = Selectable<DeployKeysTable>;
+export type NewDeployKeyRow = Insertable<DeployKeysTable>;
+export type DeployKeyUpdate = Updateable<DeployKeysTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type { Generated };

@@ -1,0 +1,137 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const PROBLEM_TYPE_BASE = 'https://deploykey-rotator.dev/problems/';
+
+/** The one error type the service raises on purpose; anything else is an internal error. */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  /** Whether `message` may be shown to the caller. 5xx messages are never shown unless marked. */
+  readonly expose: boolean;
+  readonly headers: Record<string, string>;
+  readonly extra: Record<string, unknown>;
+
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options: {
+      expose?: boolean;
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = status;
+    this.expose = options.expose ?? status < 500;
+    this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  code: string;
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function problem(
+  status: number,
+  code: string,
+  detail?: string,
+  extra: Record<string, unknown> = {},
+): Problem {
+  return {
+    type: `${PROBLEM_TYPE_BASE}${code}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    code,
+    ...(detail ? { detail } : {}),
+    ...extra,
+  };
+}
+
+function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}) {
+  return reply
+    .code(body.status)
+    .headers(headers)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('cache-control', 'no-store')
+    .send({ ...body, instance: reply.request.url.split('?')[0] });
+}
+
+function fromFrameworkError(error: FastifyError): Problem | undefined {
+  if (error.validation) {
+    const where = error.validationContext ?? 'request';
+    const errors = error.validation.map((issue) => ({
+      location: where,
+      pointer: issue.instancePath || '/',
+      message: issue.message ?? 'is invalid',
+    }));
+    const first = errors[0];
+    const detail = first
+      ? `${where}${first.pointer === '/' ? '' : first.pointer} ${first.message}`
+      : undefined;
+    return problem(400, 'validation-failed', detail, { errors });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem(413, 'body-too-large', 'The request body is larger than this endpoint accepts.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem(415, 'unsupported-media-type', 'Send the body as application/json.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problem(400, 'invalid-json', 'The body is empty but Content-Type says JSON.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem(400, 'invalid-content-length', 'Content-Length does not match the body.');
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return problem(400, 'invalid-json', 'The body is not valid JSON.');
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) return problem(status, 'bad-request', error.message);
+  return undefined;
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof AppError) {
+      if (error.status >= 500) request.log.error({ err: error, code: error.code }, 'request failed');
+      const detail = error.expose ? error.message : undefined;
+      return sendProblem(reply, problem(error.status, error.code, detail, error.extra), error.headers);
+    }
+    const framework = fromFrameworkError(error);
+    if (framework) return sendProblem(reply, framework);
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, problem(500, 'internal', 'The service failed to handle this request.'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem(404, 'not-found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+}

@@ -1,0 +1,74 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  keysIssued: Counter<'provider'>;
+  keysRevoked: Counter<'reason'>;
+  revokeLatency: Histogram<'reason'>;
+  hostRequests: Counter<'provider' | 'status'>;
+  revokeFailures: Counter<'provider'>;
+}
+
+/** A registry per container, so tests and several services in one process never share counters. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'deploykey_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'deploykey_http_requests_total',
+      help: 'HTTP requests served, by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    keysIssued: new Counter({
+      name: 'deploykey_keys_issued_total',
+      help: 'Deploy keys issued',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    keysRevoked: new Counter({
+      name: 'deploykey_keys_revoked_total',
+      help: 'Deploy keys revoked, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    revokeLatency: new Histogram({
+      name: 'deploykey_revoke_latency_seconds',
+      help: 'Seconds from the revoke trigger (expiry or request) to the key being revoked',
+      labelNames: ['reason'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    hostRequests: new Counter({
+      name: 'deploykey_host_requests_total',
+      help: 'Requests to Git host APIs, by provider and status',
+      labelNames: ['provider', 'status'],
+      registers: [registry],
+    }),
+    revokeFailures: new Counter({
+      name: 'deploykey_revoke_failures_total',
+      help: 'Revoke attempts that failed and will be retried',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+  };
+}
+
+/** A gauge whose value is read from the source of truth at scrape time. */
+export function registerCollectedGauge(
+  metrics: Metrics,
+  name: string,
+  help: string,
+  read: () => Promise<number>,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [metrics.registry],
+    async collect() {
+      this.set(await read());
+    },
+  });
+}

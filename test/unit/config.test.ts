@@ -1,0 +1,113 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const BASE_ENV = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/deploykey',
+  VAULT_ADDR: 'http://127.0.0.1:8200',
+  VAULT_TOKEN: 'root-token',
+};
+
+function writeConfig(yaml: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'dkr-config-')), 'config.yaml');
+  writeFileSync(path, yaml);
+  return path;
+}
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+describe('loadConfig', () => {
+  it('applies safe defaults when only the required settings are given', () => {
+    const config = loadConfig(BASE_ENV);
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.keys).toEqual({ minTtlSeconds: 60, maxTtlSeconds: 86_400, defaultTtlSeconds: 3_600 });
+    expect(config.vault).toMatchObject({ kvMount: 'secret', pathPrefix: 'deploy-keys' });
+    expect(config.reconciler.periodSeconds).toBe(30);
+  });
+
+  it('names every offending setting at once', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://x', PORT: 'eighty', LOG_LEVEL: 'loud' });
+    const text = problems.join('\n');
+    for (const name of ['DATABASE_URL', 'PORT', 'LOG_LEVEL', 'VAULT_ADDR', 'VAULT_TOKEN']) {
+      expect(text).toContain(name);
+    }
+    expect(problems.find((p) => p.startsWith('VAULT_TOKEN'))).toBe('VAULT_TOKEN is required');
+  });
+
+  it('reads Git hosts from the config file and their tokens from the environment', () => {
+    const path = writeConfig(`
+hosts:
+  - id: github
+    type: github
+    apiUrl: https://api.github.com
+    sshUrl: ssh://git@github.com
+  - id: ghes
+    type: github
+    apiUrl: https://ghe.example.com/api/v3
+    sshUrl: ssh://git@ghe.example.com
+    tokenEnv: GHES_TOKEN
+keys:
+  maxTtlSeconds: 7200
+`);
+    const config = loadConfig({
+      ...BASE_ENV,
+      DEPLOYKEY_CONFIG: path,
+      DEPLOYKEY_HOST_GITHUB_TOKEN: 'ghp_one',
+      GHES_TOKEN: 'ghp_two',
+    });
+    expect(config.hosts.map((h) => [h.id, h.token])).toEqual([
+      ['github', 'ghp_one'],
+      ['ghes', 'ghp_two'],
+    ]);
+    expect(config.keys.maxTtlSeconds).toBe(7200);
+  });
+
+  it('rejects unknown settings, duplicate host ids and missing host credentials in the file', () => {
+    const path = writeConfig(`
+hosts:
+  - { id: github, type: github, apiUrl: 'https://api.github.com', sshUrl: 'ssh://git@github.com' }
+  - { id: github, type: gitlab, apiUrl: 'https://gitlab.com/api/v4', sshUrl: 'ssh://git@gitlab.com' }
+keys:
+  maxTtl: 5
+`);
+    const text = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: path }).join('\n');
+    expect(text).toContain('config keys.maxTtl is not a known setting');
+    expect(text).not.toContain('is used twice');
+    const fixed = writeConfig(`
+hosts:
+  - { id: github, type: github, apiUrl: 'https://api.github.com', sshUrl: 'ssh://git@github.com' }
+  - { id: github, type: gitlab, apiUrl: 'https://gitlab.com/api/v4', sshUrl: 'ssh://git@gitlab.com' }
+`);
+    const second = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: fixed }).join('\n');
+    expect(second).toContain('config hosts.1.id "github" is used twice');
+    expect(second).toContain('DEPLOYKEY_HOST_GITHUB_TOKEN is required');
+  });
+
+  it('explains an unreadable config file without a stack trace', () => {
+    const problems = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: '/nonexistent/deploykey.yaml' });
+    expect(problems).toEqual(['DEPLOYKEY_CONFIG (/nonexistent/deploykey.yaml) cannot be read: ENOENT']);
+  });
+
+  it('rejects TTL bounds that contradict each other', () => {
+    const path = writeConfig('keys: { minTtlSeconds: 600, maxTtlSeconds: 60, defaultTtlSeconds: 300 }\n');
+    const text = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: path }).join('\n');
+    expect(text).toContain('minTtlSeconds must not exceed keys.maxTtlSeconds');
+  });
+
+  it('parses static caller tokens and refuses short ones', () => {
+    const config = loadConfig({ ...BASE_ENV, DEPLOYKEY_API_TOKENS: 'ci=abcdefghijklmnop1234,ops=zyxwvutsrqponmlk9876' });
+    expect(config.apiTokens.map((t) => t.name)).toEqual(['ci', 'ops']);
+    expect(problemsOf({ ...BASE_ENV, DEPLOYKEY_API_TOKENS: 'ci=short' }).join()).toContain('DEPLOYKEY_API_TOKENS');
+  });
+});
