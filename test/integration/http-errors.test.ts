@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { type Container, createContainer } from '../../src/container.ts';
-import { AppError } from '../../src/http/errors.ts';
 import { type App, buildApp } from '../../src/http/app.ts';
+import { AppError } from '../../src/http/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createCapturedLogger } from '../support/log-capture.ts';
 
@@ -16,7 +16,11 @@ describe('HTTP errors', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const config = loadConfig({ DATABASE_URL: database.url, VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 'x' });
+    const config = loadConfig({
+      DATABASE_URL: database.url,
+      VAULT_ADDR: 'http://127.0.0.1:1',
+      VAULT_TOKEN: 'x',
+    });
     container = createContainer(config, captured.logger);
     app = await buildApp(container);
     app.get('/boom', async () => {
@@ -67,15 +71,31 @@ describe('HTTP errors', () => {
   });
 
   it('tags every response with a request id, honouring a well-formed one from the caller', async () => {
-    const given = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'ci-run-42' } });
+    const given = await app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': 'ci-run-42' },
+    });
     expect(given.headers['x-request-id']).toBe('ci-run-42');
-    const hostile = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'a b;c' } });
+    const hostile = await app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': 'a b;c' },
+    });
     expect(hostile.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('redacts credentials from request logs', async () => {
-    await app.inject({ method: 'GET', url: '/healthz', headers: { authorization: 'Bearer sekrit-token-value' } });
-    await app.inject({ method: 'GET', url: '/nope', headers: { authorization: 'Bearer sekrit-token-value' } });
+    await app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { authorization: 'Bearer sekrit-token-value' },
+    });
+    await app.inject({
+      method: 'GET',
+      url: '/nope',
+      headers: { authorization: 'Bearer sekrit-token-value' },
+    });
     expect(captured.text()).not.toContain('sekrit-token-value');
   });
 
@@ -83,6 +103,8 @@ describe('HTTP errors', () => {
     const response = await app.inject({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(200);
     expect(response.body).toContain('deploykey_http_requests_total');
-    expect(response.body).toMatch(/deploykey_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
+    expect(response.body).toMatch(
+      /deploykey_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/,
+    );
   });
 });

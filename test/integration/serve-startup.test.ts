@@ -5,7 +5,10 @@ const VAULT = { VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 'root' };
 
 describe('deploykey serve start-up', () => {
   it('exits 1 within 10 s with one line naming DATABASE_URL when Postgres is unreachable', async () => {
-    const result = await runCli(['serve'], { ...VAULT, DATABASE_URL: 'postgres://postgres@127.0.0.1:9/nowhere' });
+    const result = await runCli(['serve'], {
+      ...VAULT,
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:9/nowhere',
+    });
     expect(result.code).toBe(1);
     expect(result.elapsedMs).toBeLessThan(10_000);
     const lines = result.stderr.trim().split('\n');
