@@ -1,0 +1,51 @@
+// The contract of the Vault KV v2 store that holds each key's private half (and nothing else does).
+
+export interface KeySecret {
+  privateKey: string;
+  publicKey: string;
+  knownHosts: string;
+  fingerprint: string;
+}
+
+export interface SecretMetadata {
+  keyId: string;
+  expiresAt: Date;
+}
+
+export interface SecretStore {
+  readonly mount: string;
+  /** `<pathPrefix>/<jobId>/<provider>/<repository>`: the path below the mount, without `data/`. */
+  pathFor(jobId: string, provider: string, repository: string): string;
+  /**
+   * Writes the secret as fields `ssh-privatekey`, `ssh-publickey`, `known_hosts`, `fingerprint`
+   * (the layout of a kubernetes.io/ssh-auth Secret) with custom_metadata keyId and expiresAt.
+   */
+  write(path: string, secret: KeySecret, metadata: SecretMetadata): Promise<void>;
+  /** A single-use response-wrapping token whose unwrap yields the secret written at `path`. */
+  wrap(path: string, ttlSeconds: number): Promise<string>;
+  /**
+   * Destroys every version and the metadata at `path`. When `keyId` is given, a secret whose
+   * custom_metadata names another key is left alone. A missing secret counts as destroyed.
+   */
+  destroy(path: string, keyId?: string): Promise<'destroyed' | 'already-gone' | 'not-ours'>;
+  /** The keyId recorded in the secret's metadata, or undefined when there is no secret. */
+  ownerOf(path: string): Promise<string | undefined>;
+}
+
+export type VaultErrorKind = 'forbidden' | 'unavailable' | 'timeout' | 'invalid';
+
+export class VaultError extends Error {
+  readonly kind: VaultErrorKind;
+  readonly status: number | undefined;
+
+  constructor(kind: VaultErrorKind, message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'VaultError';
+    this.kind = kind;
+    this.status = options.status;
+  }
+
+  get retryable(): boolean {
+    return this.kind === 'unavailable' || this.kind === 'timeout';
+  }
+}
