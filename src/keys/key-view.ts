@@ -1,0 +1,44 @@
+import type { DeployKeyRow } from '../db/schema.ts';
+
+export interface KeyView {
+  id: string;
+  provider: string;
+  repository: string;
+  jobId: string;
+  status: DeployKeyRow['status'];
+  delivery: DeployKeyRow['delivery'];
+  fingerprint: string | null;
+  publicKey: string | null;
+  cloneUrl: string;
+  knownHosts: string[];
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  revokeReason: DeployKeyRow['revoke_reason'];
+  failureReason: string | null;
+  vault: { mount: string; path: string } | null;
+}
+
+export function toKeyView(
+  row: DeployKeyRow,
+  extra: { cloneUrl: string; knownHosts: string[]; vaultMount: string },
+): KeyView {
+  return {
+    id: row.id,
+    provider: row.provider,
+    repository: row.repository,
+    jobId: row.job_id,
+    status: row.status,
+    delivery: row.delivery,
+    fingerprint: row.fingerprint,
+    publicKey: row.public_key,
+    cloneUrl: extra.cloneUrl,
+    knownHosts: extra.knownHosts,
+    createdAt: row.created_at.toISOString(),
+    expiresAt: row.expires_at.toISOString(),
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+    revokeReason: row.revoke_reason,
+    failureReason: row.failure_reason,
+    vault: row.vault_path ? { mount: extra.vaultMount, path: row.vault_path } : null,
+  };
+}

@@ -1,0 +1,237 @@
+import type { Kysely, Transaction } from 'kysely';
+import { sql } from 'kysely';
+import { type AuditEventInput, appendAuditEvent } from '../audit/audit.repository.ts';
+import type {
+  Database,
+  DeployKeyRow,
+  DeployKeyUpdate,
+  KeyStatus,
+  NewDeployKeyRow,
+  RevokeReason,
+} from '../db/schema.ts';
+
+export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
+
+export interface KeyListFilter {
+  caller?: string;
+  provider?: string;
+  repository?: string;
+  jobId?: string;
+  status?: KeyStatus;
+  overdueAt?: Date;
+  after?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+export type InsertPendingResult =
+  | { outcome: 'inserted'; row: DeployKeyRow }
+  | { outcome: 'idempotent-replay'; row: DeployKeyRow }
+  | { outcome: 'live-key-exists'; row: DeployKeyRow };
+
+const UNIQUE_VIOLATION = '23505';
+export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
+
+function auditFor(row: DeployKeyRow, audit: KeyAudit): AuditEventInput {
+  return { ...audit, keyId: row.id, provider: row.provider, repository: row.repository, jobId: row.job_id };
+}
+
+export interface KeyRepository {
+  insertPending(row: NewDeployKeyRow, audit: KeyAudit): Promise<InsertPendingResult>;
+  findById(id: string): Promise<DeployKeyRow | undefined>;
+  findByIdempotencyKey(caller: string, idempotencyKey: string): Promise<DeployKeyRow | undefined>;
+  /**
+   * Moves a key to a new state only if it is in one of `from`, writing the audit event in the same
+   * transaction. Returns undefined (and audits nothing) when the key was not in such a state, so a
+   * transition that runs twice takes effect and is audited once.
+   */
+  transition(
+    id: string,
+    from: KeyStatus[],
+    update: DeployKeyUpdate,
+    audit: KeyAudit,
+  ): Promise<DeployKeyRow | undefined>;
+  recordAttempt(id: string, error: string): Promise<void>;
+  list(filter: KeyListFilter): Promise<DeployKeyRow[]>;
+  liveKeysOfJob(jobId: string, caller?: string): Promise<DeployKeyRow[]>;
+  jobExists(jobId: string, caller?: string): Promise<boolean>;
+  /** Live keys whose expiry is before `before`, oldest first. */
+  liveExpiringBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
+  pendingCreatedBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
+  repositoriesIssuedSince(since: Date): Promise<{ provider: string; repository: string }[]>;
+  /** Key ids with a key that may legitimately still exist at the host. */
+  liveIdsAmong(ids: string[]): Promise<Set<string>>;
+  countActive(): Promise<number>;
+  countOverdue(now: Date): Promise<number>;
+}
+
+export function createKeyRepository(db: Kysely<Database>): KeyRepository {
+  const inTransaction = <T>(work: (trx: Transaction<Database>) => Promise<T>) =>
+    db.transaction().execute(work);
+
+  const findById = (id: string) =>
+    db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
+
+  const findByIdempotencyKey = (caller: string, idempotencyKey: string) =>
+    db
+      .selectFrom('deploy_keys')
+      .selectAll()
+      .where('caller', '=', caller)
+      .where('idempotency_key', '=', idempotencyKey)
+      .executeTakeFirst();
+
+  const findLive = (row: NewDeployKeyRow) =>
+    db
+      .selectFrom('deploy_keys')
+      .selectAll()
+      .where('job_id', '=', row.job_id)
+      .where('provider', '=', row.provider)
+      .where('repository', '=', row.repository)
+      .where('status', 'in', LIVE_STATUSES)
+      .executeTakeFirst();
+
+  return {
+    async insertPending(row, audit) {
+      try {
+        const inserted = await inTransaction(async (trx) => {
+          const created = await trx
+            .insertInto('deploy_keys')
+            .values(row)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await appendAuditEvent(trx, auditFor(created, audit));
+          return created;
+        });
+        return { outcome: 'inserted', row: inserted };
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        const constraint = (error as { constraint?: string }).constraint;
+        if (constraint === 'deploy_keys_idempotency' && row.idempotency_key) {
+          const first = await findByIdempotencyKey(row.caller, row.idempotency_key);
+          if (first) return { outcome: 'idempotent-replay', row: first };
+        }
+        const live = await findLive(row);
+        if (live) return { outcome: 'live-key-exists', row: live };
+        throw error;
+      }
+    },
+
+    findById,
+    findByIdempotencyKey,
+
+    transition(id, from, update, audit) {
+      return inTransaction(async (trx) => {
+        const row = await trx
+          .updateTable('deploy_keys')
+          .set({ ...update, updated_at: sql<Date>`now()` as unknown as Date })
+          .where('id', '=', id)
+          .where('status', 'in', from)
+          .returningAll()
+          .executeTakeFirst();
+        if (row) await appendAuditEvent(trx, auditFor(row, audit));
+        return row;
+      });
+    },
+
+    async recordAttempt(id, error) {
+      await db
+        .updateTable('deploy_keys')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: error.slice(0, 500) }))
+        .where('id', '=', id)
+        .execute();
+    },
+
+    list(filter) {
+      let query = db.selectFrom('deploy_keys').selectAll();
+      if (filter.caller) query = query.where('caller', '=', filter.caller);
+      if (filter.provider) query = query.where('provider', '=', filter.provider);
+      if (filter.repository) query = query.where('repository', '=', filter.repository);
+      if (filter.jobId) query = query.where('job_id', '=', filter.jobId);
+      if (filter.status) query = query.where('status', '=', filter.status);
+      if (filter.overdueAt) {
+        query = query
+          .where('status', 'in', ['active', 'revoking'])
+          .where('expires_at', '<', filter.overdueAt);
+      }
+      if (filter.after) {
+        const { createdAt, id } = filter.after;
+        query = query.where(sql<boolean>`(created_at, id) < (${createdAt}, ${id}::uuid)`);
+      }
+      return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
+    },
+
+    liveKeysOfJob(jobId, caller) {
+      let query = db.selectFrom('deploy_keys').selectAll().where('job_id', '=', jobId);
+      if (caller) query = query.where('caller', '=', caller);
+      return query.where('status', 'in', LIVE_STATUSES).orderBy('created_at').execute();
+    },
+
+    async jobExists(jobId, caller) {
+      let query = db.selectFrom('deploy_keys').select('id').where('job_id', '=', jobId);
+      if (caller) query = query.where('caller', '=', caller);
+      return (await query.limit(1).executeTakeFirst()) !== undefined;
+    },
+
+    liveExpiringBefore(before, limit) {
+      return db
+        .selectFrom('deploy_keys')
+        .selectAll()
+        .where('status', 'in', ['active', 'revoking'])
+        .where('expires_at', '<', before)
+        .orderBy('expires_at')
+        .limit(limit)
+        .execute();
+    },
+
+    pendingCreatedBefore(before, limit) {
+      return db
+        .selectFrom('deploy_keys')
+        .selectAll()
+        .where('status', '=', 'pending')
+        .where('created_at', '<', before)
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
+    },
+
+    repositoriesIssuedSince(since) {
+      return db
+        .selectFrom('deploy_keys')
+        .select(['provider', 'repository'])
+        .where('created_at', '>=', since)
+        .groupBy(['provider', 'repository'])
+        .execute();
+    },
+
+    async liveIdsAmong(ids) {
+      if (ids.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('deploy_keys')
+        .select('id')
+        .where('id', 'in', ids)
+        .where('status', 'in', LIVE_STATUSES)
+        .execute();
+      return new Set(rows.map((row) => row.id));
+    },
+
+    async countActive() {
+      const row = await db
+        .selectFrom('deploy_keys')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    },
+
+    async countOverdue(now) {
+      const row = await db
+        .selectFrom('deploy_keys')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('status', 'in', ['active', 'revoking'])
+        .where('expires_at', '<', now)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    },
+  };
+}
+
+export type { DeployKeyRow, KeyStatus, RevokeReason };

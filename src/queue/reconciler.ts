@@ -1,0 +1,190 @@
+// Postgres is the source of truth and Redis only a scheduler, so this loop runs from a timer and
+// takes a Postgres advisory lock (one pass at a time across replicas). It keeps working when Redis
+// has lost every job, which a Redis-scheduled repeatable job could not promise.
+import { appendAuditEvent } from '../audit/audit.repository.ts';
+import type { Db } from '../db/database.ts';
+import { keyIdFromTitle } from '../hosts/git-host.ts';
+import { SYSTEM_ACTOR } from '../keys/caller.ts';
+import type { KeyService } from '../keys/key.service.ts';
+import type { KeyServiceDeps } from '../keys/key-service-deps.ts';
+import type { Logger } from '../log.ts';
+import type { RevokeScheduler } from './revoke.queue.ts';
+
+const RECONCILER_LOCK = 0x64_6b_72_72_65_63;
+const BATCH = 1_000;
+
+export interface ReconcilerSettings {
+  periodSeconds: number;
+  pendingTimeoutSeconds: number;
+  /** How often hosts are listed for orphans; listing costs host API quota. */
+  orphanScanSeconds: number;
+  /** Repositories that got a key within this window are scanned for orphans. */
+  orphanLookbackSeconds: number;
+}
+
+export interface ReconcileReport {
+  skipped: boolean;
+  scheduled: number;
+  revokesStarted: number;
+  pendingUndone: number;
+  orphansRemoved: number;
+  errors: number;
+}
+
+export interface ReconcilerDeps {
+  db: Db;
+  keys: KeyServiceDeps['keys'];
+  hosts: KeyServiceDeps['hosts'];
+  keyService: Pick<KeyService, 'undoIssue'>;
+  queue: Pick<RevokeScheduler, 'scheduleRevoke' | 'revokeNow'>;
+  clock: () => Date;
+  logger: Logger;
+  settings: ReconcilerSettings;
+}
+
+export function createReconciler(deps: ReconcilerDeps) {
+  const { keys, hosts, queue, clock, logger, settings } = deps;
+  let lastOrphanScan = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<ReconcileReport> | undefined;
+  let stopped = false;
+
+  async function ensureRevokes(report: ReconcileReport) {
+    const now = clock();
+    // Keys due before the next pass get their delayed job (re)created: after Redis lost its data
+    // they are still revoked on time instead of one period late.
+    const horizon = new Date(now.getTime() + 2 * settings.periodSeconds * 1000);
+    const due = await keys.liveExpiringBefore(horizon, BATCH);
+    const revoking = await keys.list({ status: 'revoking', limit: BATCH });
+    const seen = new Set<string>();
+    for (const row of [...due, ...revoking]) {
+      if (seen.has(row.id)) continue;
+      seen.add(row.id);
+      try {
+        if (row.status === 'revoking' || row.expires_at <= now) {
+          await queue.revokeNow(row.id);
+          report.revokesStarted += 1;
+        } else {
+          await queue.scheduleRevoke(row.id, row.expires_at);
+          report.scheduled += 1;
+        }
+      } catch (error) {
+        report.errors += 1;
+        logger.warn(
+          { keyId: row.id, err: (error as Error).message },
+          'reconciler could not enqueue a revoke',
+        );
+      }
+    }
+  }
+
+  async function undoStuckPending(report: ReconcileReport) {
+    const before = new Date(clock().getTime() - settings.pendingTimeoutSeconds * 1000);
+    for (const row of await keys.pendingCreatedBefore(before, BATCH)) {
+      if (await deps.keyService.undoIssue(row, 'interrupted before it was issued')) report.pendingUndone += 1;
+      else report.errors += 1;
+    }
+  }
+
+  async function removeOrphans(report: ReconcileReport) {
+    const since = new Date(clock().getTime() - settings.orphanLookbackSeconds * 1000);
+    for (const { provider, repository } of await keys.repositoriesIssuedSince(since)) {
+      const host = hosts.get(provider);
+      if (!host) continue;
+      try {
+        const ours = (await host.listDeployKeys(repository))
+          .map((key) => ({ key, keyId: keyIdFromTitle(key.title) }))
+          .filter((entry): entry is { key: typeof entry.key; keyId: string } => entry.keyId !== undefined);
+        const live = await keys.liveIdsAmong(ours.map((entry) => entry.keyId));
+        for (const { key, keyId } of ours) {
+          if (live.has(keyId)) continue;
+          await host.deleteDeployKey(repository, key.hostKeyId);
+          await deps.db.db.transaction().execute((trx) =>
+            appendAuditEvent(trx, {
+              actor: SYSTEM_ACTOR,
+              action: 'key.orphan_removed',
+              keyId,
+              provider,
+              repository,
+              details: { hostKeyId: key.hostKeyId, title: key.title, reason: 'orphan' },
+            }),
+          );
+          report.orphansRemoved += 1;
+        }
+      } catch (error) {
+        report.errors += 1;
+        logger.warn(
+          { provider, repository, err: (error as Error).message },
+          'orphan scan failed for a repository',
+        );
+      }
+    }
+  }
+
+  async function pass(options: { orphans?: boolean } = {}): Promise<ReconcileReport> {
+    const report: ReconcileReport = {
+      skipped: false,
+      scheduled: 0,
+      revokesStarted: 0,
+      pendingUndone: 0,
+      orphansRemoved: 0,
+      errors: 0,
+    };
+    const client = await deps.db.pool.connect();
+    try {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [RECONCILER_LOCK]);
+      if (!rows[0]?.locked) return { ...report, skipped: true };
+      try {
+        await ensureRevokes(report);
+        await undoStuckPending(report);
+        const orphansDue = Date.now() - lastOrphanScan >= settings.orphanScanSeconds * 1000;
+        if (options.orphans ?? orphansDue) {
+          lastOrphanScan = Date.now();
+          await removeOrphans(report);
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [RECONCILER_LOCK]);
+      }
+    } finally {
+      client.release();
+    }
+    if (report.revokesStarted || report.pendingUndone || report.orphansRemoved || report.errors) {
+      logger.info(report, 'reconciler pass');
+    }
+    return report;
+  }
+
+  /** One pass now; concurrent callers share the pass in flight. */
+  function runOnce(options: { orphans?: boolean } = {}): Promise<ReconcileReport> {
+    running ??= pass(options).finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  function schedule() {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      runOnce()
+        .catch((error: Error) => logger.error({ err: error.message }, 'reconciler pass failed'))
+        .finally(schedule);
+    }, settings.periodSeconds * 1000);
+  }
+
+  return {
+    runOnce,
+    start() {
+      stopped = false;
+      runOnce()
+        .catch((error: Error) => logger.error({ err: error.message }, 'reconciler pass failed'))
+        .finally(schedule);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running?.catch(() => {});
+    },
+  };
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;

@@ -1,0 +1,61 @@
+import { type Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { REVOKE_JOB, REVOKE_JOB_OPTIONS, REVOKE_QUEUE, type RevokeJobData, revokeJobId } from './jobs.ts';
+
+export interface RevokeScheduler {
+  /** Schedules the revoke of a key at `at`. Throws when Redis cannot take the job. */
+  scheduleRevoke(keyId: string, at: Date): Promise<void>;
+  /** Makes the key's revoke run now: promotes a delayed job, restarts a spent one, or adds one. */
+  revokeNow(keyId: string): Promise<void>;
+  /** Removes a scheduled revoke that is no longer needed (the issue was undone). */
+  cancel(keyId: string): Promise<void>;
+  depth(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export function createRevokeScheduler(connection: Redis, prefix: string): RevokeScheduler {
+  const queue = new Queue<RevokeJobData>(REVOKE_QUEUE, { connection, prefix });
+  // A Queue reports connection trouble as events; callers see it as the failed add.
+  queue.on('error', () => {});
+
+  const add = (keyId: string, delayMs: number) =>
+    queue.add(
+      REVOKE_JOB,
+      { keyId },
+      { ...REVOKE_JOB_OPTIONS, jobId: revokeJobId(keyId), delay: Math.max(0, delayMs) },
+    );
+
+  const restart = async (job: Job<RevokeJobData>, keyId: string) => {
+    const state = await job.getState();
+    if (state === 'delayed') {
+      await job.promote().catch(async () => {
+        // It left the delayed set between the two calls: it is running or about to.
+      });
+    } else if (state === 'failed') {
+      await job.retry('failed');
+    } else if (state === 'completed' || state === 'unknown') {
+      await job.remove().catch(() => {});
+      await add(keyId, 0);
+    }
+  };
+
+  return {
+    async scheduleRevoke(keyId, at) {
+      await add(keyId, at.getTime() - Date.now());
+    },
+    async revokeNow(keyId) {
+      const job = await queue.getJob(revokeJobId(keyId));
+      if (!job) {
+        await add(keyId, 0);
+        return;
+      }
+      await restart(job, keyId);
+    },
+    async cancel(keyId) {
+      const job = await queue.getJob(revokeJobId(keyId));
+      await job?.remove().catch(() => {});
+    },
+    depth: () => queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
+    close: () => queue.close(),
+  };
+}
