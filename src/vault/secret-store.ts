@@ -28,6 +28,8 @@ export interface SecretStore {
    * custom_metadata names another key is left alone. A missing secret counts as destroyed.
    */
   destroy(path: string, keyId?: string): Promise<'destroyed' | 'already-gone' | 'not-ours'>;
+  /** The secret at `path`, or undefined when there is none (an idempotent replay re-delivers it). */
+  read(path: string): Promise<KeySecret | undefined>;
   /** The keyId recorded in the secret's metadata, or undefined when there is no secret. */
   ownerOf(path: string): Promise<string | undefined>;
 }
