@@ -1,0 +1,226 @@
+// Local stand-in for HashiCorp Vault's HTTP API (`/v1/`): KV v2, tokens and ACL policies,
+// response wrapping, Kubernetes auth and sys/health, with Vault's envelopes and error bodies.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FaultInjector, registerFaults } from './faults.ts';
+import {
+  isObject,
+  isVaultFailure,
+  multiError,
+  PERMISSION_DENIED,
+  parseDurationSeconds,
+  type VaultOperation,
+  type VaultRequest,
+  vaultFailure,
+} from './vault-http.ts';
+import { createKubernetesAuth } from './vault-kubernetes.ts';
+import { createKvEngine } from './vault-kv.ts';
+import { LIST_MARKER_HEADER, listenWithListMethod } from './vault-list-method.ts';
+import { createPolicyStore } from './vault-policies.ts';
+import { createVaultRouter, type VaultReply } from './vault-router.ts';
+import { createTokenStore } from './vault-tokens.ts';
+import { createWrapping } from './vault-wrapping.ts';
+
+export interface VaultStandInOptions {
+  rootToken: string;
+  /** Mount of the KV version 2 engine; default `secret`. */
+  kvMount?: string;
+  /** Keys for `auth/kubernetes/login`; can also be set later through `auth/kubernetes/config`. */
+  kubernetes?: { publicKeysPem?: string[] };
+  port?: number;
+  /** Clock for token, wrapping-token and JWT lifetimes (ms since epoch); default `Date.now`. */
+  now?: () => number;
+}
+
+export interface VaultStandIn {
+  addr: string;
+  faults: FaultInjector;
+  close(): Promise<void>;
+}
+
+const VERSION = '1.17.2';
+
+const FAULT_MESSAGES: Record<number, string[]> = {
+  400: ['invalid request'],
+  403: [PERMISSION_DENIED],
+  404: [],
+  405: [multiError('unsupported operation')],
+  429: ['request path "": rate limit quota exceeded'],
+  500: [multiError('internal error')],
+  503: ['Vault is sealed'],
+};
+
+const BEARER = /^bearer\s+(\S+)\s*$/i;
+
+export async function startVaultStandIn(opts: VaultStandInOptions): Promise<VaultStandIn> {
+  const kvMount = (opts.kvMount ?? 'secret').replace(/^\/+|\/+$/g, '');
+  const policies = createPolicyStore();
+  const now = opts.now ?? Date.now;
+  const tokens = createTokenStore(opts.rootToken, now);
+  const wrapping = createWrapping(tokens);
+  const router = createVaultRouter({
+    mounts: [
+      { prefix: `${kvMount}/`, type: 'kv' },
+      { prefix: 'sys/', type: 'system' },
+      { prefix: 'auth/token/', type: 'token' },
+      { prefix: 'auth/kubernetes/', type: 'kubernetes' },
+      { prefix: 'cubbyhole/', type: 'cubbyhole' },
+      { prefix: 'identity/', type: 'identity' },
+    ],
+    routes: [
+      ...createKvEngine(kvMount),
+      ...policies.routes,
+      ...tokens.routes,
+      ...wrapping.routes,
+      ...createKubernetesAuth(tokens, opts.kubernetes?.publicKeysPem, now),
+    ],
+    tokens,
+    policies,
+    wrapping,
+  });
+  const clusterName = `vault-cluster-${Math.random().toString(16).slice(2, 10)}`;
+  const clusterId = randomUUID();
+
+  const app = Fastify({ logger: false });
+  // Before the fault hook, so a rule with `method: 'LIST'` sees the method the client sent.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers[LIST_MARKER_HEADER] === 'LIST') request.raw.method = 'LIST';
+  });
+  const faults = registerFaults(app, (status) => ({ errors: FAULT_MESSAGES[status] ?? [] }));
+
+  // Vault reads every request body as JSON, whatever the Content-Type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch (error) {
+      done(
+        Object.assign(new Error(`failed to parse JSON input: ${(error as Error).message}`), {
+          statusCode: 400,
+        }),
+      );
+    }
+  });
+  app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    const status = error.statusCode ?? 500;
+    reply.code(status).send({ errors: [status >= 500 ? multiError('internal error') : error.message] });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ errors: [] }));
+
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+    url: '/v1/sys/health',
+    handler: async (request, reply) => {
+      // sys/health has its own HTTP handler in Vault: other methods get a bare 405.
+      if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).send({ errors: [] });
+      const query = request.query as Record<string, string | undefined>;
+      const status = query.activecode ? Number(query.activecode) : 200;
+      return reply
+        .code(status)
+        .header('cache-control', 'no-store')
+        .send({
+          initialized: true,
+          sealed: false,
+          standby: false,
+          performance_standby: false,
+          replication_performance_mode: 'disabled',
+          replication_dr_mode: 'disabled',
+          server_time_utc: Math.floor(Date.now() / 1000),
+          version: VERSION,
+          enterprise: false,
+          cluster_name: clusterName,
+          cluster_id: clusterId,
+          echo_duration_ms: 0,
+          clock_skew_ms: 0,
+          replication_primary_canary_age_ms: 0,
+          removed_from_cluster: false,
+        });
+    },
+  });
+
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+    url: '/v1/*',
+    handler: async (request, reply) => {
+      let answer: VaultReply;
+      try {
+        answer = await router.handle(toVaultRequest(request));
+      } catch (error) {
+        if (!isVaultFailure(error)) throw error;
+        answer = { status: error.vaultStatus, body: { errors: error.vaultErrors } };
+      }
+      return send(reply, answer);
+    },
+  });
+
+  await app.ready();
+  const listener = await listenWithListMethod(app.server, opts.port ?? 0);
+  return {
+    addr: `http://127.0.0.1:${listener.port}`,
+    faults,
+    close: async () => {
+      await listener.close();
+      await app.close();
+    },
+  };
+}
+
+function send(reply: FastifyReply, answer: VaultReply) {
+  reply.code(answer.status).header('cache-control', 'no-store');
+  return answer.body === undefined ? reply.send() : reply.send(answer.body);
+}
+
+function toVaultRequest(request: FastifyRequest): VaultRequest {
+  const url = new URL(request.url, 'http://vault.invalid');
+  let path: string;
+  try {
+    path = url.pathname.slice('/v1/'.length).split('/').map(decodeURIComponent).join('/');
+  } catch {
+    throw vaultFailure(400, 'invalid URL escape');
+  }
+  const query: Record<string, unknown> = Object.fromEntries(url.searchParams);
+  let operation: VaultOperation;
+  let data: Record<string, unknown> = query;
+  switch (request.method) {
+    case 'GET':
+    case 'HEAD': {
+      // `GET ?list=true` is Vault's documented alternative to the LIST method.
+      const list = /^(1|t|true)$/i.test(String(query.list ?? ''));
+      delete query.list;
+      operation = list ? 'list' : 'read';
+      break;
+    }
+    case 'LIST':
+      operation = 'list';
+      break;
+    case 'DELETE':
+      operation = 'delete';
+      break;
+    case 'POST':
+    case 'PUT':
+    case 'PATCH':
+      operation = request.method === 'PATCH' ? 'patch' : 'update';
+      if (request.body !== undefined && !isObject(request.body)) {
+        throw vaultFailure(400, 'failed to parse JSON input: body must be a JSON object');
+      }
+      data = (request.body as Record<string, unknown> | undefined) ?? {};
+      break;
+    default:
+      throw vaultFailure(405, multiError('unsupported operation'));
+  }
+  if (operation === 'list' && !path.endsWith('/')) path += '/';
+
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const clientToken = header('x-vault-token') ?? BEARER.exec(header('authorization') ?? '')?.[1] ?? '';
+  const wrapHeader = header('x-vault-wrap-ttl');
+  return {
+    path,
+    operation,
+    data,
+    clientToken,
+    wrapTtl: wrapHeader === undefined ? 0 : parseDurationSeconds(wrapHeader, 'wrap TTL'),
+  };
+}
