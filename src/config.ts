@@ -69,10 +69,16 @@ const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    worker: Type.Object(
+      { concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }) },
+      { additionalProperties: false, default: {} },
+    ),
     reconciler: Type.Object(
       {
         periodSeconds: Type.Integer({ minimum: 1, default: 30 }),
         pendingTimeoutSeconds: Type.Integer({ minimum: 1, default: 120 }),
+        orphanScanSeconds: Type.Integer({ minimum: 1, default: 300 }),
+        orphanLookbackSeconds: Type.Integer({ minimum: 60, default: 172_800 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -93,6 +99,7 @@ export interface Config {
   hosts: HostConfig[];
   keys: FileConfig['keys'];
   reconciler: FileConfig['reconciler'];
+  worker: FileConfig['worker'];
   apiTokens: { name: string; token: string }[];
 }
 
@@ -176,6 +183,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
     seen.add(host.id);
     const tokenEnv = host.tokenEnv ?? `DEPLOYKEY_HOST_${host.id.toUpperCase().replaceAll('-', '_')}_TOKEN`;
+    if (host.type === 'gitlab' && !host.knownHosts) {
+      problems.push(
+        `config hosts.${index}.knownHosts is required for GitLab hosts (GitLab publishes no host keys API)`,
+      );
+    }
     const token = env[tokenEnv];
     if (!token) problems.push(`${tokenEnv} is required (credentials of host "${host.id}")`);
     return { ...host, token: token ?? '' };
@@ -192,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hosts,
     keys: file.keys,
     reconciler: file.reconciler,
+    worker: file.worker,
     apiTokens: parseApiTokens(e.DEPLOYKEY_API_TOKENS),
   };
 }

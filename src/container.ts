@@ -2,24 +2,48 @@
 import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
+import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
+import { type Authenticator, createStaticTokenAuthenticator } from './http/auth.ts';
+import { SYSTEM_ACTOR } from './keys/caller.ts';
+import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
+import { createKeyService, type KeyService } from './keys/key.service.ts';
 import type { Logger } from './log.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.ts';
+import { createReconciler, type Reconciler } from './queue/reconciler.ts';
+import { createRevokeWorker } from './queue/revoke.processor.ts';
+import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
+import type { SecretStore } from './vault/secret-store.ts';
+import { createVaultSecretStore } from './vault/vault-secret-store.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
 export interface Container {
   config: Config;
   logger: Logger;
+  clock: () => Date;
   db: Db;
   redis: Redis;
   metrics: Metrics;
+  hosts: HostRegistry;
+  secrets: SecretStore;
+  keys: KeyRepository;
+  revokeQueue: RevokeScheduler;
+  keyService: KeyService;
+  authenticate: Authenticator;
   readiness: Record<string, ReadinessCheck>;
+  /** Starts the revoke worker and the reconciler in this process. */
+  startWorker(): WorkerHandle;
   close(): Promise<void>;
+}
+
+export interface WorkerHandle {
+  reconciler: Reconciler;
+  /** Lets in-flight revokes finish, then stops. */
+  stop(): Promise<void>;
 }
 
 export function createRedis(url: string, options: { forWorker?: boolean } = {}): Redis {
   return new Redis(url, {
-    lazyConnect: false,
     connectTimeout: 2_000,
     // Fail fast instead of queueing commands while Redis is away: a key must never be handed out
     // whose revoke job silently waits in memory. Workers block on Redis and need unlimited retries.
@@ -37,11 +61,55 @@ async function checkVault(addr: string): Promise<void> {
   }
 }
 
-export function createContainer(config: Config, logger: Logger): Container {
+export interface ContainerOverrides {
+  clock?: () => Date;
+  authenticate?: Authenticator;
+}
+
+export function createContainer(
+  config: Config,
+  logger: Logger,
+  overrides: ContainerOverrides = {},
+): Container {
+  const clock = overrides.clock ?? (() => new Date());
   const db = createDb(config.databaseUrl);
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
   const metrics = createMetrics();
+  const hosts = createHostRegistry(config.hosts, { metrics, logger });
+  const secrets = createVaultSecretStore({
+    addr: config.vault.addr,
+    token: config.vault.token,
+    kvMount: config.vault.kvMount,
+    pathPrefix: config.vault.pathPrefix,
+  });
+  const keys = createKeyRepository(db.db);
+  const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
+  const keyService = createKeyService({
+    keys,
+    hosts,
+    secrets,
+    queue: revokeQueue,
+    clock,
+    metrics,
+    logger,
+    systemActor: SYSTEM_ACTOR,
+    settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
+  });
+
+  registerCollectedGauge(metrics, 'deploykey_keys_active', 'Keys currently active', () => keys.countActive());
+  registerCollectedGauge(metrics, 'deploykey_keys_overdue', 'Keys past expiry and not yet revoked', () =>
+    keys.countOverdue(clock()),
+  );
+  registerCollectedGauge(
+    metrics,
+    'deploykey_revoke_queue_depth',
+    'Revoke jobs waiting, delayed or failed',
+    async () => {
+      const counts = await revokeQueue.depth().catch(() => ({}));
+      return Object.values(counts).reduce((sum, n) => sum + n, 0);
+    },
+  );
 
   const readiness: Record<string, ReadinessCheck> = {
     postgres: () => db.ping(),
@@ -51,14 +119,57 @@ export function createContainer(config: Config, logger: Logger): Container {
     vault: () => checkVault(config.vault.addr),
   };
 
+  const workerHandles: WorkerHandle[] = [];
+
   return {
     config,
     logger,
+    clock,
     db,
     redis,
     metrics,
+    hosts,
+    secrets,
+    keys,
+    revokeQueue,
+    keyService,
+    authenticate: overrides.authenticate ?? createStaticTokenAuthenticator(config.apiTokens),
     readiness,
+    startWorker() {
+      const workerRedis = createRedis(config.redisUrl, { forWorker: true });
+      workerRedis.on('error', () => {});
+      const worker = createRevokeWorker({
+        connection: workerRedis,
+        prefix: config.redisPrefix,
+        concurrency: config.worker.concurrency,
+        keyService,
+        logger,
+      });
+      const reconciler = createReconciler({
+        db,
+        keys,
+        hosts,
+        keyService,
+        queue: revokeQueue,
+        clock,
+        logger,
+        settings: config.reconciler,
+      });
+      reconciler.start();
+      const handle: WorkerHandle = {
+        reconciler,
+        async stop() {
+          await reconciler.stop();
+          await worker.close();
+          workerRedis.disconnect();
+        },
+      };
+      workerHandles.push(handle);
+      return handle;
+    },
     async close() {
+      for (const handle of workerHandles.splice(0)) await handle.stop();
+      await revokeQueue.close().catch(() => {});
       redis.disconnect();
       await db.close();
     },

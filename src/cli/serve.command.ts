@@ -29,6 +29,10 @@ export async function startService(role: Role, options: { migrate: boolean }): P
     url = await app.listen({ host: config.http.host, port: config.http.port });
     stops.push(() => app.close());
   }
+  if (role === 'worker' || role === 'all') {
+    const worker = container.startWorker();
+    stops.push(() => worker.stop());
+  }
   logger.info({ role, url }, 'deploykey-rotator started');
 
   return {

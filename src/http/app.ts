@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import type { Container } from '../container.ts';
 import { registerErrorHandling } from './errors.ts';
 import { healthRoutes } from './routes/health.routes.ts';
+import { keysRoutes } from './routes/keys.routes.ts';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 export type App = FastifyInstance<
@@ -45,5 +46,14 @@ export async function buildApp(container: Container): Promise<App> {
 
   registerErrorHandling(app as unknown as FastifyInstance);
   await app.register(healthRoutes(container));
+  await app.register(
+    keysRoutes({
+      keyService: container.keyService,
+      hosts: container.hosts,
+      authenticate: container.authenticate,
+      vaultMount: container.config.vault.kvMount,
+      clock: container.clock,
+    }),
+  );
   return app;
 }
