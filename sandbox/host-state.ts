@@ -53,8 +53,9 @@ export function createHostState(name: string): HostState {
   const repositories = new Map<number, SandboxRepository>();
   const keys = new Map<number, SandboxDeployKey>();
   let nextRepositoryId = 1;
-  // Real hosts hand out large, increasing ids; starting high keeps tests from confusing ids with counts.
-  let nextKeyId = 1000;
+  // Real hosts hand out large, increasing ids. A random start keeps a restarted sandbox from reusing
+  // an id that an older run recorded in Postgres.
+  let nextKeyId = 1_000_000 + Math.floor(Math.random() * 1_000_000_000);
 
   const findRepository = (idOrPath: string | number) => {
     if (typeof idOrPath === 'number' || /^\d+$/.test(idOrPath)) return repositories.get(Number(idOrPath));

@@ -1,0 +1,106 @@
+// Starts every stand-in the service talks to: GitHub and GitLab (REST + SSH git) and Vault,
+// with the demo repositories in place. Postgres and Redis stay real and are not started here.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSeededBareRepo } from './git-repos.ts';
+import { type GithubStandIn, startGithubStandIn } from './github.ts';
+import { type GitlabStandIn, startGitlabStandIn } from './gitlab.ts';
+import { createHostState, type HostState } from './host-state.ts';
+import { type SshGitServer, startSshGitServer } from './ssh-git.ts';
+import { startVaultStandIn, type VaultStandIn } from './vault.ts';
+
+export const DEMO_REPOSITORIES = ['acme/models', 'acme/datasets'];
+
+export interface HostStandIn<T> {
+  api: T;
+  state: HostState;
+  ssh: SshGitServer;
+  token: string;
+}
+
+export interface StandIns {
+  github: HostStandIn<GithubStandIn>;
+  gitlab: HostStandIn<GitlabStandIn>;
+  vault: VaultStandIn & { token: string; mount: string };
+  repositories: string[];
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+const secret = (prefix: string) => `${prefix}${randomBytes(18).toString('base64url')}`;
+
+export async function startStandIns(options: { repositories?: string[] } = {}): Promise<StandIns> {
+  const repositories = options.repositories ?? DEMO_REPOSITORIES;
+  const dataDir = await mkdtemp(join(tmpdir(), 'deploykey-sandbox-'));
+  const closers: (() => Promise<void>)[] = [() => rm(dataDir, { recursive: true, force: true })];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
+
+  try {
+    const githubState = createHostState('github');
+    const gitlabState = createHostState('gitlab');
+    for (const repository of repositories) {
+      githubState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'github'), repository));
+      gitlabState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitlab'), repository));
+    }
+
+    const githubSsh = await startSshGitServer({ state: githubState });
+    closers.push(() => githubSsh.close());
+    const gitlabSsh = await startSshGitServer({ state: gitlabState });
+    closers.push(() => gitlabSsh.close());
+
+    const githubToken = secret('ghp_');
+    const github = await startGithubStandIn({
+      state: githubState,
+      tokens: [githubToken],
+      sshHostKeys: () => [githubSsh.hostPublicKey],
+    });
+    closers.push(() => github.close());
+
+    const gitlabToken = secret('glpat-');
+    const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
+    closers.push(() => gitlab.close());
+
+    const vaultToken = secret('hvs.');
+    const vault = await startVaultStandIn({ rootToken: vaultToken });
+    closers.push(() => vault.close());
+
+    return {
+      github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
+      gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
+      vault: { ...vault, token: vaultToken, mount: 'secret' },
+      repositories,
+      dataDir,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** The service's view of the stand-ins: its config file's host list and the credentials it needs. */
+export function serviceSettingsFor(standIns: StandIns) {
+  const sshUrl = (ssh: SshGitServer) => `ssh://git@${ssh.host}:${ssh.port}`;
+  return {
+    hosts: [
+      { id: 'github', type: 'github', apiUrl: standIns.github.api.url, sshUrl: sshUrl(standIns.github.ssh) },
+      {
+        id: 'gitlab',
+        type: 'gitlab',
+        apiUrl: standIns.gitlab.api.url,
+        sshUrl: sshUrl(standIns.gitlab.ssh),
+        knownHosts: standIns.gitlab.ssh.knownHostsLines,
+      },
+    ],
+    env: {
+      VAULT_ADDR: standIns.vault.addr,
+      VAULT_TOKEN: standIns.vault.token,
+      DEPLOYKEY_HOST_GITHUB_TOKEN: standIns.github.token,
+      DEPLOYKEY_HOST_GITLAB_TOKEN: standIns.gitlab.token,
+    },
+  };
+}
