@@ -31,7 +31,10 @@ export interface SandboxService {
   stop(): Promise<void>;
 }
 
-export async function startSandboxService(options: SandboxServiceOptions): Promise<SandboxService> {
+/** Writes the service's config file for these stand-ins and returns the environment that runs it. */
+export async function sandboxServiceEnv(
+  options: Omit<SandboxServiceOptions, 'logger' | 'worker' | 'overrides'>,
+): Promise<Record<string, string>> {
   const settings = serviceSettingsFor(options.standIns);
   const configPath = join(options.standIns.dataDir, `deploykey-${options.redisPrefix}.yaml`);
   await writeFile(
@@ -43,7 +46,7 @@ export async function startSandboxService(options: SandboxServiceOptions): Promi
       ...options.fileConfig,
     }),
   );
-  const config = loadConfig({
+  return {
     ...settings.env,
     DATABASE_URL: options.databaseUrl,
     REDIS_URL: options.redisUrl,
@@ -52,7 +55,11 @@ export async function startSandboxService(options: SandboxServiceOptions): Promi
     HOST: '127.0.0.1',
     DEPLOYKEY_CONFIG: configPath,
     DEPLOYKEY_API_TOKENS: options.apiTokens.map(({ name, token }) => `${name}=${token}`).join(','),
-  });
+  };
+}
+
+export async function startSandboxService(options: SandboxServiceOptions): Promise<SandboxService> {
+  const config = loadConfig(await sandboxServiceEnv(options));
   await migrateDatabase(config.databaseUrl);
   const container = createContainer(config, options.logger, options.overrides);
   const app = await buildApp(container);

@@ -87,7 +87,14 @@ export function serviceSettingsFor(standIns: StandIns) {
   const sshUrl = (ssh: SshGitServer) => `ssh://git@${ssh.host}:${ssh.port}`;
   return {
     hosts: [
-      { id: 'github', type: 'github', apiUrl: standIns.github.api.url, sshUrl: sshUrl(standIns.github.ssh) },
+      {
+        id: 'github',
+        type: 'github',
+        apiUrl: standIns.github.api.url,
+        sshUrl: sshUrl(standIns.github.ssh),
+        // The stand-in has no secondary limit unless a test sets one.
+        writes: { concurrency: 32, minIntervalMs: 0 },
+      },
       {
         id: 'gitlab',
         type: 'gitlab',

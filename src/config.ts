@@ -47,6 +47,19 @@ const HostSchema = Type.Object(
     sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
     knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
+    writes: Type.Optional(
+      Type.Object(
+        {
+          concurrency: Type.Integer({
+            minimum: 1,
+            maximum: 64,
+            description: 'Write requests in flight at once',
+          }),
+          minIntervalMs: Type.Integer({ minimum: 0, description: 'Least time between starting two writes' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -148,6 +161,11 @@ function readFileConfig(path: string | undefined): { file: unknown; problems: st
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0];
     return { file: {}, problems: [`DEPLOYKEY_CONFIG (${path}) cannot be read: ${reason}`] };
   }
+}
+
+/** The named settings from the process environment, for tools that run the service with their own defaults. */
+export function environmentOverrides(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

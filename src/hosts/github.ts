@@ -3,6 +3,7 @@
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
+import Bottleneck from 'bottleneck';
 import type { HostConfig } from '../config.ts';
 import { describeBody, hostErrorFromAnswer, hostErrorFromTransport } from './error-mapping.ts';
 import type { AddDeployKeyInput, GitHost, HostDeployKey } from './git-host.ts';
@@ -21,6 +22,10 @@ import {
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
 const GithubOctokit = Octokit.plugin(throttling, retry);
+
+// GitHub asks integrations to send content-creating requests serially, at least a second apart,
+// to stay clear of secondary rate limits; a GitHub Enterprise Server may allow more.
+const GITHUB_WRITES = { concurrency: 1, minIntervalMs: 1_000 };
 
 interface GithubDeployKey {
   id: number;
@@ -84,6 +89,10 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     throttle: {
       // Keyed per host so one GitHub Enterprise server's limits never slow another's requests.
       id: `deploykey-rotator:${config.id}`,
+      write: new Bottleneck.Group({
+        maxConcurrent: (config.writes ?? GITHUB_WRITES).concurrency,
+        minTime: (config.writes ?? GITHUB_WRITES).minIntervalMs,
+      }),
       onRateLimit: onLimit('primary'),
       onSecondaryRateLimit: onLimit('secondary'),
     },

@@ -1,0 +1,111 @@
+// One running service on fresh stand-ins, with this test file's own database, Redis prefix and
+// captured logs. Tests talk to it over real HTTP and look behind it through the stand-ins.
+import { randomBytes } from 'node:crypto';
+import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../../sandbox/service.ts';
+import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
+import type { ContainerOverrides } from '../../src/container.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+import { createCapturedLogger } from './log-capture.ts';
+import { createTestRedisPrefix, TEST_REDIS_URL } from './redis.ts';
+
+export interface Harness {
+  standIns: StandIns;
+  service: SandboxService;
+  database: TestDatabase;
+  redisPrefix: string;
+  token: string;
+  logs: ReturnType<typeof createCapturedLogger>;
+  /** Calls the API with the caller token; the body is parsed when it is JSON. */
+  api(
+    method: string,
+    path: string,
+    options?: { body?: unknown; headers?: Record<string, string>; token?: string | null },
+    // biome-ignore lint/suspicious/noExplicitAny: tests assert response bodies field by field
+  ): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  /** Environment that runs another `deploykey` process against the same stand-ins and stores. */
+  childEnv(): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  fileConfig?: Record<string, unknown>;
+  worker?: boolean;
+  overrides?: ContainerOverrides;
+  repositories?: string[];
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const database = await createTestDatabase();
+  const redis = createTestRedisPrefix();
+  const standIns = await startStandIns(options.repositories ? { repositories: options.repositories } : {});
+  const logs = createCapturedLogger('debug');
+  const token = `dkr_test_${randomBytes(16).toString('hex')}`;
+  const serviceOptions = {
+    standIns,
+    databaseUrl: database.url,
+    redisUrl: TEST_REDIS_URL,
+    redisPrefix: redis.prefix,
+    apiPort: 0,
+    apiTokens: [
+      { name: 'ci', token },
+      { name: 'other-ci', token: `${token}-other` },
+    ],
+    fileConfig: {
+      reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 1 },
+      ...options.fileConfig,
+    },
+  };
+  const service = await startSandboxService({
+    ...serviceOptions,
+    logger: logs.logger,
+    ...(options.worker === undefined ? {} : { worker: options.worker }),
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+  });
+
+  return {
+    standIns,
+    service,
+    database,
+    redisPrefix: redis.prefix,
+    token,
+    logs,
+    async api(method, path, { body, headers = {}, token: callerToken = token } = {}) {
+      const response = await fetch(`${service.url}${path}`, {
+        method,
+        headers: {
+          ...(callerToken ? { authorization: `Bearer ${callerToken}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: response.status, headers: response.headers, body: parsed, text };
+    },
+    childEnv: () => sandboxServiceEnv(serviceOptions),
+    async close() {
+      await service.stop();
+      await standIns.close();
+      await redis.cleanup();
+      await database.drop();
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
