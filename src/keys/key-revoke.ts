@@ -102,7 +102,7 @@ export function createRevokeFlow(
           { status: 'revoking', revoke_reason: 'expired', revoke_requested_at: row.expires_at },
           { actor: deps.systemActor, action: 'key.revoke_requested', details: { reason: 'expired' } },
         )) ?? (await keys.findById(keyId));
-      if (!row || row.status !== 'revoking') return 'already-done';
+      if (row?.status !== 'revoking') return 'already-done';
     }
     await removeEverywhere(row);
     const revoked = await keys.transition(
@@ -141,7 +141,7 @@ export function createRevokeFlow(
   /** Called when a revoke job has spent its attempts: audited, and left `revoking` for the reconciler. */
   async function revokeAttemptsSpent(keyId: string, failure: string): Promise<void> {
     const row = await keys.findById(keyId);
-    if (!row || row.status !== 'revoking') return;
+    if (row?.status !== 'revoking') return;
     await keys.transition(
       keyId,
       ['revoking'],

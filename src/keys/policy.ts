@@ -16,16 +16,19 @@ function invalidRepository(repository: string, why: string): AppError {
 }
 
 /** The value as it may be echoed back: control characters escaped, length bounded. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
 function printable(value: string): string {
   const escaped = value.replace(
-    /[\u0000-\u001f\u007f]/g,
+    CONTROL_CHARACTERS,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
   return escaped.length > 80 ? `${escaped.slice(0, 80)}…` : escaped;
 }
 
 export function validateRepository(hostType: 'github' | 'gitlab', repository: string): void {
-  if (/[\u0000-\u001f\u007f]/.test(repository))
+  if (repository.replace(CONTROL_CHARACTERS, '') !== repository)
     throw invalidRepository(repository, 'contains control characters');
   if (repository.includes('%')) throw invalidRepository(repository, 'must not be URL-encoded');
   if (repository.includes('\\')) throw invalidRepository(repository, 'must not contain backslashes');
