@@ -18,6 +18,8 @@ it('issues a key on GitHub and revokes it when the job completes', async () => {
   expect(harness.standIns.github.state.listKeys(repo.id)).toHaveLength(1);
   const done = await harness.api('POST', '/v1/jobs/smoke-1/complete');
   expect(done.status).toBe(202);
-  await eventually(async () => (await harness.api('GET', `/v1/keys/${issued.body.id}`)).body.status === 'revoked');
+  await eventually(
+    async () => (await harness.api('GET', `/v1/keys/${issued.body.id}`)).body.status === 'revoked',
+  );
   expect(harness.standIns.github.state.listKeys(repo.id)).toHaveLength(0);
 });
