@@ -62,6 +62,7 @@ export async function startSandboxService(options: SandboxServiceOptions): Promi
   const config = loadConfig(await sandboxServiceEnv(options));
   await migrateDatabase(config.databaseUrl);
   const container = createContainer(config, options.logger, options.overrides);
+  await container.connect();
   const app = await buildApp(container);
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   const worker = options.worker === false ? undefined : container.startWorker();

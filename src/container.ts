@@ -31,6 +31,8 @@ export interface Container {
   keyService: KeyService;
   authenticate: Authenticator;
   readiness: Record<string, ReadinessCheck>;
+  /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
+  connect(): Promise<void>;
   /** Starts the revoke worker and the reconciler in this process. */
   startWorker(): WorkerHandle;
   close(): Promise<void>;
@@ -50,6 +52,22 @@ export function createRedis(url: string, options: { forWorker?: boolean } = {}):
     enableOfflineQueue: options.forWorker ?? false,
     maxRetriesPerRequest: options.forWorker ? null : 1,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+}
+
+/** Resolves once Redis is connected, or rejects after `timeoutMs`; commands sent before fail fast. */
+export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`not connected (${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
   });
 }
 
@@ -114,6 +132,7 @@ export function createContainer(
   const readiness: Record<string, ReadinessCheck> = {
     postgres: () => db.ping(),
     redis: async () => {
+      await redisReady(redis, 1_000);
       await redis.ping();
     },
     vault: () => checkVault(config.vault.addr),
@@ -135,6 +154,11 @@ export function createContainer(
     keyService,
     authenticate: overrides.authenticate ?? createStaticTokenAuthenticator(config.apiTokens),
     readiness,
+    async connect() {
+      await redisReady(redis, 5_000).catch((error: Error) =>
+        logger.warn({ err: error.message }, 'Redis is not reachable yet; keys cannot be issued until it is'),
+      );
+    },
     startWorker() {
       const workerRedis = createRedis(config.redisUrl, { forWorker: true });
       workerRedis.on('error', () => {});

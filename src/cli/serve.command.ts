@@ -21,6 +21,7 @@ export async function startService(role: Role, options: { migrate: boolean }): P
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
   }
   const container = createContainer(config, logger);
+  await container.connect();
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;
 
