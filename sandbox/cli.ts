@@ -61,7 +61,8 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
   await ensureDatabase(databaseUrl);
 
   const standIns = await startStandIns();
-  const token = `dkr_sandbox_${randomBytes(18).toString('base64url')}`;
+  // Token names are unique in the database, which outlives a sandbox run.
+  const callerName = `sandbox-ci-${randomBytes(3).toString('hex')}`;
   // Logs go to stderr so that stdout holds only the --json line.
   const logger = createLogger(overrides.LOG_LEVEL ?? (values.json ? 'warn' : 'info'), process.stderr);
   let service: Awaited<ReturnType<typeof startSandboxService>>;
@@ -72,7 +73,7 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
       redisUrl: overrides.REDIS_URL ?? DEFAULT_REDIS_URL,
       redisPrefix: 'dkr-sandbox',
       apiPort,
-      apiTokens: [{ name: 'sandbox-ci', token }],
+      callers: [{ name: callerName, role: 'issuer' }],
       logger,
       fileConfig: { reconciler: { periodSeconds: 10, orphanScanSeconds: 60 } },
     });
@@ -81,6 +82,7 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
     throw error;
   }
 
+  const token = service.tokens[callerName]!;
   const host = (h: Pick<StandIns['github'], 'token' | 'ssh'>) => ({
     token: h.token,
     ssh: { host: h.ssh.host, port: h.ssh.port },

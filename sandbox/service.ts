@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { type Config, loadConfig } from '../src/config.ts';
 import { type Container, type ContainerOverrides, createContainer } from '../src/container.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
+import type { Role } from '../src/db/schema.ts';
 import { type App, buildApp } from '../src/http/app.ts';
 import type { Logger } from '../src/log.ts';
 import { type StandIns, serviceSettingsFor } from './stand-ins.ts';
@@ -15,7 +16,8 @@ export interface SandboxServiceOptions {
   redisUrl: string;
   redisPrefix: string;
   apiPort: number;
-  apiTokens: { name: string; token: string }[];
+  /** API tokens to create for the demo or tests, by name. */
+  callers?: { name: string; role: Role }[];
   logger: Logger;
   /** Extra config-file sections (e.g. reconciler periods in tests). */
   fileConfig?: Record<string, unknown>;
@@ -28,12 +30,14 @@ export interface SandboxService {
   config: Config;
   container: Container;
   app: App;
+  /** The created callers' tokens by name (shown once, like any API token). */
+  tokens: Record<string, string>;
   stop(): Promise<void>;
 }
 
 /** Writes the service's config file for these stand-ins and returns the environment that runs it. */
 export async function sandboxServiceEnv(
-  options: Omit<SandboxServiceOptions, 'logger' | 'worker' | 'overrides'>,
+  options: Omit<SandboxServiceOptions, 'logger' | 'worker' | 'overrides' | 'callers'>,
 ): Promise<Record<string, string>> {
   const settings = serviceSettingsFor(options.standIns);
   const configPath = join(options.standIns.dataDir, `deploykey-${options.redisPrefix}.yaml`);
@@ -54,7 +58,6 @@ export async function sandboxServiceEnv(
     PORT: String(options.apiPort),
     HOST: '127.0.0.1',
     DEPLOYKEY_CONFIG: configPath,
-    DEPLOYKEY_API_TOKENS: options.apiTokens.map(({ name, token }) => `${name}=${token}`).join(','),
   };
 }
 
@@ -66,8 +69,13 @@ export async function startSandboxService(options: SandboxServiceOptions): Promi
   const app = await buildApp(container);
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   const worker = options.worker === false ? undefined : container.startWorker();
+  const tokens: Record<string, string> = {};
+  for (const caller of options.callers ?? []) {
+    tokens[caller.name] = (await container.tokens.create({ ...caller, actor: 'sandbox' })).token;
+  }
   return {
     url,
+    tokens,
     config,
     container,
     app,

@@ -23,12 +23,6 @@ const EnvSchema = Type.Object({
     { description: 'pino log level' },
   ),
   DEPLOYKEY_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'Path of the YAML config file' })),
-  DEPLOYKEY_API_TOKENS: Type.Optional(
-    Type.String({
-      pattern: '^[A-Za-z0-9._-]+=[^,\\s]{16,}(,[A-Za-z0-9._-]+=[^,\\s]{16,})*$',
-      description: 'Static caller tokens as name=token pairs separated by commas (tokens of 16+ characters)',
-    }),
-  ),
 });
 
 const ENV_DEFAULTS = {
@@ -113,7 +107,6 @@ export interface Config {
   keys: FileConfig['keys'];
   reconciler: FileConfig['reconciler'];
   worker: FileConfig['worker'];
-  apiTokens: { name: string; token: string }[];
 }
 
 export class ConfigError extends Error {
@@ -143,14 +136,6 @@ function describeErrors(schema: TSchema, value: unknown, name: (path: string) =>
     if (!existing || error.keyword === 'anyOf') byPath.set(error.instancePath, message);
   }
   return [...byPath].map(([path, message]) => `${name(path)} ${message}`);
-}
-
-function parseApiTokens(raw: string | undefined): Config['apiTokens'] {
-  if (!raw) return [];
-  return raw.split(',').map((pair) => {
-    const separator = pair.indexOf('=');
-    return { name: pair.slice(0, separator), token: pair.slice(separator + 1) };
-  });
 }
 
 function readFileConfig(path: string | undefined): { file: unknown; problems: string[] } {
@@ -223,6 +208,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keys: file.keys,
     reconciler: file.reconciler,
     worker: file.worker,
-    apiTokens: parseApiTokens(e.DEPLOYKEY_API_TOKENS),
   };
 }

@@ -1,9 +1,10 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
 import { Redis } from 'ioredis';
+import { type ApiTokens, createApiTokens } from './auth/api-tokens.ts';
+import { type Authenticator, createAuthenticator } from './auth/authenticator.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
-import { type Authenticator, createStaticTokenAuthenticator } from './http/auth.ts';
 import { SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
@@ -29,6 +30,7 @@ export interface Container {
   keys: KeyRepository;
   revokeQueue: RevokeScheduler;
   keyService: KeyService;
+  tokens: ApiTokens;
   authenticate: Authenticator;
   readiness: Record<string, ReadinessCheck>;
   /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
@@ -103,6 +105,7 @@ export function createContainer(
   });
   const keys = createKeyRepository(db.db);
   const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
+  const tokens = createApiTokens(db.db, clock);
   const keyService = createKeyService({
     keys,
     hosts,
@@ -112,6 +115,7 @@ export function createContainer(
     metrics,
     logger,
     systemActor: SYSTEM_ACTOR,
+    authorize: async () => ({ allowed: true, rule: 'any' }),
     settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
   });
 
@@ -152,7 +156,8 @@ export function createContainer(
     keys,
     revokeQueue,
     keyService,
-    authenticate: overrides.authenticate ?? createStaticTokenAuthenticator(config.apiTokens),
+    tokens,
+    authenticate: overrides.authenticate ?? createAuthenticator({ tokens }),
     readiness,
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>

@@ -47,7 +47,22 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+export type Role = 'issuer' | 'auditor' | 'admin';
+
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  role: Role;
+  token_sha256: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  created_by: string;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
 export interface Database {
+  api_tokens: ApiTokensTable;
   deploy_keys: DeployKeysTable;
   audit_events: AuditEventsTable;
 }
@@ -56,4 +71,5 @@ export type DeployKeyRow = Selectable<DeployKeysTable>;
 export type NewDeployKeyRow = Insertable<DeployKeysTable>;
 export type DeployKeyUpdate = Updateable<DeployKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;
 export type { Generated };

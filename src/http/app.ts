@@ -6,6 +6,7 @@ import type { Container } from '../container.ts';
 import { registerErrorHandling } from './errors.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
+import { tokensRoutes } from './routes/tokens.routes.ts';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 export type App = FastifyInstance<
@@ -54,6 +55,9 @@ export async function buildApp(container: Container): Promise<App> {
       vaultMount: container.config.vault.kvMount,
       clock: container.clock,
     }),
+  );
+  await app.register(
+    tokensRoutes({ tokens: container.tokens, authenticate: container.authenticate, clock: container.clock }),
   );
   return app;
 }

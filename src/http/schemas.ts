@@ -23,7 +23,11 @@ export const IssueKeyBody = Type.Object(
       description: '`owner/name` or a GitLab project path',
     }),
     jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The CI or Kubernetes job the key is for' }),
-    ttlSeconds: Type.Optional(Type.Integer({ description: 'Lifetime; within the configured bounds' })),
+    // A number, not an integer, here: resolveTtl refuses a fraction with the configured range in the
+    // message, which a bare "must be integer" from the schema would not tell the caller.
+    ttlSeconds: Type.Optional(
+      Type.Number({ description: 'Lifetime in whole seconds, within the configured bounds' }),
+    ),
     delivery: Type.Optional(Delivery),
   },
   { additionalProperties: false },

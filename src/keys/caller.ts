@@ -1,10 +1,21 @@
-/** Who is asking. The authorization issue adds OIDC callers; the domain only needs these fields. */
+import type { Role } from '../db/schema.ts';
+
+/** What the access policy matches on: the issuer (an OIDC issuer id, or `api-token`) and its claims. */
+export interface PolicySubjectOf {
+  issuer: string;
+  tokenName?: string;
+  claims: Record<string, unknown>;
+}
+
+/** Who is asking, as the domain needs it; produced by authentication. */
 export interface Caller {
-  /** Stable identity keys are recorded under, e.g. `token:ci-runner`. */
+  /** Stable identity keys are recorded under, e.g. `token:ci-runner` or `oidc:github:repo:acme/models:ref:…`. */
   id: string;
   /** Human-readable actor for the audit log. */
   actor: string;
-  role: 'issuer' | 'auditor' | 'admin';
+  role: Role;
+  subject: PolicySubjectOf;
+  /** Recorded with each key (never secret): token name, or issuer, subject and platform claims. */
   details: Record<string, unknown>;
 }
 

@@ -31,6 +31,7 @@ export function toIssueError(error: unknown, repository: string): AppError {
       case 'rate-limited': {
         const retryAfter = String(Math.max(1, Math.ceil(error.retryAfterSeconds ?? 60)));
         return new AppError('host-rate-limited', 503, `${host} is rate limiting the service; retry later`, {
+          expose: true,
           headers: { 'retry-after': retryAfter },
         });
       }

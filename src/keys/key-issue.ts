@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import type { DeployKeyRow } from '../db/schema.ts';
-import { type GitHost, keyIdFromTitle, keyTitle } from '../hosts/git-host.ts';
+import { type GitHost, HostError, keyIdFromTitle, keyTitle } from '../hosts/git-host.ts';
 import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
-import type { KeyServiceDeps } from './key-service-deps.ts';
+import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
 import { type DeliveryMode, resolveTtl, validateRepository } from './policy.ts';
 import { generateDeployKeyPair } from './ssh-keypair.ts';
 
@@ -27,6 +27,14 @@ export interface IssueResult {
 }
 
 const MAX_WRAP_TTL_SECONDS = 3_600;
+
+// A repository the host does not have holds no key of ours; without this an issue for an unknown
+// repository could never be undone and its row would stay `pending` for ever.
+const listedOrNone = (host: GitHost, repository: string) =>
+  host.listDeployKeys(repository).catch((error: unknown) => {
+    if (error instanceof HostError && error.kind === 'not-found') return [];
+    throw error;
+  });
 
 export function createIssueFlow(deps: KeyServiceDeps) {
   const { keys, hosts, secrets, queue, clock, logger, metrics } = deps;
@@ -56,7 +64,7 @@ export function createIssueFlow(deps: KeyServiceDeps) {
       if (host) {
         const leftovers = hostKeyId
           ? [hostKeyId]
-          : (await host.listDeployKeys(row.repository))
+          : (await listedOrNone(host, row.repository))
               .filter((key) => keyIdFromTitle(key.title) === row.id)
               .map((key) => key.hostKeyId);
         for (const id of leftovers) await host.deleteDeployKey(row.repository, id);
@@ -130,11 +138,39 @@ export function createIssueFlow(deps: KeyServiceDeps) {
       Math.min(MAX_WRAP_TTL_SECONDS, Math.floor((row.expires_at.getTime() - clock().getTime()) / 1000)),
     );
 
+  async function authorizeRequest(caller: Caller, access: AccessRequest): Promise<string> {
+    const decision = await deps.authorize(caller, access);
+    if (decision.allowed) return decision.rule;
+    await keys.recordEvent({
+      actor: caller.actor,
+      action: 'policy.denied',
+      provider: access.provider,
+      repository: access.repository,
+      details: { reason: decision.reason, rule: decision.rule ?? null, request: access, caller: caller.id },
+    });
+    throw new AppError('forbidden-by-policy', 403, decision.message, {
+      extra: { reason: decision.reason, ...(decision.rule ? { rule: decision.rule } : {}) },
+    });
+  }
+
   async function issue(caller: Caller, request: IssueRequest): Promise<IssueResult> {
+    if (caller.role !== 'issuer') {
+      throw new AppError(
+        'role-not-allowed',
+        403,
+        `only callers with the issuer role get keys; this caller is ${caller.role}`,
+      );
+    }
     const host = hostFor(request.provider);
     validateRepository(host.type, request.repository);
     const ttlSeconds = resolveTtl(request.ttlSeconds, deps.settings.ttl);
     const delivery = request.delivery ?? 'vault';
+    const rule = await authorizeRequest(caller, {
+      provider: host.id,
+      repository: request.repository,
+      ttlSeconds,
+      delivery,
+    });
     const requestHash = createHash('sha256')
       .update(
         canonicalJson({
@@ -171,7 +207,11 @@ export function createIssueFlow(deps: KeyServiceDeps) {
         idempotency_key: request.idempotencyKey ?? null,
         request_hash: requestHash,
       },
-      { actor: caller.actor, action: 'key.requested', details: { delivery, ttlSeconds, caller: caller.id } },
+      {
+        actor: caller.actor,
+        action: 'key.requested',
+        details: { delivery, ttlSeconds, caller: caller.id, policy: { decision: 'allowed', rule } },
+      },
     );
     if (inserted.outcome === 'idempotent-replay') return replay(inserted.row, requestHash);
     if (inserted.outcome === 'live-key-exists') {

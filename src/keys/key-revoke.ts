@@ -50,7 +50,14 @@ export function createRevokeFlow(
     return current;
   }
 
+  const mayRevoke = (caller: Caller) => {
+    if (caller.role === 'auditor') {
+      throw new AppError('role-not-allowed', 403, 'auditors can read keys but not revoke them');
+    }
+  };
+
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
+    mayRevoke(caller);
     const row = await keys.findById(keyId);
     if (!row || (caller.role === 'issuer' && row.caller !== caller.id)) {
       throw new AppError('key-not-found', 404, `no key ${keyId}`);
@@ -60,6 +67,7 @@ export function createRevokeFlow(
   }
 
   async function completeJob(caller: Caller, jobId: string): Promise<DeployKeyRow[]> {
+    mayRevoke(caller);
     const scope = caller.role === 'issuer' ? caller.id : undefined;
     const live = await keys.liveKeysOfJob(jobId, scope);
     if (live.length === 0 && !(await keys.jobExists(jobId, scope))) {

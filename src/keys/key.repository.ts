@@ -61,6 +61,9 @@ export interface KeyRepository {
   /** Key ids with a key that may legitimately still exist at the host. */
   liveIdsAmong(ids: string[]): Promise<Set<string>>;
   countActive(): Promise<number>;
+  countLiveForCaller(caller: string): Promise<number>;
+  /** An audit event that goes with no key state change (e.g. a denied request). */
+  recordEvent(event: AuditEventInput): Promise<void>;
   countOverdue(now: Date): Promise<number>;
 }
 
@@ -220,6 +223,20 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
         .where('status', '=', 'active')
         .executeTakeFirstOrThrow();
       return Number(row.count);
+    },
+
+    async countLiveForCaller(caller) {
+      const row = await db
+        .selectFrom('deploy_keys')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('caller', '=', caller)
+        .where('status', 'in', LIVE_STATUSES)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    },
+
+    async recordEvent(event) {
+      await inTransaction((trx) => appendAuditEvent(trx, event));
     },
 
     async countOverdue(now) {

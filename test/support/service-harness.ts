@@ -1,6 +1,5 @@
 // One running service on fresh stand-ins, with this test file's own database, Redis prefix and
 // captured logs. Tests talk to it over real HTTP and look behind it through the stand-ins.
-import { randomBytes } from 'node:crypto';
 import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
 import type { ContainerOverrides } from '../../src/container.ts';
@@ -13,7 +12,10 @@ export interface Harness {
   service: SandboxService;
   database: TestDatabase;
   redisPrefix: string;
+  /** The `ci` caller's token (role issuer). */
   token: string;
+  /** Tokens by caller name: `ci`, `other-ci` (issuers), `auditor`, `admin`. */
+  tokens: Record<string, string>;
   logs: ReturnType<typeof createCapturedLogger>;
   /** Calls the API with the caller token; the body is parsed when it is JSON. */
   api(
@@ -39,17 +41,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const redis = createTestRedisPrefix();
   const standIns = await startStandIns(options.repositories ? { repositories: options.repositories } : {});
   const logs = createCapturedLogger('debug');
-  const token = `dkr_test_${randomBytes(16).toString('hex')}`;
   const serviceOptions = {
     standIns,
     databaseUrl: database.url,
     redisUrl: TEST_REDIS_URL,
     redisPrefix: redis.prefix,
     apiPort: 0,
-    apiTokens: [
-      { name: 'ci', token },
-      { name: 'other-ci', token: `${token}-other` },
-    ],
     fileConfig: {
       reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 1 },
       ...options.fileConfig,
@@ -57,17 +54,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const service = await startSandboxService({
     ...serviceOptions,
+    callers: [
+      { name: 'ci', role: 'issuer' },
+      { name: 'other-ci', role: 'issuer' },
+      { name: 'auditor', role: 'auditor' },
+      { name: 'admin', role: 'admin' },
+    ],
     logger: logs.logger,
     ...(options.worker === undefined ? {} : { worker: options.worker }),
     ...(options.overrides ? { overrides: options.overrides } : {}),
   });
 
+  const token = service.tokens.ci!;
   return {
     standIns,
     service,
     database,
     redisPrefix: redis.prefix,
     token,
+    tokens: service.tokens,
     logs,
     async api(method, path, { body, headers = {}, token: callerToken = token } = {}) {
       const response = await fetch(`${service.url}${path}`, {

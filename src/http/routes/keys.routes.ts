@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Authenticator } from '../../auth/authenticator.ts';
 import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
 import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
-import { type Authenticator, requireCaller } from '../auth.ts';
+import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import {
   CompletedJobSchema,

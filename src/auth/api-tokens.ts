@@ -1,0 +1,126 @@
+// API tokens: random, prefixed `dkr_`, stored only as a SHA-256 hash, shown once at creation.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { appendAuditEvent } from '../audit/audit.repository.ts';
+import type { ApiTokenRow, Database, Role } from '../db/schema.ts';
+import { AppError } from '../http/errors.ts';
+
+export const API_TOKEN_PREFIX = 'dkr_';
+export const TOKEN_NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+export const ROLES: Role[] = ['issuer', 'auditor', 'admin'];
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export interface ApiTokenView {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export function toTokenView(row: ApiTokenRow): ApiTokenView {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    createdAt: row.created_at.toISOString(),
+    createdBy: row.created_by,
+    expiresAt: row.expires_at?.toISOString() ?? null,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+    lastUsedAt: row.last_used_at?.toISOString() ?? null,
+  };
+}
+
+export function createApiTokens(db: Kysely<Database>, clock: () => Date = () => new Date()) {
+  return {
+    /** Creates a token; the returned `token` is the only time its value is ever available. */
+    async create(input: { name: string; role: Role; expiresAt?: Date; actor: string }) {
+      const token = `${API_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+      try {
+        const row = await db.transaction().execute(async (trx) => {
+          const created = await trx
+            .insertInto('api_tokens')
+            .values({
+              id: randomUUID(),
+              name: input.name,
+              role: input.role,
+              token_sha256: hashToken(token),
+              created_by: input.actor,
+              expires_at: input.expiresAt ?? null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await appendAuditEvent(trx, {
+            actor: input.actor,
+            action: 'token.created',
+            details: {
+              tokenId: created.id,
+              name: created.name,
+              role: created.role,
+              expiresAt: input.expiresAt,
+            },
+          });
+          return created;
+        });
+        return { token, row };
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') {
+          throw new AppError('token-name-taken', 409, `a token named "${input.name}" already exists`);
+        }
+        throw error;
+      }
+    },
+
+    /** The live token with this value, or undefined for unknown, revoked and expired tokens. */
+    async authenticate(token: string): Promise<ApiTokenRow | undefined> {
+      const row = await db
+        .selectFrom('api_tokens')
+        .selectAll()
+        .where('token_sha256', '=', hashToken(token))
+        .executeTakeFirst();
+      if (!row || row.revoked_at || (row.expires_at && row.expires_at <= clock())) return undefined;
+      // Last use is informational; losing an update under load is harmless.
+      db.updateTable('api_tokens')
+        .set({ last_used_at: clock() })
+        .where('id', '=', row.id)
+        .execute()
+        .catch(() => {});
+      return row;
+    },
+
+    list: () => db.selectFrom('api_tokens').selectAll().orderBy('created_at', 'desc').execute(),
+
+    /** Revokes by id or name; revoking a revoked token changes nothing and audits nothing. */
+    async revoke(idOrName: string, actor: string): Promise<ApiTokenRow | undefined> {
+      const byId = /^[0-9a-f-]{36}$/.test(idOrName);
+      return db.transaction().execute(async (trx) => {
+        const row = await trx
+          .updateTable('api_tokens')
+          .set({ revoked_at: clock() })
+          .where(byId ? 'id' : 'name', '=', idOrName)
+          .where('revoked_at', 'is', null)
+          .returningAll()
+          .executeTakeFirst();
+        if (row) {
+          await appendAuditEvent(trx, {
+            actor,
+            action: 'token.revoked',
+            details: { tokenId: row.id, name: row.name, role: row.role },
+          });
+          return row;
+        }
+        return trx
+          .selectFrom('api_tokens')
+          .selectAll()
+          .where(byId ? 'id' : 'name', '=', idOrName)
+          .executeTakeFirst();
+      });
+    },
+  };
+}
+
+export type ApiTokens = ReturnType<typeof createApiTokens>;

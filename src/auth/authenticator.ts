@@ -1,0 +1,92 @@
+// Turns `Authorization: Bearer …` into a Caller: an API token (`dkr_…`) or an OIDC JWT from a
+// trusted issuer. Everything downstream sees only the Caller.
+import type { FastifyRequest } from 'fastify';
+import { bearerToken, unauthorized } from '../http/auth.ts';
+import { AppError } from '../http/errors.ts';
+import type { Caller } from '../keys/caller.ts';
+import { API_TOKEN_PREFIX, type ApiTokens } from './api-tokens.ts';
+
+export type Authenticator = (request: FastifyRequest) => Promise<Caller>;
+
+export interface OidcIdentityLike {
+  issuerId: string;
+  issuer: string;
+  kind: string;
+  subject: string;
+  claims: Record<string, unknown>;
+}
+
+export interface OidcVerifierLike {
+  verify(token: string): Promise<OidcIdentityLike>;
+  looksLikeJwt(token: string): boolean;
+}
+
+// Platform claims kept with each key: enough to tell which workload asked, never a secret.
+const RECORDED_CLAIMS = [
+  'repository',
+  'repository_owner',
+  'ref',
+  'ref_protected',
+  'workflow',
+  'run_id',
+  'actor',
+  'project_path',
+  'namespace_path',
+  'pipeline_id',
+  'job_id',
+  'user_login',
+  'environment',
+  'kubernetes.io',
+];
+
+function callerFromIdentity(identity: OidcIdentityLike): Caller {
+  const recorded = Object.fromEntries(
+    RECORDED_CLAIMS.filter((c) => c in identity.claims).map((c) => [c, identity.claims[c]]),
+  );
+  return {
+    id: `oidc:${identity.issuerId}:${identity.subject}`,
+    actor: `${identity.issuerId}:${identity.subject}`,
+    role: 'issuer',
+    subject: { issuer: identity.issuerId, claims: identity.claims },
+    details: { kind: identity.kind, issuer: identity.issuer, subject: identity.subject, claims: recorded },
+  };
+}
+
+export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifierLike }): Authenticator {
+  return async (request) => {
+    const token = bearerToken(request);
+    if (token.startsWith(API_TOKEN_PREFIX)) {
+      const row = await deps.tokens.authenticate(token);
+      if (!row) throw unauthorized('the API token is unknown, revoked or expired');
+      return {
+        id: `token:${row.name}`,
+        actor: `token:${row.name}`,
+        role: row.role,
+        subject: { issuer: 'api-token', tokenName: row.name, claims: {} },
+        details: { kind: 'api-token', name: row.name },
+      };
+    }
+    if (!deps.oidc?.looksLikeJwt(token))
+      throw unauthorized('the bearer token is neither an API token nor a JWT');
+    try {
+      return callerFromIdentity(await deps.oidc.verify(token));
+    } catch (error) {
+      const reason = (error as { reason?: string }).reason;
+      if (!reason) throw error;
+      if (reason === 'issuer-unavailable') {
+        throw new AppError(
+          'issuer-unavailable',
+          503,
+          'the token issuer cannot be reached to verify the token',
+          {
+            headers: { 'retry-after': '5' },
+          },
+        );
+      }
+      throw new AppError('unauthorized', 401, (error as Error).message, {
+        headers: { 'www-authenticate': 'Bearer realm="deploykey", error="invalid_token"' },
+        extra: { reason },
+      });
+    }
+  };
+}
