@@ -1,0 +1,105 @@
+// The policy as written in the config file, and the shapes the policy is asked about.
+import Type, { type Static } from 'typebox';
+
+export const API_TOKEN_ISSUER = 'api-token';
+
+const DeliverySchema = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')]);
+
+export const PolicyRuleSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, description: 'Shown in decisions and audit rows' }),
+    match: Type.Object(
+      {
+        issuer: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description: `An OIDC issuer id from config, or "${API_TOKEN_ISSUER}"`,
+          }),
+        ),
+        token: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description: `API token name glob (issuer "${API_TOKEN_ISSUER}" only)`,
+          }),
+        ),
+        claims: Type.Optional(
+          Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), {
+            description: 'Claim (dot path) → glob; every one must match',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    allow: Type.Object(
+      {
+        providers: Type.Array(Type.String({ minLength: 1 }), {
+          minItems: 1,
+          description: 'Host ids or globs such as "*"',
+        }),
+        repositories: Type.Array(Type.String({ minLength: 1 }), {
+          minItems: 1,
+          description: `Globs; "\${claim}" is replaced by the caller's claim, e.g. "\${repository}"`,
+        }),
+        maxTtlSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+        deliveries: Type.Optional(
+          Type.Array(DeliverySchema, { minItems: 1, description: 'Default: vault and wrapped' }),
+        ),
+        maxActiveKeys: Type.Optional(
+          Type.Integer({ minimum: 1, description: 'Live keys this caller may hold at once' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicySchema = Type.Array(PolicyRuleSchema, { default: [] });
+
+export type PolicyRule = Static<typeof PolicyRuleSchema>;
+export type PolicyRules = Static<typeof PolicySchema>;
+export type Delivery = Static<typeof DeliverySchema>;
+
+export interface PolicySubject {
+  /** OIDC issuer id from config, or `api-token`. */
+  issuer: string;
+  tokenName?: string;
+  claims: Record<string, unknown>;
+}
+
+export interface PolicyRequest {
+  provider: string;
+  repository: string;
+  ttlSeconds: number;
+  delivery: Delivery;
+}
+
+export type DenyReason =
+  | 'no-matching-rule'
+  | 'provider-not-allowed'
+  | 'repository-not-allowed'
+  | 'ttl-too-long'
+  | 'delivery-not-allowed'
+  | 'too-many-active-keys';
+
+export type Decision =
+  | { allowed: true; rule: string; maxActiveKeys?: number }
+  | { allowed: false; reason: DenyReason; rule?: string; message: string };
+
+export interface Explanation {
+  decision: Decision;
+  rules: { name: string; callerMatched: boolean; why: string }[];
+}
+
+export interface AccessPolicyOptions {
+  /** Issuer ids from config; when given, validate() flags rules naming any other. */
+  issuers?: readonly string[];
+  /** Host ids from config; when given, validate() flags provider patterns matching none. */
+  providers?: readonly string[];
+}
+
+export interface AccessPolicy {
+  decide(subject: PolicySubject, request: PolicyRequest, activeKeys: number): Decision;
+  explain(subject: PolicySubject, request: PolicyRequest, activeKeys: number): Explanation;
+  validate(): string[];
+}
