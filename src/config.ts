@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
+import { OidcIssuerSchema } from './auth/oidc.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -76,8 +78,41 @@ const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    auth: Type.Object(
+      {
+        audience: Type.String({
+          minLength: 1,
+          default: 'deploykey-rotator',
+          description: 'Required `aud` of OIDC tokens',
+        }),
+        clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30 }),
+        oidcIssuers: Type.Array(OidcIssuerSchema, { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    policy: PolicySchema,
+    rateLimit: Type.Object(
+      {
+        max: Type.Integer({ minimum: 1, default: 120, description: 'Requests per caller per window' }),
+        timeWindowSeconds: Type.Integer({ minimum: 1, default: 60 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     worker: Type.Object(
-      { concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }) },
+      {
+        concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+        // A crashed worker's revoke is taken over after at most lockSeconds + stalledCheckSeconds.
+        lockSeconds: Type.Integer({
+          minimum: 1,
+          default: 30,
+          description: 'How long a worker holds a revoke job without renewing its claim',
+        }),
+        stalledCheckSeconds: Type.Integer({
+          minimum: 1,
+          default: 30,
+          description: 'How often workers look for revoke jobs whose worker stopped renewing its claim',
+        }),
+      },
       { additionalProperties: false, default: {} },
     ),
     reconciler: Type.Object(
@@ -107,6 +142,9 @@ export interface Config {
   keys: FileConfig['keys'];
   reconciler: FileConfig['reconciler'];
   worker: FileConfig['worker'];
+  auth: FileConfig['auth'];
+  policy: FileConfig['policy'];
+  rateLimit: FileConfig['rateLimit'];
 }
 
 export class ConfigError extends Error {
@@ -195,6 +233,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!token) problems.push(`${tokenEnv} is required (credentials of host "${host.id}")`);
     return { ...host, token: token ?? '' };
   });
+  const policy = createAccessPolicy(file.policy, {
+    issuers: file.auth.oidcIssuers.map((issuer) => issuer.id),
+    providers: file.hosts.map((host) => host.id),
+  });
+  problems.push(...policy.validate().map((problem) => `config policy: ${problem}`));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -208,5 +251,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keys: file.keys,
     reconciler: file.reconciler,
     worker: file.worker,
+    auth: file.auth,
+    policy: file.policy,
+    rateLimit: file.rateLimit,
   };
 }

@@ -1,13 +1,16 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
 import { Redis } from 'ioredis';
+import { createAccessPolicy } from './auth/access-policy.ts';
 import { type ApiTokens, createApiTokens } from './auth/api-tokens.ts';
 import { type Authenticator, createAuthenticator } from './auth/authenticator.ts';
+import { createOidcVerifier } from './auth/oidc.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
 import { SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
+import type { Authorize } from './keys/key-service-deps.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
@@ -106,6 +109,18 @@ export function createContainer(
   const keys = createKeyRepository(db.db);
   const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
   const tokens = createApiTokens(db.db, clock);
+  const policy = createAccessPolicy(config.policy);
+  const oidc = createOidcVerifier({
+    issuers: config.auth.oidcIssuers,
+    audience: config.auth.audience,
+    clockSkewSeconds: config.auth.clockSkewSeconds,
+    logger,
+  });
+  const authorize: Authorize = async (caller, request) => {
+    const activeKeys = await keys.countLiveForCaller(caller.id);
+    const decision = policy.decide(caller.subject, request, activeKeys);
+    return decision.allowed ? { allowed: true, rule: decision.rule } : decision;
+  };
   const keyService = createKeyService({
     keys,
     hosts,
@@ -115,7 +130,7 @@ export function createContainer(
     metrics,
     logger,
     systemActor: SYSTEM_ACTOR,
-    authorize: async () => ({ allowed: true, rule: 'any' }),
+    authorize,
     settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
   });
 
@@ -157,7 +172,7 @@ export function createContainer(
     revokeQueue,
     keyService,
     tokens,
-    authenticate: overrides.authenticate ?? createAuthenticator({ tokens }),
+    authenticate: overrides.authenticate ?? createAuthenticator({ tokens, oidc }),
     readiness,
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>
@@ -171,6 +186,8 @@ export function createContainer(
         connection: workerRedis,
         prefix: config.redisPrefix,
         concurrency: config.worker.concurrency,
+        lockSeconds: config.worker.lockSeconds,
+        stalledCheckSeconds: config.worker.stalledCheckSeconds,
         keyService,
         logger,
       });

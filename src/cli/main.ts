@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { migrateDatabase } from '../db/migrate.ts';
 import { type Role, startService, stopOnSignals } from './serve.command.ts';
 import { assertDatabaseReachable, loadConfigOrExplain, StartupError } from './startup.ts';
+import { runTokenCommand } from './token.command.ts';
+import { UsageError } from './usage-error.ts';
 
 const USAGE = `usage: deploykey <command> [options]
 
@@ -9,14 +11,13 @@ commands:
   serve [--role api|worker|all] [--no-migrate]   run the service (default role: all)
   worker                                          run only the revoke worker and reconciler
   migrate                                         apply pending database migrations
+  token create|list|revoke                        manage API tokens (deploykey token --help)
   sandbox [--json] [--api-port N]                 run the service on local stand-ins
 
 examples:
   deploykey migrate
   deploykey serve --role api
   DEPLOYKEY_CONFIG=config.yaml deploykey serve`;
-
-class UsageError extends Error {}
 
 const ROLES: Role[] = ['api', 'worker', 'all'];
 
@@ -43,6 +44,9 @@ async function run(argv: string[]): Promise<void> {
       console.error(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
       return;
     }
+    case 'token':
+      await runTokenCommand(rest);
+      return;
     case 'sandbox': {
       const { runSandboxCommand } = await import('../../sandbox/cli.ts');
       await runSandboxCommand(rest);
@@ -60,7 +64,11 @@ async function run(argv: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((error: Error & { code?: string }) => {
-  if (error instanceof UsageError || error.code?.startsWith('ERR_PARSE_ARGS')) {
+  if (error instanceof UsageError) {
+    console.error(`deploykey: ${error.message}\n\n${error.usage ?? USAGE}`);
+    process.exit(error.exitCode);
+  }
+  if (error.code?.startsWith('ERR_PARSE_ARGS')) {
     console.error(`deploykey: ${error.message}\n\n${USAGE}`);
     process.exit(2);
   }

@@ -49,6 +49,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     apiPort: 0,
     fileConfig: {
       reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 1 },
+      policy: [
+        {
+          name: 'test-callers',
+          match: { issuer: 'api-token', token: '*ci' },
+          allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
+        },
+      ],
+      rateLimit: { max: 100_000, timeWindowSeconds: 60 },
       ...options.fileConfig,
     },
   };
