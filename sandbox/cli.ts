@@ -25,15 +25,17 @@ async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-function summary(standIns: StandIns, api: string, token: string): string {
+function summary(standIns: StandIns, api: string, token: string, auditorToken: string): string {
   const issue = `curl -s -X POST ${api}/v1/keys -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' \\
     -d '{"provider":"github","repository":"acme/models","jobId":"demo-1","ttlSeconds":600,"delivery":"response"}' > key.json`;
   return `deploykey sandbox is running (Ctrl-C stops it)
 
   service API     ${api}   caller token: ${token}
+                  auditor token: ${auditorToken}
   GitHub API      ${standIns.github.api.url}   ssh: ${standIns.github.ssh.host}:${standIns.github.ssh.port}
   GitLab API      ${standIns.gitlab.api.url}   ssh: ${standIns.gitlab.ssh.host}:${standIns.gitlab.ssh.port}
   Vault           ${standIns.vault.addr}   token: ${standIns.vault.token}
+  OIDC issuer     ${standIns.oidc.issuer}   mint tokens: POST ${standIns.oidc.mintUrl} {"kind":"github-actions","claims":{"repository":"acme/models"}}
   repositories    ${standIns.repositories.join(', ')} (on both hosts)
 
 Issue a key and clone with it:
@@ -62,7 +64,9 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
 
   const standIns = await startStandIns();
   // Token names are unique in the database, which outlives a sandbox run.
-  const callerName = `sandbox-ci-${randomBytes(3).toString('hex')}`;
+  const runId = randomBytes(3).toString('hex');
+  const callerName = `sandbox-ci-${runId}`;
+  const auditorName = `sandbox-auditor-${runId}`;
   // Logs go to stderr so that stdout holds only the --json line.
   const logger = createLogger(overrides.LOG_LEVEL ?? (values.json ? 'warn' : 'info'), process.stderr);
   let service: Awaited<ReturnType<typeof startSandboxService>>;
@@ -73,7 +77,10 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
       redisUrl: overrides.REDIS_URL ?? DEFAULT_REDIS_URL,
       redisPrefix: 'dkr-sandbox',
       apiPort,
-      callers: [{ name: callerName, role: 'issuer' }],
+      callers: [
+        { name: callerName, role: 'issuer' },
+        { name: auditorName, role: 'auditor' },
+      ],
       logger,
       fileConfig: { reconciler: { periodSeconds: 10, orphanScanSeconds: 60 } },
     });
@@ -96,10 +103,12 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
       repos: standIns.repositories,
       api: service.url,
       token,
+      auditorToken: service.tokens[auditorName],
+      oidc: { issuer: standIns.oidc.issuer, mint: standIns.oidc.mintUrl },
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
-  process.stderr.write(`${summary(standIns, service.url, token)}\n`);
+  process.stderr.write(`${summary(standIns, service.url, token, service.tokens[auditorName]!)}\n`);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

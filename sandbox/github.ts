@@ -23,6 +23,13 @@ import {
 } from './github-responses.ts';
 import type { HostState, SandboxRepository } from './host-state.ts';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** GitHub's documentation URL for the route, echoed in its error bodies. */
+    docs?: string;
+  }
+}
+
 export interface GithubStandInOptions {
   state: HostState;
   tokens: string[];
@@ -105,7 +112,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
 
     const route = request.routeOptions.url;
     if (credential === null && route !== undefined && route !== '/meta') {
-      const routeDocs = (request.routeOptions.config as { docs?: string }).docs;
+      const routeDocs = request.routeOptions.config.docs;
       return reply.code(401).send(errorBody(401, 'Requires authentication', routeDocs));
     }
   });

@@ -45,6 +45,8 @@ export async function sandboxServiceEnv(
     configPath,
     stringify({
       hosts: settings.hosts,
+      auth: settings.auth,
+      policy: settings.policy,
       // The sandbox lets keys live for as little as one second, so expiry can be watched.
       keys: { minTtlSeconds: 1, maxTtlSeconds: 86_400, defaultTtlSeconds: 3_600 },
       ...options.fileConfig,

@@ -8,6 +8,7 @@ import { createSeededBareRepo } from './git-repos.ts';
 import { type GithubStandIn, startGithubStandIn } from './github.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab.ts';
 import { createHostState, type HostState } from './host-state.ts';
+import { type OidcStandIn, startOidcStandIn } from './oidc.ts';
 import { type SshGitServer, startSshGitServer } from './ssh-git.ts';
 import { startVaultStandIn, type VaultStandIn } from './vault.ts';
 
@@ -24,6 +25,7 @@ export interface StandIns {
   github: HostStandIn<GithubStandIn>;
   gitlab: HostStandIn<GitlabStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
+  oidc: OidcStandIn;
   repositories: string[];
   dataDir: string;
   close(): Promise<void>;
@@ -68,7 +70,11 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     const vault = await startVaultStandIn({ rootToken: vaultToken });
     closers.push(() => vault.close());
 
+    const oidc = await startOidcStandIn();
+    closers.push(() => oidc.close());
+
     return {
+      oidc,
       github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
@@ -82,10 +88,49 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
   }
 }
 
+export const SANDBOX_OIDC_ISSUER_ID = 'sandbox-oidc';
+
+/**
+ * The sandbox's access policy: a CI workflow gets keys only for its own repository, the
+ * `training/trainer` Kubernetes service account for any `acme/*` repository, and the demo API
+ * tokens (`sandbox-ci-…`) for the demo repositories.
+ */
+export const SANDBOX_POLICY = [
+  {
+    name: 'github-actions-own-repository',
+    match: { issuer: SANDBOX_OIDC_ISSUER_ID, claims: { repository: '*/*', workflow: '**' } },
+    allow: { providers: ['github'], repositories: ['${repository}'], maxTtlSeconds: 3_600 },
+  },
+  {
+    name: 'gitlab-ci-own-project',
+    match: { issuer: SANDBOX_OIDC_ISSUER_ID, claims: { project_path: '**', namespace_path: '**' } },
+    allow: { providers: ['gitlab'], repositories: ['${project_path}'], maxTtlSeconds: 3_600 },
+  },
+  {
+    name: 'kubernetes-training-jobs',
+    match: {
+      issuer: SANDBOX_OIDC_ISSUER_ID,
+      claims: { 'kubernetes.io.namespace': 'training', 'kubernetes.io.serviceaccount.name': 'trainer' },
+    },
+    allow: { providers: ['*'], repositories: ['acme/*'], maxTtlSeconds: 86_400, maxActiveKeys: 50 },
+  },
+  {
+    name: 'sandbox-ci-token',
+    match: { issuer: 'api-token', token: 'sandbox-ci-*' },
+    allow: {
+      providers: ['*'],
+      repositories: ['acme/models', 'acme/datasets'],
+      deliveries: ['vault', 'response', 'wrapped'],
+    },
+  },
+];
+
 /** The service's view of the stand-ins: its config file's host list and the credentials it needs. */
 export function serviceSettingsFor(standIns: StandIns) {
   const sshUrl = (ssh: SshGitServer) => `ssh://git@${ssh.host}:${ssh.port}`;
   return {
+    auth: { oidcIssuers: [{ id: SANDBOX_OIDC_ISSUER_ID, issuer: standIns.oidc.issuer }] },
+    policy: SANDBOX_POLICY,
     hosts: [
       {
         id: 'github',

@@ -53,6 +53,11 @@ export async function buildApp(container: Container): Promise<App> {
       hosts: container.hosts,
       authenticate: container.authenticate,
       vaultMount: container.config.vault.kvMount,
+      rateLimit: {
+        redis: container.redis,
+        prefix: container.config.redisPrefix,
+        ...container.config.rateLimit,
+      },
       clock: container.clock,
     }),
   );

@@ -1,4 +1,6 @@
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
@@ -19,6 +21,8 @@ import {
 } from '../schemas.ts';
 
 export interface KeysRouteDeps {
+  /** Per-caller request budget, counted in Redis so every replica shares it. */
+  rateLimit: { redis: Redis; prefix: string; max: number; timeWindowSeconds: number };
   keyService: KeyService;
   hosts: HostLookup;
   authenticate: Authenticator;
@@ -56,6 +60,20 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.addHook('onRequest', async (request) => {
       request.caller = await deps.authenticate(request);
+    });
+    await app.register(rateLimit, {
+      redis: deps.rateLimit.redis,
+      nameSpace: `${deps.rateLimit.prefix}:ratelimit:`,
+      max: deps.rateLimit.max,
+      timeWindow: deps.rateLimit.timeWindowSeconds * 1000,
+      // Counted after authentication, per caller; a Redis outage must not lock callers out.
+      hook: 'preHandler',
+      keyGenerator: (request) => request.caller?.id ?? request.ip,
+      skipOnError: true,
+      errorResponseBuilder: (_request, context) =>
+        new AppError('rate-limited', 429, `too many requests from this caller; retry in ${context.after}`, {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        }),
     });
 
     app.post(
