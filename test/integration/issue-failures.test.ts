@@ -1,0 +1,116 @@
+// A Git host that fails, throttles or does not know the repository: the caller gets an answer naming
+// the host, and nothing is left behind (no host key, no Vault secret, the row ends `failed`).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  expectNothingLeftBehind,
+  expectProblem,
+  ourHostKeys,
+  type Provider,
+} from '../support/issue-checks.ts';
+import { type Harness, startHarness } from '../support/service-harness.ts';
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness();
+});
+afterEach(() => {
+  for (const provider of ['github', 'gitlab'] as const) {
+    harness.standIns[provider].api.faults.clear();
+    harness.standIns[provider].api.setRateLimit(undefined);
+  }
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+// Only the deploy-key create: listing (the undo, the reconciler's orphan scan) keeps working.
+const CREATE_PATH: Record<Provider, string> = { github: '/repos/', gitlab: '/api/v4/projects/' };
+// What each host sends with a rate limit: GitHub names the secondary limit (plugin-throttling
+// recognises it by that text), GitLab's Rack::Attack throttle a plain 429.
+const RATE_LIMIT_BODY: Record<Provider, unknown> = {
+  github: {
+    message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+    documentation_url:
+      'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+  },
+  gitlab: 'Retry later\n',
+};
+
+let counter = 0;
+const issue = (provider: Provider, what: string, repository = 'acme/models') => {
+  counter += 1;
+  const jobId = `fail-${provider}-${what}-${counter}`;
+  const body = { provider, repository, jobId, ttlSeconds: 600 };
+  return harness.api('POST', '/v1/keys', { body }).then((answer) => ({ answer, request: body }));
+};
+
+describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
+  const api = () => harness.standIns[provider].api;
+
+  it('answers a host that keeps failing with 502 naming the host, leaving nothing behind', async () => {
+    api().faults.add({ status: 500, method: 'POST', pathPrefix: CREATE_PATH[provider] });
+    const before = api().faults.stats();
+    const { answer, request } = await issue(provider, 'host500');
+    const after = api().faults.stats();
+    expectProblem(answer, 502, 'host-failed', new RegExp(provider));
+    // The adapter retried within its bound before giving up.
+    expect(after.injected - before.injected).toBeGreaterThan(1);
+    const row = await expectNothingLeftBehind(harness, request);
+    expect(row.failureReason).toMatch(new RegExp(`${provider}.*unavailable`));
+  });
+
+  it('answers a rate limit beyond the wait bound with 503 and Retry-After, without waiting it out', async () => {
+    api().faults.add({
+      status: 429,
+      method: 'POST',
+      pathPrefix: CREATE_PATH[provider],
+      headers: { 'retry-after': '120' },
+      body: RATE_LIMIT_BODY[provider],
+    });
+    const started = Date.now();
+    const { answer, request } = await issue(provider, 'host429');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expectProblem(answer, 503, 'host-rate-limited', new RegExp(`${provider}.*rate limit`));
+    expect(answer.headers.get('retry-after')).toBe('120');
+    const row = await expectNothingLeftBehind(harness, request);
+    expect(row.failureReason).toMatch(/rate-limited/);
+  });
+
+  it('waits out a short rate limit and issues the key', async () => {
+    api().faults.add({
+      status: 429,
+      method: 'POST',
+      pathPrefix: CREATE_PATH[provider],
+      headers: { 'retry-after': '1' },
+      body: RATE_LIMIT_BODY[provider],
+      count: 1,
+    });
+    const before = api().faults.stats().injected;
+    const started = Date.now();
+    const { answer } = await issue(provider, 'short429');
+    expect(answer.status, answer.text).toBe(201);
+    expect(api().faults.stats().injected - before).toBe(1);
+    expect(Date.now() - started, 'the retry honoured retry-after').toBeGreaterThanOrEqual(900);
+    expect(
+      ourHostKeys(harness, provider, 'acme/models').filter((k) => k.title.includes(answer.body.id)),
+    ).toHaveLength(1);
+  });
+
+  it('answers a repository the host does not have with 404 naming it, leaving nothing behind', async () => {
+    const { answer, request } = await issue(provider, 'unknown', 'acme/no-such-repo');
+    expectProblem(answer, 404, 'repository-not-found', /"acme\/no-such-repo"/);
+    expect(answer.body.detail).toContain(provider);
+    await expectNothingLeftBehind(harness, request);
+  });
+});
+
+it('answers a GitHub secondary rate limit (403 with retry-after) beyond the bound with 503', async () => {
+  // The stand-in's own secondary limiter: every write is over the limit, told to come back in 120 s.
+  harness.standIns.github.api.setRateLimit({ secondary: { writesPerSecond: 0, retryAfterSeconds: 120 } });
+  const before = harness.standIns.github.api.faults.stats().byStatus['403'] ?? 0;
+  const { answer, request } = await issue('github', 'secondary');
+  expect((harness.standIns.github.api.faults.stats().byStatus['403'] ?? 0) - before).toBe(1);
+  expectProblem(answer, 503, 'host-rate-limited', /github.*rate limit/);
+  expect(answer.headers.get('retry-after')).toBe('120');
+  await expectNothingLeftBehind(harness, request);
+});
