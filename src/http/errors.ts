@@ -89,11 +89,15 @@ function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string,
 function fromFrameworkError(error: FastifyError): Problem | undefined {
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    const errors = error.validation.map((issue) => ({
-      location: where,
-      pointer: issue.instancePath || '/',
-      message: issue.message ?? 'is invalid',
-    }));
+    const errors = error.validation.map((issue) => {
+      const extra = (issue.params as { additionalProperty?: unknown } | undefined)?.additionalProperty;
+      return {
+        location: where,
+        pointer: issue.instancePath || '/',
+        message:
+          typeof extra === 'string' ? `has an unknown field "${extra}"` : (issue.message ?? 'is invalid'),
+      };
+    });
     const first = errors[0];
     const detail = first
       ? `${where}${first.pointer === '/' ? '' : first.pointer} ${first.message}`
