@@ -1,6 +1,6 @@
 // Starts every stand-in the service talks to: GitHub and GitLab (REST + SSH git) and Vault,
 // with the demo repositories in place. Postgres and Redis stay real and are not started here.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ export interface StandIns {
   gitlab: HostStandIn<GitlabStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
+  /** The Ed25519 pair that signs audit checkpoints (the service gets the private half). */
+  auditSigningKey: { privateKeyPem: string; publicKeyPem: string };
   repositories: string[];
   dataDir: string;
   close(): Promise<void>;
@@ -66,15 +68,26 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
     closers.push(() => gitlab.close());
 
-    const vaultToken = secret('hvs.');
-    const vault = await startVaultStandIn({ rootToken: vaultToken });
-    closers.push(() => vault.close());
-
     const oidc = await startOidcStandIn();
     closers.push(() => oidc.close());
 
+    // Vault's Kubernetes auth trusts the same issuer that mints the sandbox's Kubernetes tokens.
+    const vaultToken = secret('hvs.');
+    const vault = await startVaultStandIn({
+      rootToken: vaultToken,
+      kubernetes: { publicKeysPem: [oidc.publicKeyPem()] },
+    });
+    closers.push(() => vault.close());
+
+    const auditPair = generateKeyPairSync('ed25519');
+    const auditSigningKey = {
+      privateKeyPem: auditPair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      publicKeyPem: auditPair.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    };
+
     return {
       oidc,
+      auditSigningKey,
       github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
@@ -125,12 +138,19 @@ export const SANDBOX_POLICY = [
   },
 ];
 
+/** The sandbox's OIDC issuer and policy, for tests that want the sandbox's own rules. */
+export function sandboxAuthConfig(standIns: StandIns) {
+  return {
+    auth: { oidcIssuers: [{ id: SANDBOX_OIDC_ISSUER_ID, issuer: standIns.oidc.issuer }] },
+    policy: SANDBOX_POLICY,
+  };
+}
+
 /** The service's view of the stand-ins: its config file's host list and the credentials it needs. */
 export function serviceSettingsFor(standIns: StandIns) {
   const sshUrl = (ssh: SshGitServer) => `ssh://git@${ssh.host}:${ssh.port}`;
   return {
-    auth: { oidcIssuers: [{ id: SANDBOX_OIDC_ISSUER_ID, issuer: standIns.oidc.issuer }] },
-    policy: SANDBOX_POLICY,
+    ...sandboxAuthConfig(standIns),
     hosts: [
       {
         id: 'github',
@@ -153,6 +173,7 @@ export function serviceSettingsFor(standIns: StandIns) {
       VAULT_TOKEN: standIns.vault.token,
       DEPLOYKEY_HOST_GITHUB_TOKEN: standIns.github.token,
       DEPLOYKEY_HOST_GITLAB_TOKEN: standIns.gitlab.token,
+      DEPLOYKEY_AUDIT_SIGNING_KEY: standIns.auditSigningKey.privateKeyPem,
     },
   };
 }

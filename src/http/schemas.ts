@@ -1,16 +1,26 @@
-import Type from 'typebox';
+import Type, { type TSchema } from 'typebox';
 import { JOB_ID_PATTERN } from '../keys/policy.ts';
+import { PROBLEM_CONTENT_TYPE, type Problem } from './errors.ts';
 
 export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
-const Delivery = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')]);
-const Status = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('active'),
-  Type.Literal('revoking'),
-  Type.Literal('revoked'),
-  Type.Literal('failed'),
-]);
+const Delivery = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')], {
+  description:
+    'How the private key reaches the job: only in Vault (`vault`, the default), also in this one response ' +
+    '(`response`), or as a single-use Vault response-wrapping token (`wrapped`)',
+});
+const Status = Type.Union(
+  [
+    Type.Literal('pending'),
+    Type.Literal('active'),
+    Type.Literal('revoking'),
+    Type.Literal('revoked'),
+    Type.Literal('failed'),
+  ],
+  {
+    description: 'pending → active → revoking → revoked; an issue that could not complete ends failed',
+  },
+);
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
   Type.Union([schema, Type.Null()]);
 
@@ -34,11 +44,21 @@ export const IssueKeyBody = Type.Object(
 );
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,255}$' })),
+  'idempotency-key': Type.Optional(
+    Type.String({
+      pattern: '^[\\x21-\\x7e]{1,255}$',
+      description:
+        'Makes retries safe: the same key and body return the first result, a different body gets 409',
+    }),
+  ),
 });
 
-export const KeyIdParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }) });
-export const JobIdParams = Type.Object({ jobId: Type.String({ pattern: JOB_ID_PATTERN }) });
+export const KeyIdParams = Type.Object({
+  id: Type.String({ pattern: UUID_PATTERN, description: 'The key id' }),
+});
+export const JobIdParams = Type.Object({
+  jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The job id the keys were issued for' }),
+});
 
 export const KeySchema = Type.Object({
   id: Type.String(),
@@ -49,19 +69,32 @@ export const KeySchema = Type.Object({
   delivery: Delivery,
   fingerprint: Nullable(Type.String()),
   publicKey: Nullable(Type.String()),
-  cloneUrl: Type.String(),
-  knownHosts: Type.Array(Type.String()),
+  cloneUrl: Type.String({ description: 'SSH URL to clone the repository with this key' }),
+  knownHosts: Type.Array(Type.String(), { description: '`known_hosts` lines of the Git host' }),
   createdAt: Type.String({ format: 'date-time' }),
   expiresAt: Type.String({ format: 'date-time' }),
   revokedAt: Nullable(Type.String({ format: 'date-time' })),
   revokeReason: Nullable(Type.String()),
   failureReason: Nullable(Type.String()),
-  vault: Nullable(Type.Object({ mount: Type.String(), path: Type.String() })),
+  vault: Nullable(
+    Type.Object({
+      mount: Type.String(),
+      path: Type.String(),
+      role: Type.Optional(Type.String({ description: 'Kubernetes-auth role that may read this key' })),
+    }),
+  ),
 });
 
 export const IssuedKeySchema = Type.Intersect([
   KeySchema,
-  Type.Object({ privateKey: Type.Optional(Type.String()), wrapToken: Type.Optional(Type.String()) }),
+  Type.Object({
+    privateKey: Type.Optional(
+      Type.String({ description: 'OpenSSH private key, only with delivery `response`' }),
+    ),
+    wrapToken: Type.Optional(
+      Type.String({ description: 'Single-use `vault unwrap` token, only with `wrapped`' }),
+    ),
+  }),
 ]);
 
 export const ListKeysQuery = Type.Object(
@@ -70,9 +103,9 @@ export const ListKeysQuery = Type.Object(
     repository: Type.Optional(Type.String({ maxLength: 512 })),
     jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
     status: Type.Optional(Status),
-    overdue: Type.Optional(Type.Boolean()),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    overdue: Type.Optional(Type.Boolean({ description: 'Only keys past their expiry and not yet revoked' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: '`nextCursor` of the previous page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size' })),
   },
   { additionalProperties: false },
 );
@@ -82,3 +115,76 @@ export const KeyListSchema = Type.Object({
   nextCursor: Nullable(Type.String()),
 });
 export const CompletedJobSchema = Type.Object({ jobId: Type.String(), keys: Type.Array(KeySchema) });
+
+/** The same schema with a description, which the spec also shows as the response's description. */
+export const described = <T extends TSchema>(schema: T, description: string): T => ({
+  ...schema,
+  description,
+});
+
+export const PROBLEM_SCHEMA_ID = 'Problem';
+
+// Registered once with `addSchema` (see registerOpenApi), so every route refers to one `Problem`
+// component and fastify serializes error answers with it; extension members pass through.
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({
+      format: 'uri',
+      description: 'Identifies the kind of problem; the last path segment equals `code`',
+    }),
+    title: Type.String({ description: 'The HTTP reason phrase of `status`' }),
+    status: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status code of this answer' }),
+    detail: Type.Optional(
+      Type.String({ description: 'What went wrong with this request; never shows internals of a 5xx' }),
+    ),
+    instance: Type.Optional(Type.String({ description: 'The path of the request that failed' })),
+    code: Type.String({ description: 'Stable, machine-readable error code, e.g. `key-not-found`' }),
+  },
+  {
+    $id: PROBLEM_SCHEMA_ID,
+    title: 'Problem',
+    description:
+      'RFC 9457 problem details. Some problems carry extension members: `errors` (validation failures), ' +
+      '`keyId` or `activeKeyId` (conflicts), `providers`, `minTtlSeconds`/`maxTtlSeconds`, `reason`, `checks`.',
+    additionalProperties: true,
+  },
+);
+
+const ProblemRef = Type.Unsafe<Problem>(Type.Ref(PROBLEM_SCHEMA_ID));
+
+const RETRY_AFTER = {
+  'retry-after': Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' }),
+};
+const HEADERS_BY_STATUS: Record<number, Record<string, TSchema>> = {
+  401: {
+    'www-authenticate': Type.String({
+      description: 'The `Bearer` challenge, with `error` when a token was refused',
+    }),
+  },
+  429: RETRY_AFTER,
+  503: RETRY_AFTER,
+};
+
+export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503 | 504;
+
+interface ProblemResponse {
+  description: string;
+  headers?: Record<string, TSchema>;
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: typeof ProblemRef } };
+}
+
+/** Documents the `application/problem+json` answers of a route, one description per status. */
+export function problemResponses<S extends ProblemStatus>(
+  descriptions: Record<S, string>,
+): Record<S, ProblemResponse> {
+  const responses = {} as Record<S, ProblemResponse>;
+  for (const status of Object.keys(descriptions).map(Number) as S[]) {
+    const headers = HEADERS_BY_STATUS[status];
+    responses[status] = {
+      description: descriptions[status],
+      ...(headers ? { headers } : {}),
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemRef } },
+    };
+  }
+  return responses;
+}

@@ -6,6 +6,7 @@ import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
+import { hasKubernetesGrant, kubernetesGrantFor } from './kubernetes-grant.ts';
 import { type DeliveryMode, resolveTtl, validateRepository } from './policy.ts';
 import { generateDeployKeyPair } from './ssh-keypair.ts';
 
@@ -70,6 +71,7 @@ export function createIssueFlow(deps: KeyServiceDeps) {
         for (const id of leftovers) await host.deleteDeployKey(row.repository, id);
       }
       if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
+      if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
     } catch (error) {
       const failure = describeFailure(error);
       logger.warn(
@@ -244,6 +246,8 @@ export function createIssueFlow(deps: KeyServiceDeps) {
         },
         { keyId: id, expiresAt },
       );
+      const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds);
+      if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
       const wrapToken =
         delivery === 'wrapped'
           ? await secrets.wrap(vaultPath, Math.min(ttlSeconds, MAX_WRAP_TTL_SECONDS))

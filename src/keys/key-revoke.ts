@@ -3,6 +3,7 @@ import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
+import { hasKubernetesGrant } from './kubernetes-grant.ts';
 
 export type RevokeOutcome = 'revoked' | 'already-done' | 'missing' | 'undone-pending';
 
@@ -137,6 +138,7 @@ export function createRevokeFlow(
       if (!host) throw new Error(`host "${row.provider}" is no longer configured`);
       if (row.host_key_id) await host.deleteDeployKey(row.repository, row.host_key_id);
       if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
+      if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
     } catch (error) {
       const failure = describeFailure(error);
       await keys.recordAttempt(row.id, failure);

@@ -1,4 +1,5 @@
 import type { DeployKeyRow } from '../db/schema.ts';
+import { hasKubernetesGrant, kubernetesRoleName } from './kubernetes-grant.ts';
 
 export interface KeyView {
   id: string;
@@ -16,7 +17,7 @@ export interface KeyView {
   revokedAt: string | null;
   revokeReason: DeployKeyRow['revoke_reason'];
   failureReason: string | null;
-  vault: { mount: string; path: string } | null;
+  vault: { mount: string; path: string; role?: string } | null;
 }
 
 export function toKeyView(
@@ -39,6 +40,12 @@ export function toKeyView(
     revokedAt: row.revoked_at?.toISOString() ?? null,
     revokeReason: row.revoke_reason,
     failureReason: row.failure_reason,
-    vault: row.vault_path ? { mount: extra.vaultMount, path: row.vault_path } : null,
+    vault: row.vault_path
+      ? {
+          mount: extra.vaultMount,
+          path: row.vault_path,
+          ...(hasKubernetesGrant(row) ? { role: kubernetesRoleName(row.id) } : {}),
+        }
+      : null,
   };
 }

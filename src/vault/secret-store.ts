@@ -12,6 +12,14 @@ export interface SecretMetadata {
   expiresAt: Date;
 }
 
+export interface KubernetesGrant {
+  keyId: string;
+  namespace: string;
+  serviceAccount: string;
+  /** Lifetime of the Vault tokens the role hands out; never beyond the key's own. */
+  tokenTtlSeconds: number;
+}
+
 export interface SecretStore {
   readonly mount: string;
   /** `<pathPrefix>/<jobId>/<provider>/<repository>`: the path below the mount, without `data/`. */
@@ -30,6 +38,13 @@ export interface SecretStore {
   destroy(path: string, keyId?: string): Promise<'destroyed' | 'already-gone' | 'not-ours'>;
   /** The secret at `path`, or undefined when there is none (an idempotent replay re-delivers it). */
   read(path: string): Promise<KeySecret | undefined>;
+  /**
+   * Lets exactly one Kubernetes service account read exactly this secret: a Vault ACL policy and a
+   * Kubernetes-auth role, both named `deploykey-<keyId>`. Returns the role name.
+   */
+  grantKubernetesRead(path: string, grant: KubernetesGrant): Promise<string>;
+  /** Removes that policy and role; ones already gone count as removed. */
+  removeKubernetesRead(keyId: string): Promise<void>;
   /** The keyId recorded in the secret's metadata, or undefined when there is no secret. */
   ownerOf(path: string): Promise<string | undefined>;
 }

@@ -13,9 +13,16 @@ export interface VaultSecretStoreOptions {
   token: string;
   kvMount: string;
   pathPrefix: string;
+  /** Mount of the Kubernetes auth method; default `kubernetes`. */
+  kubernetesAuthMount?: string;
   /** Deadline of each Vault request; default 5000. */
   timeoutMs?: number;
 }
+
+const grantName = (keyId: string) => {
+  if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new VaultError('invalid', 'grant names need a key id');
+  return `deploykey-${keyId}`;
+};
 
 type Destroyed = 'destroyed' | 'already-gone' | 'not-ours';
 type RequestOptions = { timeout: number; headers?: Record<string, string> };
@@ -131,6 +138,16 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   };
 
   const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
+  const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
+  segmentsOf(kubernetesMount, 'Kubernetes auth mount');
+
+  const deleteIfPresent = async (operation: string, path: string) => {
+    try {
+      await call(operation, path, (request) => client.delete(path, request));
+    } catch (error) {
+      if (!(error instanceof VaultError && error.status === 404)) throw error;
+    }
+  };
 
   const readOwner = async (path: string): Promise<{ keyId: string | undefined } | undefined> => {
     try {
@@ -253,6 +270,42 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
         throw new VaultError('invalid', `Vault secret ${key} lacks the ssh-auth fields`);
       }
       return { privateKey, publicKey, knownHosts, fingerprint };
+    },
+
+    async grantKubernetesRead(path, grant) {
+      const key = checked(path);
+      const name = grantName(grant.keyId);
+      for (const value of [grant.namespace, grant.serviceAccount]) {
+        if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value)) {
+          throw new VaultError('invalid', 'namespace and service account must be Kubernetes names');
+        }
+      }
+      // Read on exactly this key's data path: no list, no metadata, no other key.
+      const policy = `path "${mount}/data/${key}" {\n  capabilities = ["read"]\n}\n`;
+      await call('policy write', name, (request) =>
+        client.write(`sys/policies/acl/${name}`, { policy }, request),
+      );
+      await call('role write', name, (request) =>
+        client.write(
+          `auth/${kubernetesMount}/role/${name}`,
+          {
+            bound_service_account_names: [grant.serviceAccount],
+            bound_service_account_namespaces: [grant.namespace],
+            token_policies: [name],
+            token_ttl: Math.max(1, grant.tokenTtlSeconds),
+            token_max_ttl: Math.max(1, grant.tokenTtlSeconds),
+          },
+          request,
+        ),
+      );
+      return name;
+    },
+
+    async removeKubernetesRead(keyId) {
+      const name = grantName(keyId);
+      // The role first: without it nobody can log in, even while the policy still exists.
+      await deleteIfPresent('role delete', `auth/${kubernetesMount}/role/${name}`);
+      await deleteIfPresent('policy delete', `sys/policies/acl/${name}`);
     },
 
     async ownerOf(path: string) {

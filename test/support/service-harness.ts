@@ -30,7 +30,8 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  fileConfig?: Record<string, unknown>;
+  /** Config-file sections; a function gets the stand-ins first (e.g. for the OIDC issuer's URL). */
+  fileConfig?: Record<string, unknown> | ((standIns: StandIns) => Record<string, unknown>);
   worker?: boolean;
   overrides?: ContainerOverrides;
   repositories?: string[];
@@ -57,7 +58,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         },
       ],
       rateLimit: { max: 100_000, timeWindowSeconds: 60 },
-      ...options.fileConfig,
+      ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
     },
   };
   const service = await startSandboxService({
