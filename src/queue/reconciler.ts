@@ -98,7 +98,8 @@ export function createReconciler(deps: ReconcilerDeps) {
         const live = await keys.liveIdsAmong(ours.map((entry) => entry.keyId));
         for (const { key, keyId } of ours) {
           if (live.has(keyId)) continue;
-          await host.deleteDeployKey(repository, key.hostKeyId);
+          // Gone already: its own revoke removed it after the listing, so there was no orphan.
+          if ((await host.deleteDeployKey(repository, key.hostKeyId)) === 'already-gone') continue;
           await deps.db.db.transaction().execute((trx) =>
             appendAuditEvent(trx, {
               actor: SYSTEM_ACTOR,

@@ -10,6 +10,8 @@ export interface RevokeWorkerOptions {
   connection: Redis;
   prefix: string;
   concurrency: number;
+  lockSeconds: number;
+  stalledCheckSeconds: number;
   keyService: Pick<KeyService, 'performRevoke' | 'revokeAttemptsSpent'>;
   logger: Logger;
 }
@@ -31,6 +33,8 @@ export function createRevokeWorker(options: RevokeWorkerOptions): Worker<RevokeJ
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
+      lockDuration: options.lockSeconds * 1000,
+      stalledInterval: options.stalledCheckSeconds * 1000,
       settings: {
         backoffStrategy: (attemptsMade, type, error) => {
           if (type !== REVOKE_BACKOFF) return 0;

@@ -28,6 +28,9 @@ export function createRevokeScheduler(connection: Redis, prefix: string): Revoke
   const restart = async (job: Job<RevokeJobData>, keyId: string) => {
     const state = await job.getState();
     if (state === 'delayed') {
+      // A job that already ran is backing off, at least as long as the host's retry-after asked;
+      // only a job still waiting for the key's expiry is brought forward.
+      if (job.attemptsMade > 0) return;
       await job.promote().catch(async () => {
         // It left the delayed set between the two calls: it is running or about to.
       });
