@@ -37,7 +37,11 @@ const listedOrNone = (host: GitHost, repository: string) =>
     throw error;
   });
 
-export function createIssueFlow(deps: KeyServiceDeps) {
+export function createIssueFlow(
+  deps: KeyServiceDeps,
+  /** Revokes a key whose job completed while it was being issued. */
+  revokeRequestedWhileIssuing: (row: DeployKeyRow, actor: string) => Promise<DeployKeyRow>,
+) {
   const { keys, hosts, secrets, queue, clock, logger, metrics } = deps;
 
   const hostFor = (provider: string): GitHost => {
@@ -217,6 +221,14 @@ export function createIssueFlow(deps: KeyServiceDeps) {
     );
     if (inserted.outcome === 'idempotent-replay') return replay(inserted.row, requestHash);
     if (inserted.outcome === 'live-key-exists') {
+      // Another caller's key is never named: callers must not learn each other's keys.
+      if (inserted.row.caller !== caller.id) {
+        throw new AppError(
+          'key-already-active',
+          409,
+          `job "${request.jobId}" already holds a key for ${host.id} ${request.repository} issued to another caller; use another job id`,
+        );
+      }
       throw new AppError(
         'key-already-active',
         409,
@@ -274,8 +286,9 @@ export function createIssueFlow(deps: KeyServiceDeps) {
       if (!row)
         throw new AppError('issue-interrupted', 503, 'the key was withdrawn while it was being issued');
       metrics.keysIssued.inc({ provider: host.id });
+      const current = row.revoke_requested_at ? await revokeRequestedWhileIssuing(row, caller.actor) : row;
       return {
-        row,
+        row: current,
         knownHosts,
         replayed: false,
         ...(delivery === 'response' ? { privateKey: pair.privateKey } : {}),

@@ -57,6 +57,23 @@ export function createRevokeFlow(
     }
   };
 
+  /**
+   * A key still being issued cannot be revoked yet: the request is recorded on the row, and the
+   * issue flow revokes the key the moment it becomes active. If it became active meanwhile, it is
+   * revoked now.
+   */
+  async function revokeWhenIssued(row: DeployKeyRow, actor: string): Promise<DeployKeyRow> {
+    const marked = await keys.transition(
+      row.id,
+      ['pending'],
+      { revoke_reason: 'job-completed', revoke_requested_at: clock() },
+      { actor, action: 'key.revoke_requested', details: { reason: 'job-completed', whileIssuing: true } },
+    );
+    if (marked) return marked;
+    const current = (await keys.findById(row.id)) ?? row;
+    return current.status === 'active' ? requestRevoke(current, 'job-completed', actor) : current;
+  }
+
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
     mayRevoke(caller);
     const row = await keys.findById(keyId);
@@ -76,7 +93,11 @@ export function createRevokeFlow(
     }
     const affected: DeployKeyRow[] = [];
     for (const row of live) {
-      affected.push(row.status === 'pending' ? row : await requestRevoke(row, 'job-completed', caller.actor));
+      affected.push(
+        row.status === 'pending'
+          ? await revokeWhenIssued(row, caller.actor)
+          : await requestRevoke(row, 'job-completed', caller.actor),
+      );
     }
     return affected;
   }
@@ -160,5 +181,5 @@ export function createRevokeFlow(
     );
   }
 
-  return { requestRevoke, revokeKey, completeJob, performRevoke, revokeAttemptsSpent };
+  return { requestRevoke, revokeWhenIssued, revokeKey, completeJob, performRevoke, revokeAttemptsSpent };
 }

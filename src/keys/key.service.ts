@@ -9,7 +9,9 @@ export type { IssueRequest, IssueResult } from './key-issue.ts';
 export type { RevokeOutcome } from './key-revoke.ts';
 
 export function createKeyService(deps: KeyServiceDeps) {
-  const issueFlow = createIssueFlow(deps);
+  const issueFlow = createIssueFlow(deps, (row, actor) =>
+    revokeFlow.requestRevoke(row, row.revoke_reason ?? 'job-completed', actor),
+  );
   const revokeFlow = createRevokeFlow(deps, (row, reason) => issueFlow.undoIssue(row, reason));
 
   /** Issuers see only their own keys; auditors and admins see every key. */

@@ -2,7 +2,8 @@
 // that says what is wrong, before anything is written or any host is called.
 import { AppError } from '../http/errors.ts';
 
-export const JOB_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+// "." and ".." are refused: the job id is a segment of the key's Vault path.
+export const JOB_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$';
 export const DELIVERIES = ['vault', 'response', 'wrapped'] as const;
 export type DeliveryMode = (typeof DELIVERIES)[number];
 

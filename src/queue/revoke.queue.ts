@@ -35,7 +35,8 @@ export function createRevokeScheduler(connection: Redis, prefix: string): Revoke
         // It left the delayed set between the two calls: it is running or about to.
       });
     } else if (state === 'failed') {
-      await job.retry('failed');
+      // A fresh round of attempts with its own backoff, rather than one attempt per reconciler pass.
+      await job.retry('failed', { resetAttemptsMade: true });
     } else if (state === 'completed' || state === 'unknown') {
       await job.remove().catch(() => {});
       await add(keyId, 0);
