@@ -1,0 +1,115 @@
+// DOM helpers. Every piece of data reaches the page as a text node or an attribute value, never as
+// markup: repository names, job ids and audit details are chosen by callers.
+
+/** @returns {HTMLElement} */
+export function byId(id) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element;
+}
+
+/**
+ * Creates an element. `props` sets attributes (`class`, `data-*`, `aria-*`, …); children are nodes or
+ * strings (added as text).
+ * @param {string} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [props]
+ * @param {...(Node | string | null | undefined | false)} children
+ */
+export function el(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  }
+  return element;
+}
+
+/** @param {Element} element @param {...(Node | string | null | undefined | false)} children */
+export function replaceChildren(element, ...children) {
+  element.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** `2025-01-31 13:04:05`, in UTC, so every auditor reads the same instant. */
+export function formatUtc(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+/** A `<time>` element showing UTC, with the exact instant in its `datetime`. */
+export function timeEl(iso) {
+  if (!iso) return el('span', { class: 'muted' }, '—');
+  return el('time', { datetime: iso, title: iso }, formatUtc(iso));
+}
+
+export function shortId(id) {
+  return typeof id === 'string' ? id.slice(0, 8) : '';
+}
+
+/** Overdue: past its expiry and still not revoked (invariant 1 is at risk). */
+export function isOverdue(key, now = Date.now()) {
+  return ['pending', 'active', 'revoking'].includes(key.status) && Date.parse(key.expiresAt) < now;
+}
+
+const revokeFailing = (key) => key.status === 'revoking' && Boolean(key.failureReason || key.revokeFailing);
+
+/**
+ * A key that did not go away cleanly: ended `failed`, or still `revoking` after a failure. The keys
+ * API does not expose revoke attempts, so `revokeFailing` is set from `key.revoke_failed` audit events.
+ */
+export function isRevokeFailed(key) {
+  return key.status === 'failed' || revokeFailing(key);
+}
+
+const STATUS = {
+  pending: { icon: '◌', label: 'Pending' },
+  active: { icon: '●', label: 'Active' },
+  revoking: { icon: '↻', label: 'Revoking' },
+  revoked: { icon: '✓', label: 'Revoked' },
+  failed: { icon: '✖', label: 'Failed' },
+};
+
+/** The status as an icon plus a word, so it never depends on colour alone. */
+export function statusBadge(status) {
+  const known = STATUS[status] ?? { icon: '?', label: String(status) };
+  return el(
+    'span',
+    { class: 'badge', 'data-status': status },
+    el('span', { class: 'icon', 'aria-hidden': 'true' }, known.icon),
+    known.label,
+  );
+}
+
+/** Flags that need an auditor's attention, each as an icon and a label. */
+export function attentionBadges(key, now = Date.now()) {
+  const badges = [];
+  // A `failed` key already says so in its status badge; a failing revoke is still `revoking`.
+  if (revokeFailing(key)) {
+    badges.push(
+      el(
+        'span',
+        { class: 'flag flag-failed' },
+        el('span', { class: 'icon', 'aria-hidden': 'true' }, '⚠'),
+        'Revoke failing',
+      ),
+    );
+  }
+  if (isOverdue(key, now)) {
+    badges.push(
+      el(
+        'span',
+        { class: 'flag flag-overdue' },
+        el('span', { class: 'icon', 'aria-hidden': 'true' }, '◷'),
+        'Overdue',
+      ),
+    );
+  }
+  return badges;
+}

@@ -1,0 +1,169 @@
+// One key: its facts and its full audit timeline, oldest event first, refreshed live.
+import { getJson, withQuery } from './api.js';
+import { attentionBadges, byId, el, formatUtc, shortId, statusBadge, timeEl } from './dom.js';
+
+const EVENTS_PAGE = 200;
+const MAX_EVENT_PAGES = 20;
+
+async function loadEvents(keyId, signal) {
+  const events = [];
+  let cursor;
+  for (let page = 0; page < MAX_EVENT_PAGES; page += 1) {
+    const body = await getJson(
+      withQuery('/v1/audit/events', { keyId, order: 'asc', limit: EVENTS_PAGE, cursor }),
+      { signal },
+    );
+    events.push(...body.items);
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  return events;
+}
+
+function fact(name, ...value) {
+  return [
+    el('dt', {}, name),
+    el('dd', {}, ...(value.length ? value : [el('span', { class: 'muted' }, '—')])),
+  ];
+}
+
+function text(value, className = '') {
+  return value ? el('span', { class: className }, String(value)) : null;
+}
+
+function factsOf(key, requestedBy) {
+  const vault = key.vault ? `${key.vault.mount}/${key.vault.path}` : '';
+  return [
+    ...fact('Status', el('span', { class: 'status-cell' }, statusBadge(key.status), ...attentionBadges(key))),
+    ...fact('Repository', el('span', { class: 'strong' }, key.repository)),
+    ...fact('Provider', key.provider),
+    ...fact('Job', el('span', { class: 'mono' }, key.jobId)),
+    ...fact('Requested by', ...[text(requestedBy, 'mono wrap')].filter(Boolean)),
+    ...fact('Delivery', key.delivery),
+    ...fact('Created', timeEl(key.createdAt), ' UTC'),
+    ...fact('Expires', timeEl(key.expiresAt), ' UTC'),
+    ...fact('Revoked', ...(key.revokedAt ? [timeEl(key.revokedAt), ' UTC'] : [])),
+    ...fact('Revoke reason', ...[text(key.revokeReason)].filter(Boolean)),
+    ...fact('Failure', ...[text(key.failureReason, 'failure')].filter(Boolean)),
+    ...fact('Fingerprint', ...[text(key.fingerprint, 'mono wrap')].filter(Boolean)),
+    ...fact('Vault path', ...[text(vault, 'mono wrap')].filter(Boolean)),
+    ...fact('Clone URL', ...[text(key.cloneUrl, 'mono wrap')].filter(Boolean)),
+    ...fact('Key id', el('span', { class: 'mono wrap' }, key.id)),
+  ];
+}
+
+function detailValue(value) {
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function eventItem(event) {
+  const details = Object.entries(event.details ?? {});
+  return el(
+    'li',
+    { class: 'event', 'data-action': event.action, 'data-seq': event.seq },
+    el('span', { class: 'event-dot', 'aria-hidden': 'true' }),
+    el(
+      'div',
+      { class: 'event-head' },
+      el('span', { class: 'event-action' }, event.action),
+      el('span', { class: 'event-time' }, timeEl(event.at), ' UTC'),
+    ),
+    el(
+      'div',
+      { class: 'event-meta' },
+      'by ',
+      el('span', { class: 'mono' }, event.actor),
+      ` · event #${event.seq} · hash `,
+      el('span', { class: 'mono', title: event.hash }, `${String(event.hash).slice(0, 12)}…`),
+    ),
+    details.length
+      ? el(
+          'dl',
+          { class: 'event-details' },
+          ...details.flatMap(([name, value]) => [
+            el('dt', {}, name),
+            el('dd', { class: 'mono wrap' }, detailValue(value)),
+          ]),
+        )
+      : null,
+  );
+}
+
+export function createKeyPage({ announce, reportError }) {
+  let keyId = null;
+  let shown = { status: null, events: -1 };
+
+  function renderKey(key, requestedBy) {
+    byId('key-heading').textContent = `${key.repository} · key ${shortId(key.id)}`;
+    byId('key-facts').replaceChildren(...factsOf(key, requestedBy));
+    if (shown.status && shown.status !== key.status) announce(`This key is now ${key.status}`);
+    shown.status = key.status;
+  }
+
+  function renderEvents(events) {
+    const list = byId('timeline');
+    if (shown.events >= 0 && events.length > shown.events) {
+      announce(
+        `New audit event: ${events
+          .slice(shown.events)
+          .map((e) => e.action)
+          .join(', ')}`,
+      );
+    }
+    shown.events = events.length;
+    list.replaceChildren(...events.map(eventItem));
+    const empty = byId('timeline-empty');
+    empty.hidden = events.length > 0;
+    empty.textContent = 'No audit events for this key.';
+    list.hidden = false;
+  }
+
+  function renderEventsError(error) {
+    byId('timeline').hidden = true;
+    const empty = byId('timeline-empty');
+    empty.hidden = false;
+    empty.textContent = `The audit timeline could not be loaded: ${error.message}`;
+  }
+
+  async function load(signal) {
+    const [key, events] = await Promise.allSettled([
+      getJson(`/v1/keys/${encodeURIComponent(keyId)}`, { signal }),
+      loadEvents(keyId, signal),
+    ]);
+    if (key.status === 'rejected') throw key.reason;
+    const list = events.status === 'fulfilled' ? events.value : [];
+    const requested = list.find((e) => e.action === 'key.requested');
+    const revokeFailing =
+      key.value.status === 'revoking' && list.some((e) => e.action === 'key.revoke_failed');
+    renderKey({ ...key.value, revokeFailing }, requested?.actor);
+    if (events.status === 'fulfilled') renderEvents(events.value);
+    else if (events.reason?.name === 'AbortError' || events.reason?.status === 401) throw events.reason;
+    else {
+      renderEventsError(events.reason);
+      reportError(events.reason, 'audit timeline');
+    }
+    byId('key-updated').textContent = `Live · updated ${formatUtc(new Date().toISOString()).slice(11)} UTC`;
+  }
+
+  return {
+    get keyId() {
+      return keyId;
+    },
+    async show(id, { signal } = {}) {
+      if (id !== keyId) {
+        keyId = id;
+        shown = { status: null, events: -1 };
+        byId('key-heading').textContent = `Key ${shortId(id)}`;
+        byId('key-facts').replaceChildren();
+        byId('timeline').replaceChildren();
+        byId('timeline-empty').hidden = true;
+        byId('key-updated').textContent = 'Loading…';
+      }
+      await load(signal);
+    },
+    refresh({ signal } = {}) {
+      return load(signal);
+    },
+  };
+}

@@ -1,0 +1,282 @@
+// The keys table: filters (kept in the URL hash so Back and reload keep them), paging, live refresh.
+import { getJson, withQuery } from './api.js';
+import {
+  attentionBadges,
+  byId,
+  el,
+  formatUtc,
+  isOverdue,
+  isRevokeFailed,
+  shortId,
+  statusBadge,
+  timeEl,
+} from './dom.js';
+
+const PAGE_SIZE = 50;
+// Filters the keys API lacks (caller, date range) are applied here, on pages the API returns newest
+// first; a larger page and a page budget bound how far back one load reads.
+const SCAN_PAGE_SIZE = 200;
+const MAX_PAGES_PER_LOAD = 10;
+const MAX_CALLER_EVENT_PAGES = 20;
+const API_FILTERS = ['provider', 'repository', 'jobId', 'status'];
+export const FILTER_NAMES = [...API_FILTERS, 'caller', 'from', 'to', 'overdue'];
+
+/** @param {URLSearchParams} params */
+export function filtersFrom(params) {
+  const filters = {};
+  for (const name of FILTER_NAMES) {
+    const value = params.get(name)?.trim();
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
+
+const DAY_MS = 86_400_000;
+const dayStart = (date) => (date ? Date.parse(`${date}T00:00:00Z`) : Number.NaN);
+
+/** The date range as the audit API's `from` (inclusive) and `to` (exclusive) instants, in UTC. */
+function rangeIso(filters) {
+  const from = dayStart(filters.from);
+  const to = dayStart(filters.to) + DAY_MS;
+  return {
+    from: Number.isNaN(from) ? undefined : new Date(from).toISOString(),
+    to: Number.isNaN(to) ? undefined : new Date(to).toISOString(),
+  };
+}
+
+/** What the audit export can narrow by, out of the list's filters (it has no provider or status). */
+export function exportFilters(filters) {
+  return {
+    repository: filters.repository,
+    jobId: filters.jobId,
+    actor: filters.caller,
+    ...rangeIso(filters),
+  };
+}
+
+function inRange(key, filters) {
+  const created = Date.parse(key.createdAt);
+  return !(created < dayStart(filters.from)) && !(created >= dayStart(filters.to) + DAY_MS);
+}
+
+// The keys API does not say who asked for a key, but the audit log does: the `key.requested`
+// event's actor is the caller.
+async function keyIdsRequestedBy(actor, filters, signal) {
+  const ids = new Set();
+  let cursor;
+  for (let page = 0; page < MAX_CALLER_EVENT_PAGES; page += 1) {
+    const body = await getJson(
+      withQuery('/v1/audit/events', {
+        actor,
+        action: 'key.requested',
+        ...rangeIso(filters),
+        order: 'desc',
+        limit: 500,
+        cursor,
+      }),
+      { signal },
+    );
+    for (const event of body.items) if (event.keyId) ids.add(event.keyId);
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  return ids;
+}
+
+/**
+ * Reads pages until `target` matching keys are in hand, the API runs out, or the keys get older
+ * than the range's start.
+ */
+async function loadKeys(filters, { target, cursor, signal }) {
+  const from = dayStart(filters.from);
+  const callerKeys = filters.caller ? await keyIdsRequestedBy(filters.caller, filters, signal) : undefined;
+  const scanning = Boolean(callerKeys || filters.from || filters.to);
+  const rows = [];
+  let next = cursor ?? undefined;
+  let pages = 0;
+  do {
+    const query = Object.fromEntries(API_FILTERS.map((name) => [name, filters[name]]));
+    const page = await getJson(
+      withQuery('/v1/keys', {
+        ...query,
+        overdue: filters.overdue ? 'true' : undefined,
+        limit: scanning ? SCAN_PAGE_SIZE : PAGE_SIZE,
+        cursor: next,
+      }),
+      { signal },
+    );
+    pages += 1;
+    next = page.nextCursor ?? undefined;
+    for (const key of page.items) {
+      if (Date.parse(key.createdAt) < from) next = undefined;
+      else if (inRange(key, filters) && (!callerKeys || callerKeys.has(key.id))) rows.push(key);
+    }
+  } while (next && rows.length < target && pages < MAX_PAGES_PER_LOAD);
+  return { rows: await markRevokeFailures(rows, signal), cursor: next ?? null };
+}
+
+/** Flags `revoking` keys whose revoke job spent its attempts (a `key.revoke_failed` event). */
+async function markRevokeFailures(rows, signal) {
+  if (!rows.some((key) => key.status === 'revoking')) return rows;
+  const body = await getJson(
+    withQuery('/v1/audit/events', { action: 'key.revoke_failed', order: 'desc', limit: 500 }),
+    { signal },
+  );
+  const failing = new Set(body.items.map((event) => event.keyId));
+  return rows.map((key) =>
+    key.status === 'revoking' && failing.has(key.id) ? { ...key, revokeFailing: true } : key,
+  );
+}
+
+export function createKeysView({ openKey, announce }) {
+  const body = byId('keys-body');
+  const form = /** @type {HTMLFormElement} */ (byId('filters'));
+  const more = /** @type {HTMLButtonElement} */ (byId('keys-more'));
+  let filters = {};
+  let rows = [];
+  let cursor = null;
+  let loadedOnce = false;
+
+  function rowFor(key, now) {
+    const attention = isOverdue(key, now) || isRevokeFailed(key);
+    const row = el(
+      'tr',
+      {
+        tabindex: '0',
+        'data-id': key.id,
+        'data-status': key.status,
+        class: attention ? 'row-attention' : null,
+        'aria-describedby': 'keys-row-hint',
+      },
+      el(
+        'td',
+        {},
+        el('span', { class: 'status-cell' }, statusBadge(key.status), ...attentionBadges(key, now)),
+      ),
+      el('th', { scope: 'row', class: 'repo' }, key.repository),
+      el('td', {}, key.provider),
+      el('td', { class: 'mono' }, key.jobId),
+      el('td', {}, timeEl(key.createdAt)),
+      el('td', {}, timeEl(key.expiresAt)),
+      el('td', {}, timeEl(key.revokedAt)),
+      el('td', { class: 'mono muted', title: key.fingerprint ?? key.id }, shortId(key.id)),
+    );
+    return row;
+  }
+
+  function render() {
+    const now = Date.now();
+    const focusedId = document.activeElement?.closest?.('#keys-body tr')?.getAttribute('data-id');
+    body.replaceChildren(...rows.map((key) => rowFor(key, now)));
+    byId('keys-empty').hidden = rows.length > 0;
+    const attention = rows.filter((key) => isOverdue(key, now) || isRevokeFailed(key)).length;
+    byId('keys-count').textContent =
+      `${rows.length} key${rows.length === 1 ? '' : 's'} shown` +
+      (attention ? ` · ${attention} need${attention === 1 ? 's' : ''} attention` : '') +
+      (cursor ? ' · more available' : '');
+    more.hidden = !cursor;
+    if (focusedId) body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+  }
+
+  function announceChanges(before, after) {
+    const previous = new Map(before.map((key) => [key.id, key.status]));
+    const changes = [];
+    for (const key of after) {
+      const was = previous.get(key.id);
+      if (was && was !== key.status)
+        changes.push(`${key.repository} (${shortId(key.id)}) is now ${key.status}`);
+    }
+    const added = after.filter((key) => !previous.has(key.id)).length;
+    if (added) changes.push(`${added} new key${added === 1 ? '' : 's'}`);
+    if (changes.length) announce(changes.join('; '));
+  }
+
+  function stamp() {
+    byId('keys-updated').textContent = `Live · updated ${formatUtc(new Date().toISOString()).slice(11)} UTC`;
+  }
+
+  body.addEventListener('click', (event) => {
+    const row = /** @type {Element} */ (event.target).closest('tr[data-id]');
+    if (row) openKey(row.getAttribute('data-id'));
+  });
+  body.addEventListener('keydown', (event) => {
+    const row = /** @type {Element} */ (event.target).closest('tr[data-id]');
+    if (!row) return;
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      openKey(row.getAttribute('data-id'));
+    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const next = event.key === 'ArrowDown' ? row.nextElementSibling : row.previousElementSibling;
+      /** @type {HTMLElement | null} */ (next)?.focus();
+    } else if (event.key === 'Home' || event.key === 'End') {
+      event.preventDefault();
+      /** @type {HTMLElement | null} */ (
+        event.key === 'Home' ? body.firstElementChild : body.lastElementChild
+      )?.focus();
+    }
+  });
+
+  function fillForm() {
+    for (const name of FILTER_NAMES) {
+      const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+      if (input.type === 'checkbox') input.checked = Boolean(filters[name]);
+      else input.value = filters[name] ?? '';
+    }
+  }
+
+  function formFilters() {
+    const params = new URLSearchParams();
+    for (const name of FILTER_NAMES) {
+      const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+      const value = input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value.trim();
+      if (value) params.set(name, value);
+    }
+    return params;
+  }
+
+  return {
+    /** The hash this form's filters stand for, e.g. `#/keys?repository=acme%2Fmodels`. */
+    formHash() {
+      const query = formFilters().toString();
+      return query ? `#/keys?${query}` : '#/keys';
+    },
+    form,
+    more,
+    /** Shows the keys for `nextFilters`, from the first page. */
+    async show(nextFilters, { signal } = {}) {
+      const changed = JSON.stringify(nextFilters) !== JSON.stringify(filters);
+      filters = nextFilters;
+      fillForm();
+      if (changed || !loadedOnce) {
+        rows = [];
+        body.replaceChildren();
+        byId('keys-empty').hidden = true;
+        byId('keys-count').textContent = 'Loading…';
+      }
+      const result = await loadKeys(filters, { target: PAGE_SIZE, signal });
+      rows = result.rows;
+      cursor = result.cursor;
+      loadedOnce = true;
+      render();
+      stamp();
+    },
+    async loadMore({ signal } = {}) {
+      if (!cursor) return;
+      const result = await loadKeys(filters, { target: PAGE_SIZE, cursor, signal });
+      rows = [...rows, ...result.rows.filter((key) => !rows.some((r) => r.id === key.id))];
+      cursor = result.cursor;
+      render();
+      announce(`${result.rows.length} more key${result.rows.length === 1 ? '' : 's'} loaded`);
+    },
+    /** Re-reads as many keys as are on screen and says what changed. */
+    async refresh({ signal } = {}) {
+      const result = await loadKeys(filters, { target: Math.max(PAGE_SIZE, rows.length), signal });
+      announceChanges(rows, result.rows);
+      rows = result.rows;
+      cursor = result.cursor;
+      render();
+      stamp();
+    },
+  };
+}
