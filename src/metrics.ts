@@ -68,7 +68,10 @@ export function registerCollectedGauge(
     help,
     registers: [metrics.registry],
     async collect() {
-      this.set(await read());
+      // A store that cannot answer keeps the last value: one failing gauge must not fail the scrape.
+      try {
+        this.set(await read());
+      } catch {}
     },
   });
 }
