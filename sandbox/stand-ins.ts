@@ -105,19 +105,32 @@ export const SANDBOX_OIDC_ISSUER_ID = 'sandbox-oidc';
 
 /**
  * The sandbox's access policy: a CI workflow gets keys only for its own repository, the
- * `training/trainer` Kubernetes service account for any `acme/*` repository, and the demo API
- * tokens (`sandbox-ci-…`) for the demo repositories.
+ * `training/trainer` Kubernetes service account for any `acme/*` repository (through Vault only),
+ * and the demo API tokens (`sandbox-ci-…`) for the demo repositories.
  */
 export const SANDBOX_POLICY = [
   {
     name: 'github-actions-own-repository',
     match: { issuer: SANDBOX_OIDC_ISSUER_ID, claims: { repository: '*/*', workflow: '**' } },
-    allow: { providers: ['github'], repositories: ['${repository}'], maxTtlSeconds: 3_600 },
+    // A CI job clones with the key it is handed (`deploykey issue`), so it may take it in the response.
+    allow: {
+      providers: ['github'],
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a policy template, filled from the token's claims
+      repositories: ['${repository}'],
+      maxTtlSeconds: 3_600,
+      deliveries: ['response', 'vault', 'wrapped'],
+    },
   },
   {
     name: 'gitlab-ci-own-project',
     match: { issuer: SANDBOX_OIDC_ISSUER_ID, claims: { project_path: '**', namespace_path: '**' } },
-    allow: { providers: ['gitlab'], repositories: ['${project_path}'], maxTtlSeconds: 3_600 },
+    allow: {
+      providers: ['gitlab'],
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a policy template, filled from the token's claims
+      repositories: ['${project_path}'],
+      maxTtlSeconds: 3_600,
+      deliveries: ['response', 'vault', 'wrapped'],
+    },
   },
   {
     name: 'kubernetes-training-jobs',

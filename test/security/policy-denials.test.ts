@@ -89,10 +89,10 @@ describe('a GitHub Actions workflow of acme/models', () => {
 
   it('asking for the private key in the response where the rule does not allow it is 403', async () => {
     await denied(
-      await githubActions(),
+      await h.mint('kubernetes', { namespace: 'training', serviceaccount: 'trainer' }),
       { provider: 'github', repository: 'acme/models', delivery: 'response' },
       'delivery-not-allowed',
-      'github-actions-own-repository',
+      'kubernetes-training-jobs',
     );
   });
 });
