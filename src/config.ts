@@ -1,8 +1,11 @@
 // The one place that reads process.env and the config file. Everything else receives `Config`.
+
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 
@@ -25,6 +28,13 @@ const EnvSchema = Type.Object({
     { description: 'pino log level' },
   ),
   DEPLOYKEY_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'Path of the YAML config file' })),
+  // audit: checkpoint signing key (wiring for src/audit/checkpoint.ts)
+  DEPLOYKEY_AUDIT_SIGNING_KEY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Ed25519 private key (PKCS#8 PEM or base64 DER) that signs audit checkpoints',
+    }),
+  ),
 });
 
 const ENV_DEFAULTS = {
@@ -75,6 +85,10 @@ const FileSchema = Type.Object(
       {
         kvMount: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'secret' }),
         pathPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$', default: 'deploy-keys' }),
+        kubernetesAuthMount: Type.String({
+          pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
+          default: 'kubernetes',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -101,15 +115,15 @@ const FileSchema = Type.Object(
     worker: Type.Object(
       {
         concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
-        // A crashed worker's revoke is taken over after at most lockSeconds + stalledCheckSeconds.
+        // Another worker takes over a crashed worker's revoke within lockSeconds + 2 × stalledCheckSeconds.
         lockSeconds: Type.Integer({
           minimum: 1,
-          default: 30,
+          default: 10,
           description: 'How long a worker holds a revoke job without renewing its claim',
         }),
         stalledCheckSeconds: Type.Integer({
           minimum: 1,
-          default: 30,
+          default: 5,
           description: 'How often workers look for revoke jobs whose worker stopped renewing its claim',
         }),
       },
@@ -124,6 +138,17 @@ const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    // audit: checkpoint period (wiring for src/audit/checkpoint.ts)
+    audit: Type.Object(
+      {
+        checkpointPeriodSeconds: Type.Integer({
+          minimum: 1,
+          default: 300,
+          description: 'How often the worker signs the audit chain head and writes it to Vault',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );
@@ -135,7 +160,7 @@ export interface Config {
   databaseUrl: string;
   redisUrl: string;
   redisPrefix: string;
-  vault: { addr: string; token: string; kvMount: string; pathPrefix: string };
+  vault: { addr: string; token: string } & FileConfig['vault'];
   http: { host: string; port: number };
   logLevel: string;
   hosts: HostConfig[];
@@ -145,6 +170,8 @@ export interface Config {
   auth: FileConfig['auth'];
   policy: FileConfig['policy'];
   rateLimit: FileConfig['rateLimit'];
+  /** Without `signingKey` no checkpoints are written and verification says so. */
+  audit: FileConfig['audit'] & { signingKey: KeyObject | undefined };
 }
 
 export class ConfigError extends Error {
@@ -238,6 +265,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     providers: file.hosts.map((host) => host.id),
   });
   problems.push(...policy.validate().map((problem) => `config policy: ${problem}`));
+  let signingKey: KeyObject | undefined;
+  if (e.DEPLOYKEY_AUDIT_SIGNING_KEY) {
+    try {
+      signingKey = parseSigningKey(e.DEPLOYKEY_AUDIT_SIGNING_KEY);
+    } catch (error) {
+      problems.push(`DEPLOYKEY_AUDIT_SIGNING_KEY ${(error as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -254,5 +289,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: file.auth,
     policy: file.policy,
     rateLimit: file.rateLimit,
+    audit: { ...file.audit, signingKey },
   };
 }

@@ -1,5 +1,7 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
 import { Redis } from 'ioredis';
+import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.ts';
+import { createVaultCheckpointStore } from './audit/checkpoint-store.ts';
 import { createAccessPolicy } from './auth/access-policy.ts';
 import { type ApiTokens, createApiTokens } from './auth/api-tokens.ts';
 import { type Authenticator, createAuthenticator } from './auth/authenticator.ts';
@@ -35,10 +37,12 @@ export interface Container {
   keyService: KeyService;
   tokens: ApiTokens;
   authenticate: Authenticator;
+  /** Signed audit checkpoints in Vault (audit wiring); written from the worker role. */
+  auditCheckpoints: AuditCheckpoints;
   readiness: Record<string, ReadinessCheck>;
   /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
   connect(): Promise<void>;
-  /** Starts the revoke worker and the reconciler in this process. */
+  /** Starts the revoke worker, the reconciler and the audit checkpointer in this process. */
   startWorker(): WorkerHandle;
   close(): Promise<void>;
 }
@@ -105,6 +109,7 @@ export function createContainer(
     token: config.vault.token,
     kvMount: config.vault.kvMount,
     pathPrefix: config.vault.pathPrefix,
+    kubernetesAuthMount: config.vault.kubernetesAuthMount,
   });
   const keys = createKeyRepository(db.db);
   const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
@@ -157,6 +162,21 @@ export function createContainer(
     vault: () => checkVault(config.vault.addr),
   };
 
+  // audit wiring: checkpoints of the audit chain, anchored in Vault.
+  const auditCheckpoints = createAuditCheckpoints({
+    db,
+    store: createVaultCheckpointStore({
+      addr: config.vault.addr,
+      token: config.vault.token,
+      kvMount: config.vault.kvMount,
+      pathPrefix: config.vault.pathPrefix,
+    }),
+    signingKey: config.audit.signingKey,
+    clock,
+    logger,
+    periodSeconds: config.audit.checkpointPeriodSeconds,
+  });
+
   const workerHandles: WorkerHandle[] = [];
 
   return {
@@ -173,6 +193,7 @@ export function createContainer(
     keyService,
     tokens,
     authenticate: overrides.authenticate ?? createAuthenticator({ tokens, oidc }),
+    auditCheckpoints,
     readiness,
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>
@@ -202,10 +223,12 @@ export function createContainer(
         settings: config.reconciler,
       });
       reconciler.start();
+      auditCheckpoints.start();
       const handle: WorkerHandle = {
         reconciler,
         async stop() {
           await reconciler.stop();
+          await auditCheckpoints.stop();
           await worker.close();
           workerRedis.disconnect();
         },

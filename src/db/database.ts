@@ -33,6 +33,9 @@ export function createDb(databaseUrl: string, options: { max?: number } = {}): D
       if (closed) return;
       closed = true;
       await db.destroy();
+      // Kysely ends the pool only once it has run a query itself; ping() goes to the pool directly,
+      // and an open idle client would keep a CLI process alive for idleTimeoutMillis.
+      if (!pool.ending) await pool.end();
     },
   };
 }

@@ -1,0 +1,149 @@
+// Periodically signs the audit chain's head and writes it to Vault. Runs in the worker role from a
+// timer under a Postgres advisory lock, so one replica at a time writes.
+import type { KeyObject } from 'node:crypto';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { walkAuditChain } from './audit-verify.ts';
+import {
+  type AuditCheckpoint,
+  checkpointSignatureValid,
+  publicKeyPem,
+  signCheckpoint,
+} from './checkpoint-signing.ts';
+import type { CheckpointStore } from './checkpoint-store.ts';
+
+const AUDIT_CHECKPOINT_LOCK = 0x64_6b_72_63_6b_70;
+
+export type CheckpointOutcome =
+  | { status: 'written'; checkpoint: AuditCheckpoint }
+  /** The chain has not grown since the last checkpoint. */
+  | { status: 'unchanged'; checkpoint: AuditCheckpoint }
+  | { status: 'empty' }
+  | { status: 'disabled' }
+  /** Another replica holds the lock. */
+  | { status: 'busy' }
+  /** The chain does not extend the last checkpoint; nothing is signed over it. */
+  | { status: 'chain-broken'; firstBadSeq: string; reason: string };
+
+export interface AuditCheckpointsDeps {
+  db: Db;
+  store: CheckpointStore;
+  /** Without it nothing is written and `enabled` is false. */
+  signingKey: KeyObject | undefined;
+  clock: () => Date;
+  logger: Logger;
+  periodSeconds: number;
+}
+
+export interface AuditCheckpoints {
+  readonly enabled: boolean;
+  /** The configured public key (SPKI PEM), when a signing key is configured. */
+  readonly publicKey: string | undefined;
+  latest(): Promise<AuditCheckpoint | undefined>;
+  /** Whether the checkpoint's signature verifies with the configured key. */
+  isValid(checkpoint: AuditCheckpoint): boolean;
+  /** One checkpoint pass now; concurrent callers share the pass in flight. */
+  runOnce(): Promise<CheckpointOutcome>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpoints {
+  const { store, signingKey, logger } = deps;
+  const publicKey = signingKey ? publicKeyPem(signingKey) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<CheckpointOutcome> | undefined;
+  let started = false;
+
+  const isValid = (checkpoint: AuditCheckpoint) =>
+    publicKey !== undefined && checkpointSignatureValid(checkpoint, publicKey);
+
+  async function writeCheckpoint(key: KeyObject): Promise<CheckpointOutcome> {
+    const previous = await store.read();
+    if (previous && !isValid(previous)) {
+      logger.warn(
+        { seq: previous.seq, location: store.location },
+        'the last audit checkpoint was not signed by the configured key; continuing from it',
+      );
+    }
+    // The new checkpoint is signed only over a chain that verifiably extends the previous one
+    // (or, for the first, over the whole chain), so a rewrite is never endorsed.
+    const walk = await walkAuditChain(
+      deps.db.db,
+      previous ? { start: { seq: previous.seq, hash: previous.head } } : {},
+    );
+    if (!walk.ok) {
+      const firstBadSeq = walk.firstBadSeq ?? '0';
+      const reason = walk.reason ?? 'the chain is broken';
+      logger.error({ firstBadSeq, reason }, 'audit chain does not extend the last checkpoint; not signing');
+      return { status: 'chain-broken', firstBadSeq, reason };
+    }
+    if (!walk.last) return { status: 'empty' };
+    if (previous && previous.seq === walk.last.seq) return { status: 'unchanged', checkpoint: previous };
+    const checkpoint = signCheckpoint(key, {
+      seq: walk.last.seq,
+      head: walk.last.hash,
+      at: deps.clock().toISOString(),
+    });
+    await store.write(checkpoint);
+    logger.info({ seq: checkpoint.seq, location: store.location }, 'audit checkpoint written');
+    return { status: 'written', checkpoint };
+  }
+
+  async function pass(): Promise<CheckpointOutcome> {
+    if (!signingKey) return { status: 'disabled' };
+    const client = await deps.db.pool.connect();
+    try {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [
+        AUDIT_CHECKPOINT_LOCK,
+      ]);
+      if (!rows[0]?.locked) return { status: 'busy' };
+      try {
+        return await writeCheckpoint(signingKey);
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [AUDIT_CHECKPOINT_LOCK]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  function runOnce(): Promise<CheckpointOutcome> {
+    running ??= pass().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  const runLogged = () =>
+    runOnce().catch((error: Error) => {
+      logger.error({ err: error.message }, 'audit checkpoint pass failed');
+    });
+
+  function schedule() {
+    if (!started) return;
+    timer = setTimeout(() => {
+      void runLogged().finally(schedule);
+    }, deps.periodSeconds * 1000);
+  }
+
+  return {
+    enabled: signingKey !== undefined,
+    publicKey,
+    async latest() {
+      return signingKey ? store.read() : undefined;
+    },
+    isValid,
+    runOnce,
+    start() {
+      if (started || !signingKey) return;
+      started = true;
+      void runLogged().finally(schedule);
+    },
+    async stop() {
+      started = false;
+      clearTimeout(timer);
+      await running?.catch(() => {});
+    },
+  };
+}

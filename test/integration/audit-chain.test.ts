@@ -1,0 +1,222 @@
+// The audit log proves it was not edited: the service's role cannot change a row, and rows edited,
+// deleted, swapped or cut off by a superuser are found, each at the first seq that went wrong.
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { appendAuditEvent, chainHash } from '../../src/audit/audit.repository.ts';
+import { listAuditEvents } from '../../src/audit/audit-query.ts';
+import { verifyAuditLog } from '../../src/audit/audit-verify.ts';
+import { type AuditCheckpoints, createAuditCheckpoints } from '../../src/audit/checkpoint.ts';
+import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createCapturedLogger } from '../support/log-capture.ts';
+
+const EVENTS = 25;
+const VAULT_TOKEN = 'hvs.audit-chain-test-root';
+let database: TestDatabase;
+let vault: VaultStandIn;
+let checkpoints: AuditCheckpoints;
+const logs = createCapturedLogger('debug');
+
+async function append(count: number, tag: string) {
+  for (let i = 0; i < count; i += 1) {
+    await database.db.transaction().execute((trx) =>
+      appendAuditEvent(trx, {
+        actor: `token:${tag}`,
+        action: i % 2 ? 'key.issued' : 'key.requested',
+        repository: 'acme/models',
+        jobId: `${tag}-${i}`,
+        details: { i, note: 'quote " comma , newline \n' },
+      }),
+    );
+  }
+}
+
+/** Runs SQL as the superuser with the append-only trigger off, as an attacker with that access would. */
+async function tamper(...statements: string[]) {
+  const client = await database.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('ALTER TABLE audit_events DISABLE TRIGGER USER');
+    for (const statement of statements) await client.query(statement);
+    await client.query('ALTER TABLE audit_events ENABLE TRIGGER USER');
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+const verify = () => verifyAuditLog({ db: database.db, checkpoints }, { pageSize: 7 });
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  vault = await startVaultStandIn({ rootToken: VAULT_TOKEN });
+  checkpoints = createAuditCheckpoints({
+    db: database,
+    store: createVaultCheckpointStore({
+      addr: vault.addr,
+      token: VAULT_TOKEN,
+      kvMount: 'secret',
+      pathPrefix: 'deploy-keys',
+    }),
+    signingKey: generateKeyPairSync('ed25519').privateKey,
+    clock: () => new Date(),
+    logger: logs.logger,
+    periodSeconds: 300,
+  });
+});
+afterAll(async () => {
+  await vault?.close();
+  await database?.drop();
+});
+
+beforeEach(async () => {
+  // Every test starts from an intact chain of EVENTS events and no checkpoint.
+  await tamper('DELETE FROM audit_events');
+  await fetch(`${vault.addr}/v1/secret/metadata/deploy-keys-audit/checkpoints/latest`, {
+    method: 'DELETE',
+    headers: { 'x-vault-token': VAULT_TOKEN },
+  });
+  await append(EVENTS, 'chain');
+  expect(await verify()).toMatchObject({ ok: true, checked: EVENTS });
+});
+
+it('rejects UPDATE, DELETE and TRUNCATE through the service’s own connection', async () => {
+  await expect(database.pool.query(`UPDATE audit_events SET actor = 'x' WHERE seq = 3`)).rejects.toThrow(
+    /append-only \(UPDATE rejected\)/,
+  );
+  await expect(database.pool.query('DELETE FROM audit_events WHERE seq = 3')).rejects.toThrow(
+    /append-only \(DELETE rejected\)/,
+  );
+  await expect(database.pool.query('TRUNCATE audit_events')).rejects.toThrow(
+    /append-only \(TRUNCATE rejected\)/,
+  );
+  expect(await verify()).toMatchObject({ ok: true, checked: EVENTS });
+});
+
+it('finds an edited row at its own seq', async () => {
+  await tamper(`UPDATE audit_events SET details = '{"i": 11, "note": "harmless"}' WHERE seq = 12`);
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '12', checked: 11 });
+  expect(result.reason).toMatch(/does not match its contents/);
+});
+
+it('finds an edited row whose hash was recomputed where the next row stops linking to it', async () => {
+  const [row] = (await listAuditEvents(database.db, { jobId: 'chain-19' }, { limit: 1 })).items;
+  expect(row?.seq).toBe('20');
+  const forged = { ...row!, seq: '20', at: new Date(row!.at), actor: 'token:someone-else' };
+  await tamper(
+    `UPDATE audit_events SET actor = 'token:someone-else', hash = '${chainHash(row!.prevHash, forged)}' WHERE seq = 20`,
+  );
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '21', checked: 20 });
+  expect(result.reason).toMatch(/prev_hash of seq 21 does not match the hash of seq 20/);
+});
+
+it('finds a deleted row at the missing seq', async () => {
+  await tamper('DELETE FROM audit_events WHERE seq = 8');
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '8', checked: 7 });
+  expect(result.reason).toMatch(/seq 8 is missing/);
+});
+
+it('finds a deleted first row', async () => {
+  await tamper('DELETE FROM audit_events WHERE seq = 1');
+  expect(await verify()).toMatchObject({ ok: false, firstBadSeq: '1', checked: 0 });
+});
+
+it('finds a swapped pair at the first of the two', async () => {
+  await tamper(
+    'UPDATE audit_events SET seq = -1 WHERE seq = 15',
+    'UPDATE audit_events SET seq = 15 WHERE seq = 16',
+    'UPDATE audit_events SET seq = 16 WHERE seq = -1',
+  );
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '15', checked: 14 });
+});
+
+it('reports a chain with no checkpoint as intact but says a truncated tail would go unseen', async () => {
+  const result = await verify();
+  expect(result).toMatchObject({ ok: true, lastCheckpoint: null });
+  expect(result.warnings?.join(' ')).toMatch(/no checkpoint has been written yet/);
+});
+
+it('catches a truncated tail against the last checkpoint, and signs nothing over it', async () => {
+  expect(await checkpoints.runOnce()).toMatchObject({
+    status: 'written',
+    checkpoint: { seq: String(EVENTS) },
+  });
+  const intact = await verify();
+  expect(intact).toMatchObject({
+    ok: true,
+    checked: EVENTS,
+    lastCheckpoint: { seq: String(EVENTS), valid: true },
+  });
+  expect(intact.warnings).toBeUndefined();
+
+  await tamper(`DELETE FROM audit_events WHERE seq > ${EVENTS - 3}`);
+  const truncated = await verify();
+  expect(truncated).toMatchObject({ ok: false, checked: EVENTS - 3, firstBadSeq: String(EVENTS - 2) });
+  expect(truncated.reason).toMatch(/chain ends at seq 22 but the last checkpoint covers seq 25/);
+
+  // New events grow the cut chain past the checkpoint again: the head there no longer matches.
+  await append(5, 'after-cut');
+  const regrown = await verify();
+  expect(regrown).toMatchObject({ ok: false, checked: EVENTS + 2, firstBadSeq: String(EVENTS) });
+  expect(regrown.reason).toMatch(/differs from the signed checkpoint/);
+  expect(await checkpoints.runOnce()).toMatchObject({ status: 'chain-broken', firstBadSeq: String(EVENTS) });
+  expect((await checkpoints.latest())?.seq).toBe(String(EVENTS));
+  expect(logs.text()).toContain('audit chain does not extend the last checkpoint');
+});
+
+it('moves the checkpoint forward as the chain grows, and only when it grows', async () => {
+  const first = await checkpoints.runOnce();
+  expect(first).toMatchObject({ status: 'written', checkpoint: { seq: String(EVENTS) } });
+  expect(await checkpoints.runOnce()).toMatchObject({ status: 'unchanged' });
+  await append(3, 'more');
+  expect(await checkpoints.runOnce()).toMatchObject({
+    status: 'written',
+    checkpoint: { seq: String(EVENTS + 3) },
+  });
+  expect(await verify()).toMatchObject({ ok: true, checked: EVENTS + 3, lastCheckpoint: { valid: true } });
+});
+
+it('does not trust a checkpoint whose signature does not verify', async () => {
+  await checkpoints.runOnce();
+  const written = (await checkpoints.latest())!;
+  // A forged checkpoint (another key) that matches the chain exactly is still refused.
+  const forger = createAuditCheckpoints({
+    db: database,
+    store: createVaultCheckpointStore({
+      addr: vault.addr,
+      token: VAULT_TOKEN,
+      kvMount: 'secret',
+      pathPrefix: 'deploy-keys',
+    }),
+    signingKey: generateKeyPairSync('ed25519').privateKey,
+    clock: () => new Date(),
+    logger: logs.logger,
+    periodSeconds: 300,
+  });
+  await append(1, 'forged');
+  expect(await forger.runOnce()).toMatchObject({ status: 'written' });
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, lastCheckpoint: { seq: String(EVENTS + 1), valid: false } });
+  expect(result.reason).toMatch(/signature does not verify/);
+  expect(written.seq).toBe(String(EVENTS));
+});
+
+it('locks out a second writer while one checkpoint pass runs', async () => {
+  const client = await database.pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [0x64_6b_72_63_6b_70]);
+    expect(await checkpoints.runOnce()).toEqual({ status: 'busy' });
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [0x64_6b_72_63_6b_70]);
+    client.release();
+  }
+  expect(await checkpoints.runOnce()).toMatchObject({ status: 'written' });
+});
