@@ -152,17 +152,13 @@ export const ProblemSchema = Type.Object(
 
 const ProblemRef = Type.Unsafe<Problem>(Type.Ref(PROBLEM_SCHEMA_ID));
 
-const RETRY_AFTER = {
-  'retry-after': Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' }),
-};
 const HEADERS_BY_STATUS: Record<number, Record<string, TSchema>> = {
   401: {
     'www-authenticate': Type.String({
       description: 'The `Bearer` challenge, with `error` when a token was refused',
     }),
   },
-  429: RETRY_AFTER,
-  503: RETRY_AFTER,
+  429: { 'retry-after': Type.Integer({ minimum: 1, description: 'Seconds until the budget refills' }) },
 };
 
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503 | 504;
@@ -174,17 +170,31 @@ interface ProblemResponse {
 }
 
 /** Documents the `application/problem+json` answers of a route, one description per status. */
-export function problemResponses<S extends ProblemStatus>(
-  descriptions: Record<S, string>,
-): Record<S, ProblemResponse> {
-  const responses = {} as Record<S, ProblemResponse>;
-  for (const status of Object.keys(descriptions).map(Number) as S[]) {
-    const headers = HEADERS_BY_STATUS[status];
+export function problemResponses<D extends Partial<Record<ProblemStatus, string>>>(
+  descriptions: D,
+): { [Status in keyof D]: ProblemResponse } {
+  const responses: Record<string, ProblemResponse> = {};
+  for (const [status, description] of Object.entries(descriptions)) {
+    const headers = HEADERS_BY_STATUS[Number(status)];
     responses[status] = {
-      description: descriptions[status],
+      description: description as string,
       ...(headers ? { headers } : {}),
       content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemRef } },
     };
   }
-  return responses;
+  return responses as { [Status in keyof D]: ProblemResponse };
 }
+
+/** Problem descriptions many routes share; a route adds what only it can answer. */
+export const COMMON_PROBLEMS = {
+  invalidParameters:
+    '`validation-failed`: a path, query or header parameter breaks its schema; `errors` lists each one',
+  unauthorized:
+    '`unauthorized`: no bearer token, or one that is unknown, revoked, expired or fails verification (`reason`)',
+  rateLimited: '`rate-limited`: this caller used up its request budget for the window',
+  internal: '`internal`: an unexpected failure; the detail never shows internals',
+  issuerUnavailable:
+    '`issuer-unavailable`: the OIDC issuer of the bearer token cannot be reached to verify it; see `Retry-After`',
+  bodyTooLarge: '`body-too-large`: the body is over 16 KiB',
+  unsupportedMediaType: '`unsupported-media-type`: the body is not `application/json`',
+} as const;

@@ -9,7 +9,9 @@ import { type KeyView, toKeyView } from '../../keys/key-view.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import {
+  COMMON_PROBLEMS,
   CompletedJobSchema,
+  described,
   IdempotencyHeaders,
   IssuedKeySchema,
   IssueKeyBody,
@@ -18,6 +20,7 @@ import {
   KeyListSchema,
   KeySchema,
   ListKeysQuery,
+  problemResponses,
 } from '../schemas.ts';
 
 export interface KeysRouteDeps {
@@ -44,6 +47,38 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
     throw new AppError('invalid-cursor', 400, 'cursor is not one this service handed out');
   }
 }
+
+// Every route here authenticates first and then counts against the caller's rate limit.
+const CALLER_PROBLEMS = {
+  401: COMMON_PROBLEMS.unauthorized,
+  429: COMMON_PROBLEMS.rateLimited,
+  500: COMMON_PROBLEMS.internal,
+  503: COMMON_PROBLEMS.issuerUnavailable,
+} as const;
+const KEY_NOT_FOUND = "`key-not-found`: no such key, or (for an issuer) not one of the caller's keys";
+const AUDITORS_CANNOT_REVOKE = '`role-not-allowed`: auditors read keys but do not revoke them';
+
+const ISSUE_PROBLEMS = problemResponses({
+  ...CALLER_PROBLEMS,
+  400:
+    '`validation-failed` (body or `Idempotency-Key`), `invalid-json`, `unknown-provider` (`providers` lists the ' +
+    'configured ones), `invalid-repository` or `invalid-ttl` (`minTtlSeconds`, `maxTtlSeconds`)',
+  403:
+    '`role-not-allowed` (only issuers get keys), `forbidden-by-policy` (`reason`, `rule`) or ' +
+    '`repository-forbidden` (the host allows no deploy keys on the repository)',
+  404: '`repository-not-found`: not on the host, or the service cannot manage its deploy keys',
+  409:
+    '`key-already-active` (the job holds a live key for this repository: `activeKeyId`), ' +
+    '`idempotency-key-reused` (a different body), `request-in-progress` (the first request is still ' +
+    'running; `Retry-After`) or `idempotent-request-failed` (`keyId`)',
+  413: COMMON_PROBLEMS.bodyTooLarge,
+  415: COMMON_PROBLEMS.unsupportedMediaType,
+  502: '`host-failed`, `host-credentials-rejected` or `vault-failed`; whatever was created is removed again',
+  503:
+    '`host-rate-limited`, `vault-unavailable`, `queue-unavailable` or `issuer-unavailable`, each with ' +
+    '`Retry-After`, or `issue-interrupted`; whatever was created is removed again',
+  504: '`host-timeout` or `vault-timeout`; whatever was created is removed again',
+});
 
 export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
   const { keyService, hosts } = deps;
@@ -80,9 +115,22 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
       '/v1/keys',
       {
         schema: {
+          tags: ['keys'],
+          summary: 'Issue a deploy key',
+          description:
+            'Registers a new read-only deploy key for one repository, stores its private half in Vault and ' +
+            'schedules its revoke at expiry. A job holds at most one live key per provider and repository.',
+          operationId: 'issueKey',
           body: IssueKeyBody,
           headers: IdempotencyHeaders,
-          response: { 201: IssuedKeySchema, 200: IssuedKeySchema },
+          response: {
+            201: described(
+              IssuedKeySchema,
+              'The key is active. A retry with the same `Idempotency-Key` gets the first answer again, ' +
+                'marked `Idempotent-Replayed: true`',
+            ),
+            ...ISSUE_PROBLEMS,
+          },
         },
       },
       async (request, reply) => {
@@ -105,13 +153,43 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
 
     app.get(
       '/v1/keys/:id',
-      { schema: { params: KeyIdParams, response: { 200: KeySchema } } },
+      {
+        schema: {
+          tags: ['keys'],
+          summary: 'Get a key',
+          operationId: 'getKey',
+          params: KeyIdParams,
+          response: {
+            200: described(KeySchema, 'The key, never its private half'),
+            ...problemResponses({
+              ...CALLER_PROBLEMS,
+              400: COMMON_PROBLEMS.invalidParameters,
+              404: KEY_NOT_FOUND,
+            }),
+          },
+        },
+      },
       async (request) => view(await keyService.getKey(requireCaller(request), request.params.id)),
     );
 
     app.get(
       '/v1/keys',
-      { schema: { querystring: ListKeysQuery, response: { 200: KeyListSchema } } },
+      {
+        schema: {
+          tags: ['keys'],
+          summary: 'List keys',
+          description: "Newest first. Issuers see their own keys; auditors and admins see everyone's.",
+          operationId: 'listKeys',
+          querystring: ListKeysQuery,
+          response: {
+            200: described(KeyListSchema, 'One page of keys; `nextCursor` is null on the last page'),
+            ...problemResponses({
+              ...CALLER_PROBLEMS,
+              400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-cursor\``,
+            }),
+          },
+        },
+      },
       async (request) => {
         const { cursor, limit = 50, overdue, jobId, ...filters } = request.query;
         const rows = await keyService.listKeys(requireCaller(request), {
@@ -132,7 +210,27 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
 
     app.delete(
       '/v1/keys/:id',
-      { schema: { params: KeyIdParams, response: { 202: KeySchema } } },
+      {
+        schema: {
+          tags: ['keys'],
+          summary: 'Revoke a key now',
+          description: 'Idempotent: a key that is already revoked or failed is returned as it is.',
+          operationId: 'revokeKey',
+          params: KeyIdParams,
+          response: {
+            202: described(
+              KeySchema,
+              'The key, now `revoking`: the worker removes it from the host and Vault',
+            ),
+            ...problemResponses({
+              ...CALLER_PROBLEMS,
+              400: COMMON_PROBLEMS.invalidParameters,
+              403: AUDITORS_CANNOT_REVOKE,
+              404: KEY_NOT_FOUND,
+            }),
+          },
+        },
+      },
       async (request, reply) => {
         const row = await keyService.revokeKey(requireCaller(request), request.params.id);
         return reply.code(202).send(await view(row));
@@ -141,7 +239,24 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
 
     app.post(
       '/v1/jobs/:jobId/complete',
-      { schema: { params: JobIdParams, response: { 202: CompletedJobSchema } } },
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Complete a job',
+          description: 'Revokes every live key of the job now. Idempotent.',
+          operationId: 'completeJob',
+          params: JobIdParams,
+          response: {
+            202: described(CompletedJobSchema, 'The keys of the job that were live, now `revoking`'),
+            ...problemResponses({
+              ...CALLER_PROBLEMS,
+              400: COMMON_PROBLEMS.invalidParameters,
+              403: AUDITORS_CANNOT_REVOKE,
+              404: '`job-not-found`: no key was ever issued for this job (to this caller, for an issuer)',
+            }),
+          },
+        },
+      },
       async (request, reply) => {
         const rows = await keyService.completeJob(requireCaller(request), request.params.jobId);
         return reply

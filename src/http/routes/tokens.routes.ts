@@ -4,6 +4,7 @@ import { type ApiTokens, TOKEN_NAME_PATTERN, toTokenView } from '../../auth/api-
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 const Role = Type.Union([Type.Literal('issuer'), Type.Literal('auditor'), Type.Literal('admin')]);
 const TokenSchema = Type.Object({
@@ -17,6 +18,12 @@ const TokenSchema = Type.Object({
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
 const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
+const ADMIN_PROBLEMS = {
+  401: COMMON_PROBLEMS.unauthorized,
+  403: '`role-not-allowed`: only admins manage tokens',
+  500: COMMON_PROBLEMS.internal,
+  503: COMMON_PROBLEMS.issuerUnavailable,
+} as const;
 
 /** Token administration, for admins only. */
 export function tokensRoutes(deps: {
@@ -34,6 +41,10 @@ export function tokensRoutes(deps: {
       '/v1/admin/tokens',
       {
         schema: {
+          tags: ['tokens'],
+          summary: 'Create an API token',
+          description: 'The token itself is in this answer only; the service keeps its SHA-256 hash.',
+          operationId: 'createToken',
           body: Type.Object(
             {
               name: Type.String({ pattern: TOKEN_NAME_PATTERN }),
@@ -44,7 +55,22 @@ export function tokensRoutes(deps: {
             },
             { additionalProperties: false },
           ),
-          response: { 201: Type.Intersect([TokenSchema, Type.Object({ token: Type.String() })]) },
+          response: {
+            201: described(
+              Type.Intersect([
+                TokenSchema,
+                Type.Object({ token: Type.String({ description: '`dkr_…`, shown once' }) }),
+              ]),
+              'The new token',
+            ),
+            ...problemResponses({
+              ...ADMIN_PROBLEMS,
+              400: '`validation-failed` or `invalid-json`: the body breaks its schema; `errors` lists each field',
+              409: '`token-name-taken`: a token with this name exists',
+              413: COMMON_PROBLEMS.bodyTooLarge,
+              415: COMMON_PROBLEMS.unsupportedMediaType,
+            }),
+          },
         },
       },
       async (request, reply) => {
@@ -68,7 +94,18 @@ export function tokensRoutes(deps: {
 
     app.get(
       '/v1/admin/tokens',
-      { schema: { response: { 200: Type.Object({ items: Type.Array(TokenSchema) }) } } },
+      {
+        schema: {
+          tags: ['tokens'],
+          summary: 'List API tokens',
+          description: 'Every token, revoked and expired ones too; never the token itself.',
+          operationId: 'listTokens',
+          response: {
+            200: described(Type.Object({ items: Type.Array(TokenSchema) }), 'All tokens'),
+            ...problemResponses(ADMIN_PROBLEMS),
+          },
+        },
+      },
       async () => ({
         items: (await deps.tokens.list()).map(toTokenView),
       }),
@@ -78,8 +115,20 @@ export function tokensRoutes(deps: {
       '/v1/admin/tokens/:id',
       {
         schema: {
-          params: Type.Object({ id: Type.String({ pattern: TOKEN_NAME_PATTERN }) }),
-          response: { 200: TokenSchema },
+          tags: ['tokens'],
+          summary: 'Revoke an API token',
+          operationId: 'revokeToken',
+          params: Type.Object({
+            id: Type.String({ pattern: TOKEN_NAME_PATTERN, description: 'The token id or name' }),
+          }),
+          response: {
+            200: described(TokenSchema, 'The token, now revoked'),
+            ...problemResponses({
+              ...ADMIN_PROBLEMS,
+              400: COMMON_PROBLEMS.invalidParameters,
+              404: '`token-not-found`: no token has this id or name',
+            }),
+          },
         },
       },
       async (request) => {
