@@ -1,7 +1,9 @@
 import { type Config, ConfigError, loadConfig } from '../config.ts';
 import { createDb } from '../db/database.ts';
 
-export class StartupError extends Error {}
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
 
 export function loadConfigOrExplain(): Config {
   try {

@@ -19,7 +19,17 @@ examples:
   deploykey token create --name security --role auditor --json
   deploykey token revoke jenkins`;
 
-const OPERATOR = `operator:${userInfo().username}`;
+// userInfo() throws for a uid with no passwd entry, which is how containers usually run
+// (Kubernetes runAsUser); this module is loaded by every command, so that must not be fatal.
+function operatorName(): string {
+  try {
+    return `operator:${userInfo().username}`;
+  } catch {
+    return `operator:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+const OPERATOR = operatorName();
 
 export async function runTokenCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
