@@ -1,0 +1,44 @@
+# Vault ACL policy of the deploykey-rotator service itself: the token in VAULT_TOKEN.
+# Paths assume the config file's defaults, vault.kvMount "secret" and vault.pathPrefix
+# "deploy-keys"; change them together.
+#
+# Register it under a name outside "deploykey-*", so that the grants at the bottom (which let the
+# service write policies named deploykey-*) can never rewrite this policy:
+#   vault policy write svc-deploykey-rotator deploy/vault/deploykey-rotator.hcl
+#   vault token create -orphan -policy=svc-deploykey-rotator -ttl=768h -field=token
+# The service does not renew its token; replace it before the TTL runs out.
+#
+# Not needed: sys/health (unauthenticated), auth/token/lookup-self (in the default policy), and
+# any `list` (the service always knows the exact path of a key).
+
+# Key material: written once per key, read back for an idempotent replay, and read wrapped
+# (X-Vault-Wrap-TTL needs nothing beyond `read`). No `delete`: the service never soft-deletes a
+# single version; it removes whole secrets through metadata/.
+path "secret/data/deploy-keys/*" {
+  capabilities = ["create", "update", "read"]
+}
+
+# Ownership (custom_metadata keyId, max_versions 1) is written before the key material and read
+# before a destroy; deleting the metadata destroys every version of the secret.
+path "secret/metadata/deploy-keys/*" {
+  capabilities = ["create", "update", "read", "delete"]
+}
+
+# Signed audit checkpoints: a sibling of the key prefix, so no per-key policy below can reach it.
+path "secret/data/deploy-keys-audit/checkpoints/latest" {
+  capabilities = ["create", "update", "read"]
+}
+
+# Per-key access for Kubernetes callers: an ACL policy and a Kubernetes-auth role, both named
+# deploykey-<keyId>, that let one service account read one key while it lives; removed on revoke.
+# Whoever holds these two grants can write a policy with any content and bind it to any service
+# account, so this token is as sensitive as the secrets Vault holds. Leave both out if no
+# Kubernetes caller takes keys from Vault; on Vault Enterprise, a Sentinel policy can pin the
+# content of deploykey-* policies.
+path "sys/policies/acl/deploykey-*" {
+  capabilities = ["create", "update", "delete"]
+}
+
+path "auth/kubernetes/role/deploykey-*" {
+  capabilities = ["create", "update", "delete"]
+}

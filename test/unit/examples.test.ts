@@ -1,0 +1,253 @@
+// examples/ held to the code: the CI snippets ask for what the deployed policy grants, and the
+// Kubernetes Jobs read, from the Vault stand-in as their pods would, exactly the secret the service
+// writes for them, under the per-key role the service creates, in files ssh accepts.
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccessPolicy } from '../../src/auth/access-policy.ts';
+import type { PolicyRequest, PolicySubject } from '../../src/auth/policy-schema.ts';
+import { DEFAULT_AUDIENCE as CLIENT_AUDIENCE } from '../../src/cli/client/credentials.ts';
+import { DEFAULT_GITLAB_TOKEN_VAR } from '../../src/cli/client/environment.ts';
+import { parseDuration } from '../../src/cli/duration.ts';
+import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
+import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
+import { CLI_PATH } from '../support/cli.ts';
+import { jobExample, startPolicyVault } from '../support/kubernetes-examples.ts';
+import { DEFAULT_AUDIENCE, deployConfig, readText, readYaml } from '../support/packaging-files.ts';
+
+const config = deployConfig();
+const policy = createAccessPolicy(config.policy, {
+  issuers: config.auth.oidcIssuers.map((i) => i.id),
+  providers: config.hosts.map((h) => h.id),
+});
+const issuerId = (url: string) => config.auth.oidcIssuers.find((i) => i.issuer === url)!.id;
+const allowed = (subject: PolicySubject, request: PolicyRequest) =>
+  policy.decide(subject, request, 0).allowed;
+
+/** `--flag value` from a command line, quotes removed. */
+const flag = (line: string, name: string) =>
+  /--(\S+)\s+"?([^"\s]+)"?/g.exec(line.slice(line.indexOf(`--${name} `)))?.[2];
+
+describe('CI examples', () => {
+  it('GitHub Actions: requests an ID token for our audience, issues for its own repository, always completes', () => {
+    const workflow = readYaml('examples/github-actions.yml')[0] as {
+      permissions: Record<string, string>;
+      env: Record<string, string>;
+      jobs: Record<string, { steps: { run?: string; if?: string }[] }>;
+    };
+    expect(workflow.permissions['id-token']).toBe('write');
+    expect(CLIENT_AUDIENCE).toBe(DEFAULT_AUDIENCE);
+    expect(config.auth.audience).toBe(DEFAULT_AUDIENCE);
+    const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+    const issue = steps.find((s) => s.run?.includes('deploykey issue'))!.run!.replace(/\\\n\s*/g, '');
+    const complete = steps.find((s) => s.run?.includes('deploykey complete'))!;
+    expect(issue).toMatch(/deploykey issue --provider github --repo \$\{\{ github\.repository \}\}/);
+    expect(complete.if).toBe('always()');
+    expect(flag(complete.run!, 'job')).toBe(flag(issue, 'job'));
+    expect(config.hosts.find((h) => h.id === 'github')?.type).toBe('github');
+
+    const claims = { repository: 'acme/models', repository_owner: 'acme', workflow: 'train' };
+    const ttlSeconds = parseDuration(flag(issue, 'ttl')!)!;
+    const request = {
+      provider: 'github',
+      repository: 'acme/models',
+      ttlSeconds,
+      delivery: 'response',
+    } as const;
+    const subject = { issuer: issuerId('https://token.actions.githubusercontent.com'), claims };
+    expect(allowed(subject, request)).toBe(true);
+    expect(allowed(subject, { ...request, repository: 'acme/datasets' })).toBe(false);
+  });
+
+  it('GitLab CI: asks GitLab for an ID token with our audience in the variable the client reads', () => {
+    const pipeline = readYaml('examples/gitlab-ci.yml')[0] as Record<
+      string,
+      { id_tokens?: Record<string, { aud: string }>; script?: string[]; after_script?: string[] }
+    >;
+    const job = Object.values(pipeline).find((value) => value.id_tokens)!;
+    expect(job.id_tokens).toEqual({ [DEFAULT_GITLAB_TOKEN_VAR]: { aud: DEFAULT_AUDIENCE } });
+    const issue = job.script!.find((line) => line.includes('deploykey issue'))!;
+    expect(issue).toContain('deploykey issue --provider gitlab --repo "$CI_PROJECT_PATH"');
+    expect(flag(job.after_script!.find((line) => line.includes('deploykey complete'))!, 'job')).toBe(
+      flag(issue, 'job'),
+    );
+
+    const claims = { project_path: 'acme/models', namespace_path: 'acme' };
+    const ttlSeconds = parseDuration(flag(issue, 'ttl')!)!;
+    const request = {
+      provider: 'gitlab',
+      repository: 'acme/models',
+      ttlSeconds,
+      delivery: 'response',
+    } as const;
+    expect(allowed({ issuer: issuerId('https://gitlab.com'), claims }, request)).toBe(true);
+  });
+});
+
+let vault: Awaited<ReturnType<typeof startPolicyVault>>;
+beforeAll(async () => {
+  vault = await startPolicyVault();
+});
+afterAll(async () => {
+  await vault?.close();
+});
+
+const run = promisify(execFile);
+
+describe.each([
+  'examples/kubernetes/training-job-agent-injector.yaml',
+  'examples/kubernetes/training-job-csi.yaml',
+])('%s', (file) => {
+  const example = jobExample(file);
+  const { namespace } = example.job.metadata;
+  const serviceAccount = example.pod.spec.serviceAccountName;
+
+  it('issues for its own Job, as a caller the deployed policy lets take keys through Vault only', () => {
+    expect(example.issue.jobId).toBe(example.job.metadata.name);
+    expect(example.completedJob).toBe(example.issue.jobId);
+    expect(example.issue.delivery).toBe('vault');
+    expect(example.audience).toBe(DEFAULT_AUDIENCE);
+    expect(example.placeholder, 'the instructions fill in the role with envsubst').toBeDefined();
+    expect(example.job.spec.activeDeadlineSeconds).toBeLessThan(example.issue.ttlSeconds);
+    const identity = (name: string) => ({
+      issuer: 'cluster',
+      claims: { 'kubernetes.io': { namespace, serviceaccount: { name } } },
+    });
+    const request = { ...example.issue, delivery: 'vault' } as const;
+    expect(allowed(identity(serviceAccount), request)).toBe(true);
+    expect(allowed(identity(serviceAccount), { ...request, delivery: 'response' })).toBe(false);
+    expect(allowed(identity('someone-else'), request)).toBe(false);
+  });
+
+  it('asks the injector or the CSI driver for a volume that is ready before the Job runs', () => {
+    if (example.csi) {
+      expect(example.csi.providerClass.spec.provider).toBe('vault');
+      expect(example.csi.volume).toMatchObject({
+        driver: 'secrets-store.csi.k8s.io',
+        readOnly: true,
+        volumeAttributes: { secretProviderClass: example.csi.providerClass.metadata.name },
+      });
+    } else {
+      // Pre-populate only: an injected sidecar would keep running and the Job would never complete.
+      expect(example.annotations).toMatchObject({
+        'vault.hashicorp.com/agent-inject': 'true',
+        'vault.hashicorp.com/agent-pre-populate-only': 'true',
+      });
+    }
+  });
+
+  it('reads, as the Job pod under the per-key role, the key the service wrote, in files ssh accepts', async () => {
+    const { provider, repository, jobId } = example.issue;
+    const { kvMount, pathPrefix } = config.vault;
+    const store = createVaultSecretStore({
+      addr: vault.addr,
+      token: vault.serviceToken,
+      kvMount,
+      pathPrefix,
+    });
+    const path = store.pathFor(jobId, provider, repository);
+    for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${path}`);
+
+    const keyId = randomUUID();
+    const knownHosts =
+      'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const secret = { ...generateDeployKeyPair(`deploykey-rotator:${keyId}`), knownHosts };
+    await store.write(path, secret, { keyId, expiresAt: new Date(Date.now() + 600_000) });
+    const role = await store.grantKubernetesRead(path, {
+      keyId,
+      namespace,
+      serviceAccount,
+      tokenTtlSeconds: 600,
+    });
+    expect(example.role.replace(example.placeholder!, keyId)).toBe(role);
+
+    expect(await vault.podLogin(role, namespace, 'someone-else')).toBeUndefined();
+    const podToken = (await vault.podLogin(role, namespace, serviceAccount))!;
+    const files = await example.render(async (vaultPath) => {
+      const { status, body } = await vault.call('GET', vaultPath, podToken);
+      expect(status, `the pod reads ${vaultPath}`).toBe(200);
+      return body;
+    });
+
+    const ssh = example.container.env!.find((e) => e.name === 'GIT_SSH_COMMAND')!.value!.split(' ');
+    expect(ssh).toEqual(expect.arrayContaining(['StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']));
+    const knownHostsFile = ssh.find((w) => w.startsWith('UserKnownHostsFile='))!.split('=')[1]!;
+    expect(files[knownHostsFile]?.trim()).toBe(knownHosts);
+    // The key file ssh is given (the CSI example first copies the mounted one to a 0600 file).
+    const keyFile = ssh[ssh.indexOf('-i') + 1]!;
+    const copied = /install -m 0600 (\S+) (\S+)/.exec(example.container.args?.join(' ') ?? '');
+    const rendered = files[copied?.[2] === keyFile ? copied[1]! : keyFile]!;
+    const dir = mkdtempSync(join(tmpdir(), 'dkr-example-'));
+    try {
+      writeFileSync(join(dir, 'id_ed25519'), rendered, { mode: 0o600 });
+      const { stdout } = await run('ssh-keygen', ['-y', '-f', join(dir, 'id_ed25519')]);
+      expect(stdout.trim().split(' ').slice(0, 2)).toEqual(secret.publicKey.split(' ').slice(0, 2));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Revoking removes the role: the pod can no longer log in, even with a valid account token.
+    await store.removeKubernetesRead(keyId);
+    expect(await vault.podLogin(role, namespace, serviceAccount)).toBeUndefined();
+    await store.destroy(path, keyId);
+  });
+});
+
+describe('deploykey commands in the examples', () => {
+  // What the CI platforms and the operator's shell put in place of the examples' variables.
+  const VARIABLES: Record<string, string> = {
+    DEPLOYKEY_JOB: '4242-1',
+    CI_PROJECT_PATH: 'acme/models',
+    RUNNER_TEMP: tmpdir(),
+    CI_BUILDS_DIR: tmpdir(),
+  };
+  const FILES = [
+    'examples/github-actions.yml',
+    'examples/gitlab-ci.yml',
+    'examples/kubernetes/training-job-agent-injector.yaml',
+    'examples/kubernetes/training-job-csi.yaml',
+  ];
+  const commands = FILES.flatMap((file) =>
+    [
+      ...readText(file)
+        .replace(/\\\n\s*/g, '')
+        .replace(/\$\{\{ github\.repository \}\}/g, 'acme/models')
+        .matchAll(/deploykey (?:issue|complete)\b[^)|\n]*/g),
+    ].map((m) => ({ file, line: m[0].trim() })),
+  );
+
+  it('are ones the client accepts, getting as far as calling the service', async () => {
+    expect(commands.map((c) => c.line.split(' ')[1])).toEqual(FILES.flatMap(() => ['issue', 'complete']));
+    const bin = mkdtempSync(join(tmpdir(), 'dkr-bin-'));
+    try {
+      writeFileSync(join(bin, 'deploykey'), `#!/bin/sh\nexec "${process.execPath}" "${CLI_PATH}" "$@"\n`, {
+        mode: 0o755,
+      });
+      // A closed port: a command whose arguments parse fails on connecting (exit 1), not on usage (2).
+      const env = { ...VARIABLES, PATH: `${bin}:${process.env.PATH}`, HOME: tmpdir() };
+      const runs = commands.map(({ file, line }) =>
+        run('sh', ['-c', line], {
+          env: { ...env, DEPLOYKEY_URL: 'http://127.0.0.1:1', DEPLOYKEY_TOKEN: 'dkr_example' },
+        }).then(
+          () => ({ file, line, code: 0, stderr: '' }),
+          (error: { code: number; stderr: string }) => ({
+            file,
+            line,
+            code: error.code,
+            stderr: error.stderr,
+          }),
+        ),
+      );
+      for (const result of await Promise.all(runs)) {
+        expect(result.stderr, `${result.file}: ${result.line}`).toContain('cannot reach the service');
+        expect(result.code).toBe(1);
+      }
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

@@ -1,0 +1,93 @@
+// deploy/vault/deploykey-rotator.hcl, loaded into the Vault stand-in (which enforces ACL policies as
+// Vault does): the service's real Vault clients, holding only that policy, must manage to do all
+// they do, and nothing outside their own paths.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
+import { kubernetesRoleName } from '../../src/keys/kubernetes-grant.ts';
+import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
+import { VaultError } from '../../src/vault/secret-store.ts';
+import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
+import { type Json, SERVICE_POLICY_NAME, startPolicyVault } from '../support/kubernetes-examples.ts';
+import { deployConfig } from '../support/packaging-files.ts';
+
+const { vault: settings } = deployConfig();
+let vault: Awaited<ReturnType<typeof startPolicyVault>>;
+const storeAt = (pathPrefix: string) =>
+  createVaultSecretStore({
+    addr: vault.addr,
+    token: vault.serviceToken,
+    kvMount: settings.kvMount,
+    pathPrefix,
+  });
+
+beforeAll(async () => {
+  vault = await startPolicyVault();
+});
+afterAll(async () => {
+  await vault?.close();
+});
+
+describe('deploy/vault/deploykey-rotator.hcl', () => {
+  it('lets the service write, read, wrap, grant, revoke and destroy keys under its prefix', async () => {
+    const store = storeAt(settings.pathPrefix);
+    const keyId = randomUUID();
+    const path = store.pathFor('job-1', 'github', 'acme/models');
+    const secret = {
+      ...generateDeployKeyPair(`deploykey-rotator:${keyId}`),
+      knownHosts: 'github.com ssh-ed25519 AAAA',
+    };
+    await store.write(path, secret, { keyId, expiresAt: new Date(Date.now() + 60_000) });
+    expect(await store.read(path)).toEqual(secret);
+    expect(await store.ownerOf(path)).toBe(keyId);
+
+    const unwrapped = await vault.call('POST', 'sys/wrapping/unwrap', await store.wrap(path, 60));
+    expect(((unwrapped.body.data as Json).data as Json)['ssh-privatekey']).toBe(secret.privateKey);
+
+    const grant = { keyId, namespace: 'training', serviceAccount: 'trainer', tokenTtlSeconds: 600 };
+    expect(await store.grantKubernetesRead(path, grant)).toBe(kubernetesRoleName(keyId));
+    await store.removeKubernetesRead(keyId);
+    expect(await store.destroy(path, keyId)).toBe('destroyed');
+    expect(await store.read(path)).toBeUndefined();
+  });
+
+  it('lets the worker keep the signed audit checkpoint', async () => {
+    const checkpoints = createVaultCheckpointStore({
+      addr: vault.addr,
+      token: vault.serviceToken,
+      kvMount: settings.kvMount,
+      pathPrefix: settings.pathPrefix,
+    });
+    const checkpoint = {
+      seq: '7',
+      head: 'ab'.repeat(32),
+      at: new Date().toISOString(),
+      signature: 's',
+      publicKey: 'p',
+    };
+    await checkpoints.write(checkpoint);
+    expect(await checkpoints.read()).toEqual(checkpoint);
+  });
+
+  it('refuses other paths, listing, and rewriting the service policy itself', async () => {
+    const elsewhere = storeAt('other-keys');
+    const secret = { ...generateDeployKeyPair('x'), knownHosts: 'github.com ssh-ed25519 AAAA' };
+    const denied = await elsewhere
+      .write(elsewhere.pathFor('j', 'github', 'a/b'), secret, { keyId: randomUUID(), expiresAt: new Date() })
+      .catch((error: unknown) => error);
+    expect(denied).toBeInstanceOf(VaultError);
+    expect((denied as VaultError).kind).toBe('forbidden');
+
+    const token = vault.serviceToken;
+    const ownPolicy = await vault.call('PUT', `sys/policies/acl/${SERVICE_POLICY_NAME}`, token, {
+      policy: '',
+    });
+    expect(ownPolicy.status).toBe(403);
+    const listing = `${settings.kvMount}/metadata/${settings.pathPrefix}?list=true`;
+    expect((await vault.call('GET', listing, token)).status).toBe(403);
+    const otherRole = await vault.call('POST', 'auth/kubernetes/role/admin', token, {
+      token_policies: ['root'],
+    });
+    expect(otherRole.status).toBe(403);
+  });
+});
