@@ -264,7 +264,12 @@ it('a Kubernetes job uses its projected token file and, with --delivery vault, l
 describe('refusals and mistakes', () => {
   it('explains each in one line, with the exit code scripts can tell apart', async () => {
     const out = newDir();
-    const gitlabToken = await harness.standIns.oidc.mint('gitlab-ci', { project_path: 'acme/models' });
+    // Pods take their keys through Vault; the sandbox policy refuses them the key in the response.
+    const podTokenFile = join(root, 'pod-token');
+    await writeFile(
+      podTokenFile,
+      await harness.standIns.oidc.mint('kubernetes', { namespace: 'training', serviceaccount: 'trainer' }),
+    );
     const url = harness.service.url;
     const [unknownFlag, refused, noCredential, badRequestToken, noJob, noResponse] = await Promise.all([
       cli(issue('acme/models', '--bogus'), githubJob('7003')),
@@ -278,10 +283,9 @@ describe('refusals and mistakes', () => {
         githubJob('7003', { ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'not-the-request-token' }),
       ),
       cli(issue('acme/models'), { DEPLOYKEY_URL: url }),
-      cli(['issue', '--provider', 'gitlab', '--repo', 'acme/models', '--gitlab-token-var', 'MY_ID_TOKEN'], {
+      cli(issue('acme/models', '--k8s-token-file', podTokenFile, '--out', newDir()), {
         DEPLOYKEY_URL: url,
         CI_JOB_ID: '7003',
-        MY_ID_TOKEN: gitlabToken,
       }),
     ]);
 
@@ -318,7 +322,7 @@ describe('refusals and mistakes', () => {
 
     expect(noResponse.code).toBe(3);
     expect(noResponse.stderr).toMatch(
-      /^deploykey: 403 forbidden-by-policy: delivery-not-allowed: .*gitlab-ci-own-project.*: use --delivery vault or wrapped\n$/,
+      /^deploykey: 403 forbidden-by-policy: delivery-not-allowed: .*kubernetes-training-jobs.*: use --delivery vault or wrapped\n$/,
     );
     expect(hostKeys().filter((key) => key.title.endsWith(' job=7003-1'))).toEqual([]);
   });

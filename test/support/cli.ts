@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url));
@@ -17,6 +18,8 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Never the checkout: a command that writes files by default must not write them there.
+      cwd: tmpdir(),
     });
     let stdout = '';
     let stderr = '';
