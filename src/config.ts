@@ -12,7 +12,7 @@ import { OidcIssuerSchema } from './auth/oidc.ts';
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
 
-const EnvSchema = Type.Object({
+export const EnvSchema = Type.Object({
   DATABASE_URL: Url(['postgres', 'postgresql'], 'PostgreSQL connection URL (source of truth)'),
   REDIS_URL: Url(['redis', 'rediss'], 'Redis URL for the revoke queue'),
   REDIS_PREFIX: Type.String({
@@ -70,7 +70,7 @@ const HostSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const FileSchema = Type.Object(
+export const FileSchema = Type.Object(
   {
     hosts: Type.Array(HostSchema, { default: [] }),
     keys: Type.Object(
