@@ -37,6 +37,7 @@ function summary(standIns: StandIns, api: string, token: string, auditorToken: s
   Vault           ${standIns.vault.addr}   token: ${standIns.vault.token}
   OIDC issuer     ${standIns.oidc.issuer}   mint tokens: POST ${standIns.oidc.mintUrl} {"kind":"github-actions","claims":{"repository":"acme/models"}}
   repositories    ${standIns.repositories.join(', ')} (on both hosts)
+  audit console   ${api}/ui (sign in with the auditor token)   API reference: ${api}/docs
 
 Issue a key and clone with it:
 

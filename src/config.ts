@@ -218,6 +218,20 @@ export function environmentOverrides(names: string[]): Record<string, string> {
   return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
 }
 
+/**
+ * Only the config file (`DEPLOYKEY_CONFIG`), validated: for tools such as `deploykey policy check`
+ * that need the policy but none of the service's secrets or addresses.
+ */
+export function loadFileConfig(env: NodeJS.ProcessEnv = process.env): FileConfig {
+  const { file: rawFile, problems } = readFileConfig(env.DEPLOYKEY_CONFIG || undefined);
+  const fileValue = Value.Default(FileSchema, Value.Convert(FileSchema, structuredClone(rawFile)));
+  problems.push(
+    ...describeErrors(FileSchema, fileValue, (path) => `config ${path.slice(1).replaceAll('/', '.')}`),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return fileValue as FileConfig;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const rawEnv: Record<string, string | undefined> = {
     ...ENV_DEFAULTS,

@@ -11,6 +11,7 @@ commands:
   worker                                          run only the revoke worker and reconciler
   migrate                                         apply pending database migrations
   token create|list|revoke                        manage API tokens (deploykey token --help)
+  policy check --issuer I --provider P --repo R   explain what the access policy decides (deploykey policy --help)
   audit verify|export                             check or export the audit log (deploykey audit --help)
   issue --provider P --repo R [--job J]           get a deploy key for a CI job (deploykey issue --help)
   complete [--job J]                              revoke the job's keys now that it is done
@@ -56,6 +57,11 @@ async function run(argv: string[]): Promise<void> {
     case 'token': {
       const { runTokenCommand } = await import('./token.command.ts');
       await runTokenCommand(rest);
+      return;
+    }
+    case 'policy': {
+      const { runPolicyCommand } = await import('./policy.command.ts');
+      await runPolicyCommand(rest);
       return;
     }
     case 'audit': {
