@@ -65,7 +65,14 @@ export const KeySchema = Type.Object({
   provider: Type.String(),
   repository: Type.String(),
   jobId: Type.String(),
+  caller: Type.String({
+    description: 'Who asked for the key, e.g. `token:jenkins` or `oidc:<issuer>:<subject>`',
+  }),
   status: Status,
+  attempts: Type.Integer({ description: 'Failed revoke (or undo) attempts so far' }),
+  lastError: Nullable(
+    Type.String({ description: 'The last failure, naming the dependency; never a secret' }),
+  ),
   delivery: Delivery,
   fingerprint: Nullable(Type.String()),
   publicKey: Nullable(Type.String()),
@@ -103,6 +110,13 @@ export const ListKeysQuery = Type.Object(
     repository: Type.Optional(Type.String({ maxLength: 512 })),
     jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
     status: Type.Optional(Status),
+    caller: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 512,
+        description: "Only this caller's keys (auditors and admins; an issuer only ever sees its own)",
+      }),
+    ),
     overdue: Type.Optional(Type.Boolean({ description: 'Only keys past their expiry and not yet revoked' })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: '`nextCursor` of the previous page' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size' })),

@@ -6,7 +6,10 @@ export interface KeyView {
   provider: string;
   repository: string;
   jobId: string;
+  caller: string;
   status: DeployKeyRow['status'];
+  attempts: number;
+  lastError: string | null;
   delivery: DeployKeyRow['delivery'];
   fingerprint: string | null;
   publicKey: string | null;
@@ -29,7 +32,10 @@ export function toKeyView(
     provider: row.provider,
     repository: row.repository,
     jobId: row.job_id,
+    caller: row.caller,
     status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
     delivery: row.delivery,
     fingerprint: row.fingerprint,
     publicKey: row.public_key,

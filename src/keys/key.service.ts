@@ -24,8 +24,8 @@ export function createKeyService(deps: KeyServiceDeps) {
     return row;
   }
 
-  function listKeys(caller: Caller, filter: Omit<KeyListFilter, 'caller'>): Promise<DeployKeyRow[]> {
-    return deps.keys.list({ ...filter, caller: scopeOf(caller) });
+  function listKeys(caller: Caller, filter: KeyListFilter): Promise<DeployKeyRow[]> {
+    return deps.keys.list({ ...filter, caller: scopeOf(caller) ?? filter.caller });
   }
 
   return {

@@ -132,3 +132,21 @@ it('answers another caller’s key with 404, the same as a key that does not exi
     (await harness.api('GET', `/v1/keys/${othersKey.id}`, { token: harness.tokens['other-ci'] })).body.status,
   ).toBe('active');
 });
+
+it("lets an auditor narrow the list to one caller's keys, and never widens an issuer's", async () => {
+  const auditor = harness.tokens.auditor;
+  const others = await harness.api('GET', '/v1/keys?caller=token:other-ci', { token: auditor });
+  expect(others.status).toBe(200);
+  expect(others.body.items.map((key: { id: string }) => key.id)).toEqual([othersKey.id]);
+  expect(others.body.items[0].caller).toBe('token:other-ci');
+
+  const mine = await harness.api('GET', '/v1/keys?caller=token:ci&limit=200', { token: auditor });
+  expect(mine.body.items).toHaveLength(REQUESTS.length);
+
+  // An issuer asking for another caller's keys still sees only its own.
+  const widened = await harness.api('GET', '/v1/keys?caller=token:other-ci&limit=200');
+  expect(widened.status).toBe(200);
+  expect(widened.body.items.map((key: { caller: string }) => key.caller)).toEqual(
+    Array(REQUESTS.length).fill('token:ci'),
+  );
+});
