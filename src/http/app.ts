@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Container } from '../container.ts';
-import { registerErrorHandling } from './errors.ts';
+import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
@@ -36,6 +36,8 @@ export async function buildApp(container: Container): Promise<App> {
     // Node's 16 KiB header limit bounds the URL anyway.
     routerOptions: { maxParamLength: 16_384 },
     return503OnClosing: true,
+    frameworkErrors: sendFrameworkError,
+    clientErrorHandler: sendClientError,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -50,11 +51,13 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -120,6 +123,46 @@ function fromFrameworkError(error: FastifyError): Problem | undefined {
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return problem(status, 'bad-request', error.message);
   return undefined;
+}
+
+/**
+ * For the errors fastify raises before routing (an undecodable URL such as `/v1/keys/%FF`), which
+ * skip the error handler and hooks: without it they would answer fastify's own JSON shape.
+ */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const body =
+    error.code === 'FST_ERR_BAD_URL'
+      ? problem(400, 'invalid-url', 'The request path is not a valid URL.')
+      : problem(500, 'internal', 'The service failed to handle this request.');
+  const status = body.status;
+  return reply
+    .code(status)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('cache-control', 'no-store')
+    .header('x-request-id', request.id)
+    .send(JSON.stringify(body));
+}
+
+/**
+ * For requests node cannot even parse (headers over its 16 KiB limit, a malformed request line):
+ * the same problem shape as every other error instead of fastify's own JSON, then the socket closes.
+ */
+export function sendClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'The request headers are larger than this service accepts.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'The request was not received in time.']
+        : [400, 'malformed-request', 'The request is not valid HTTP/1.1.'];
+  const body = JSON.stringify(problem(status, code, detail));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Cache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
