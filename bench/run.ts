@@ -1,0 +1,56 @@
+// Runs every benchmark in turn, each in its own process; each prints one JSON object on stdout.
+// Usage: npm run bench [-- --quick]
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, strict: true });
+const quick = values.quick === true;
+
+// audit-export predates --quick and takes its size as --events instead.
+const BENCHMARKS: { file: string; args: string[] }[] = [
+  { file: 'issue.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'revoke.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'scale.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'audit-export.bench.ts', args: quick ? ['--events', '5000'] : [] },
+];
+
+function run(file: string, args: string[]): Promise<number> {
+  const path = fileURLToPath(new URL(file, import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+/**
+ * Quick runs share this process (loading the service's modules costs seconds per process on a small
+ * machine); scale goes first there so its memory figure is not inflated by the others.
+ */
+async function runHere(file: string, args: string[]): Promise<number> {
+  process.argv = [process.argv[0]!, fileURLToPath(new URL(file, import.meta.url)), ...args];
+  try {
+    await import(`./${file}`);
+    return 0;
+  } catch (error) {
+    console.error(`${file}: ${(error as Error).stack ?? error}`);
+    return 1;
+  }
+}
+
+const order = quick ? [BENCHMARKS[2]!, BENCHMARKS[0]!, BENCHMARKS[1]!, BENCHMARKS[3]!] : BENCHMARKS;
+const started = performance.now();
+const failed: string[] = [];
+for (const { file, args } of order) {
+  const began = performance.now();
+  const code = await (quick ? runHere(file, args) : run(file, args));
+  console.error(
+    `${file}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${((performance.now() - began) / 1000).toFixed(1)} s`,
+  );
+  if (code !== 0) failed.push(file);
+}
+console.error(
+  `all benchmarks: ${((performance.now() - started) / 1000).toFixed(1)} s${failed.length ? `; failed: ${failed.join(', ')}` : ''}`,
+);
+process.exitCode = failed.length ? 1 : 0;

@@ -1,0 +1,312 @@
+// Shared pieces of the benchmarks: the service on fresh stand-ins, timing, percentiles, machine facts.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { type SandboxService, startSandboxService } from '../sandbox/service.ts';
+import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
+import type { NewDeployKeyRow } from '../src/db/schema.ts';
+import { keyTitle } from '../src/hosts/git-host.ts';
+import { createLogger } from '../src/log.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/database.ts';
+import { createTestRedisPrefix, TEST_REDIS_URL } from '../test/support/redis.ts';
+
+export const BENCH_REPOSITORY = 'acme/models';
+
+/** `--quick` (smaller sizes) plus whatever options a benchmark names, all as strings. */
+export function benchArgs(options: Record<string, string> = {}) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      ...Object.fromEntries(Object.keys(options).map((name) => [name, { type: 'string' as const }])),
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  const number = (name: string, full: number, small: number) => {
+    const given = (values as Record<string, unknown>)[name];
+    const value = typeof given === 'string' ? Number(given) : quick ? small : full;
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} takes a positive whole number`);
+    return value;
+  };
+  return { quick, number };
+}
+
+export function machine() {
+  const list = cpus();
+  return {
+    cpuModel: list[0]?.model ?? 'unknown',
+    cpuCount: list.length,
+    totalMemoryMb: Math.round(totalmem() / 1024 / 1024),
+    node: process.version,
+  };
+}
+
+export const round = (value: number, digits = 1) => {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+};
+export const mb = (bytes: number) => round(bytes / 1024 / 1024);
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** Nearest-rank percentiles of millisecond samples, rounded to 0.1 ms. */
+export function percentiles(samples: number[]): Percentiles {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p: number) => round(sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0);
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: round(sorted.at(-1) ?? 0) };
+}
+
+/** Runs `task(i)` for i in 0..count-1 with `concurrency` in flight; latencies in ms. */
+export async function runConcurrent(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<void>,
+): Promise<{ latencies: number[]; seconds: number; errors: number; firstError?: string }> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  const lane = async () => {
+    for (let index = next++; index < count; index = next++) {
+      const t0 = performance.now();
+      try {
+        await task(index);
+        latencies.push(performance.now() - t0);
+      } catch (error) {
+        errors += 1;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return {
+    latencies,
+    seconds: (performance.now() - started) / 1000,
+    errors,
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+/** Peak and last resident memory of this process, sampled every `everyMs` until stopped. */
+export function rssSampler(everyMs = 50) {
+  let peak = process.memoryUsage().rss;
+  let samples = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+    samples += 1;
+  }, everyMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      const last = process.memoryUsage().rss;
+      return { peakMb: mb(Math.max(peak, last)), lastMb: mb(last), samples };
+    },
+  };
+}
+
+export interface BenchService {
+  standIns: StandIns;
+  service: SandboxService;
+  database: TestDatabase;
+  redisPrefix: string;
+  /** The issuer's token (`bench-ci`), and an auditor's (`bench-auditor`). */
+  token: string;
+  auditorToken: string;
+  api(
+    method: string,
+    path: string,
+    options?: { body?: unknown; token?: string },
+  ): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+// The service logs as in production (info, JSON), into a sink that drops the lines: formatting
+// cost is part of what is measured, terminal output is not.
+const discard = () =>
+  new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
+
+/** The real service (API + worker, this process) on fresh stand-ins, database and Redis prefix. */
+export async function startBenchService(
+  options: { fileConfig?: Record<string, unknown>; worker?: boolean; repositories?: string[] } = {},
+): Promise<BenchService> {
+  const database = await createTestDatabase();
+  const redis = createTestRedisPrefix();
+  const standIns = await startStandIns(options.repositories ? { repositories: options.repositories } : {});
+  let service: SandboxService;
+  try {
+    service = await startSandboxService({
+      standIns,
+      databaseUrl: database.url,
+      redisUrl: TEST_REDIS_URL,
+      redisPrefix: redis.prefix,
+      apiPort: 0,
+      logger: createLogger('info', discard()),
+      ...(options.worker === undefined ? {} : { worker: options.worker }),
+      fileConfig: {
+        policy: [
+          {
+            name: 'bench-callers',
+            match: { issuer: 'api-token', token: 'bench-*' },
+            allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
+          },
+        ],
+        rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
+        ...options.fileConfig,
+      },
+      callers: [
+        { name: 'bench-ci', role: 'issuer' },
+        { name: 'bench-auditor', role: 'auditor' },
+      ],
+    });
+  } catch (error) {
+    await standIns.close();
+    await redis.cleanup();
+    await database.drop();
+    throw error;
+  }
+  const token = service.tokens['bench-ci']!;
+  return {
+    standIns,
+    service,
+    database,
+    redisPrefix: redis.prefix,
+    token,
+    auditorToken: service.tokens['bench-auditor']!,
+    async api(method, path, { body, token: callerToken = token } = {}) {
+      const response = await fetch(`${service.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${callerToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+    },
+    async close() {
+      await service.stop().catch(() => {});
+      await standIns.close().catch(() => {});
+      await redis.cleanup().catch(() => {});
+      await database.drop();
+    },
+  };
+}
+
+/** Fails the run with the benchmark's name when a step did not do what it should. */
+export function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+export function emit(result: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...result, machine: machine() })}\n`);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An `ssh-ed25519` public key made with node:crypto alone, for seeding host keys quickly: the
+ * service's own key pair generation parses through sshpk, which costs tens of ms per key.
+ */
+export function fastPublicKey(comment: string): string {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const field = (bytes: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return [length, bytes];
+  };
+  const blob = Buffer.concat([...field(Buffer.from('ssh-ed25519')), ...field(raw)]);
+  return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
+}
+
+export interface SeedKey {
+  jobId: string;
+  repository: string;
+  expiresAt: Date;
+}
+
+/**
+ * A read-only key put straight into the GitHub stand-in's state: seeding through its REST API would
+ * spend the token's documented 5,000 requests an hour before the measured calls begin.
+ */
+export function seedHostKey(
+  bench: BenchService,
+  repository: string,
+  title: string,
+  publicKey: string,
+): number {
+  const { state } = bench.standIns.github;
+  const found = state.findRepository(repository);
+  check(found, `no repository ${repository} on the GitHub stand-in`);
+  const blob = publicKey.split(' ').slice(0, 2).join(' ');
+  return state.addKey({ repositoryId: found.id, title, key: blob, readOnly: true, expiresAt: null }).id;
+}
+
+/**
+ * Active keys as an issue leaves them (host key, Vault secret, row, delayed revoke job) without the
+ * issue flow's key generation and audit events, so a revoke benchmark starts from many keys fast.
+ */
+export async function seedActiveKeys(
+  bench: BenchService,
+  keys: SeedKey[],
+  concurrency = 32,
+): Promise<string[]> {
+  const { container } = bench.service;
+  const caller = 'token:bench-ci';
+  const rows: (NewDeployKeyRow & { id: string; expires_at: Date })[] = new Array(keys.length);
+  const run = await runConcurrent(keys.length, concurrency, async (i) => {
+    const key = keys[i]!;
+    const id = randomUUID();
+    const title = keyTitle(id, key.jobId);
+    const publicKey = fastPublicKey(title);
+    const hostKeyId = String(seedHostKey(bench, key.repository, title, publicKey));
+    const vaultPath = container.secrets.pathFor(key.jobId, 'github', key.repository);
+    await container.secrets.write(
+      vaultPath,
+      { privateKey: 'seeded', publicKey, knownHosts: '', fingerprint: 'seeded' },
+      { keyId: id, expiresAt: key.expiresAt },
+    );
+    const now = new Date();
+    rows[i] = {
+      id,
+      provider: 'github',
+      repository: key.repository,
+      job_id: key.jobId,
+      status: 'active',
+      delivery: 'vault',
+      public_key: publicKey,
+      host_key_id: hostKeyId,
+      vault_path: vaultPath,
+      caller,
+      created_at: now,
+      activated_at: now,
+      expires_at: key.expiresAt,
+    };
+  });
+  check(run.errors === 0, `seeding failed: ${run.firstError}`);
+  for (let first = 0; first < rows.length; first += 1_000) {
+    await container.db.db
+      .insertInto('deploy_keys')
+      .values(rows.slice(first, first + 1_000))
+      .execute();
+  }
+  const scheduled = await runConcurrent(rows.length, concurrency, async (i) => {
+    const row = rows[i]!;
+    await container.revokeQueue.scheduleRevoke(row.id, row.expires_at);
+  });
+  check(scheduled.errors === 0, `seeding: scheduling failed: ${scheduled.firstError}`);
+  return rows.map((row) => row.id);
+}
