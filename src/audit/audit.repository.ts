@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { AuditEventRow, Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
 
@@ -24,8 +24,6 @@ export interface AuditEvent extends Required<Omit<AuditEventInput, 'details'>> {
   prevHash: string;
   hash: string;
 }
-
-type Executor = Kysely<Database> | Transaction<Database>;
 
 function hashedFields(event: Omit<AuditEvent, 'hash' | 'prevHash'>) {
   return canonicalJson({
@@ -106,14 +104,4 @@ export async function appendAuditEvent(
     })
     .execute();
   return { ...event, prevHash, hash };
-}
-
-export async function listAuditEventsForKey(db: Executor, keyId: string): Promise<AuditEvent[]> {
-  const rows = await db
-    .selectFrom('audit_events')
-    .selectAll()
-    .where('key_id', '=', keyId)
-    .orderBy('seq')
-    .execute();
-  return rows.map(toAuditEvent);
 }

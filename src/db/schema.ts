@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 
 export type KeyStatus = 'pending' | 'active' | 'revoking' | 'revoked' | 'failed';
 export type Delivery = 'vault' | 'response' | 'wrapped';
@@ -72,4 +72,3 @@ export type NewDeployKeyRow = Insertable<DeployKeysTable>;
 export type DeployKeyUpdate = Updateable<DeployKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
-export type { Generated };

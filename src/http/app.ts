@@ -52,7 +52,7 @@ export async function buildApp(container: Container): Promise<App> {
     });
   });
 
-  registerErrorHandling(app as unknown as FastifyInstance);
+  registerErrorHandling(app);
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));

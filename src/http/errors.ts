@@ -165,7 +165,9 @@ export function sendClientError(error: NodeJS.ErrnoException, socket: Duplex): v
   socket.destroy(error);
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(
+  app: Pick<FastifyInstance, 'setErrorHandler' | 'setNotFoundHandler'>,
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
       if (error.status >= 500) request.log.error({ err: error, code: error.code }, 'request failed');

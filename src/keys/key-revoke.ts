@@ -1,7 +1,7 @@
 import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
 import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
-import { describeFailure } from './dependency-errors.ts';
+import { describeFailure, retryAfterOf } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { hasKubernetesGrant } from './kubernetes-grant.ts';
 
@@ -164,7 +164,7 @@ export function createRevokeFlow(
       const failure = describeFailure(error);
       await keys.recordAttempt(row.id, failure);
       metrics.revokeFailures.inc({ provider: row.provider });
-      const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
+      const retryAfter = retryAfterOf(error);
       throw new RevokeStepError(row.id, failure, retryAfter, error);
     }
   }
@@ -181,5 +181,5 @@ export function createRevokeFlow(
     );
   }
 
-  return { requestRevoke, revokeWhenIssued, revokeKey, completeJob, performRevoke, revokeAttemptsSpent };
+  return { requestRevoke, revokeKey, completeJob, performRevoke, revokeAttemptsSpent };
 }
