@@ -56,14 +56,27 @@ const HostSchema = Type.Object(
     writes: Type.Optional(
       Type.Object(
         {
-          concurrency: Type.Integer({
-            minimum: 1,
-            maximum: 64,
-            description: 'Write requests in flight at once',
-          }),
-          minIntervalMs: Type.Integer({ minimum: 0, description: 'Least time between starting two writes' }),
+          concurrency: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 64, description: 'Write requests in flight at once' }),
+          ),
+          minIntervalMs: Type.Optional(
+            Type.Integer({ minimum: 0, description: 'Least time between starting two writes' }),
+          ),
+          requestsPerMinute: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'Most writes started in any one minute' }),
+          ),
+          maxQueueSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 600,
+              description: 'Longest a write waits for its turn before the request gets 503 with Retry-After',
+            }),
+          ),
         },
-        { additionalProperties: false },
+        {
+          additionalProperties: false,
+          description: 'Budget for adding and deleting deploy keys on this host; defaults depend on the type',
+        },
       ),
     ),
   },

@@ -8,6 +8,10 @@ export interface Metrics {
   revokeLatency: Histogram<'reason'>;
   hostRequests: Counter<'provider' | 'status'>;
   revokeFailures: Counter<'provider'>;
+  hostQueueDepth: Gauge<'provider'>;
+  hostQueueWait: Histogram<'provider'>;
+  hostQueueRejections: Counter<'provider'>;
+  hostRateLimitPauses: Counter<'provider'>;
 }
 
 /** A registry per container, so tests and several services in one process never share counters. */
@@ -50,6 +54,31 @@ export function createMetrics(): Metrics {
     revokeFailures: new Counter({
       name: 'deploykey_revoke_failures_total',
       help: 'Revoke attempts that failed and will be retried',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    hostQueueDepth: new Gauge({
+      name: 'deploykey_host_queue_depth',
+      help: 'Writes waiting for their turn within a Git host budget',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    hostQueueWait: new Histogram({
+      name: 'deploykey_host_queue_wait_seconds',
+      help: 'Seconds a write waited for its turn within a Git host budget',
+      labelNames: ['provider'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    hostQueueRejections: new Counter({
+      name: 'deploykey_host_queue_rejections_total',
+      help: 'Writes refused with a retry time because their turn would come too late',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    hostRateLimitPauses: new Counter({
+      name: 'deploykey_host_rate_limit_pauses_total',
+      help: 'Times a Git host asked us to wait (retry-after or an exhausted rate limit)',
       labelNames: ['provider'],
       registers: [registry],
     }),

@@ -17,6 +17,8 @@ export interface AddDeployKeyInput {
   publicKey: string;
   /** GitLab receives it as `expires_at`, a second safety net; GitHub has no such field. */
   expiresAt: Date;
+  /** Who asked for the key: the host's budget is shared out between callers in turn. */
+  caller: string;
 }
 
 export interface GitHost {

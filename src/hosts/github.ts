@@ -19,13 +19,19 @@ import {
   retryPolicy,
   withinRetryBound,
 } from './host-http.ts';
+import { createHostScheduler, type HostBudget, hostBudget } from './host-scheduler.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
 const GithubOctokit = Octokit.plugin(throttling, retry);
 
 // GitHub asks integrations to send content-creating requests serially, at least a second apart,
-// to stay clear of secondary rate limits; a GitHub Enterprise Server may allow more.
-const GITHUB_WRITES = { concurrency: 1, minIntervalMs: 1_000 };
+// and documents a secondary limit of 80 of them a minute; a GitHub Enterprise Server may allow more.
+const GITHUB_WRITES: HostBudget = {
+  concurrency: 1,
+  minIntervalMs: 1_000,
+  requestsPerMinute: 80,
+  maxQueueSeconds: 30,
+};
 
 interface GithubDeployKey {
   id: number;
@@ -57,6 +63,12 @@ function toHostKey(key: GithubDeployKey): HostDeployKey {
 export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
   const policy = retryPolicy(deps.retry);
   const logger = deps.logger.child({ host: config.id });
+  const scheduler = createHostScheduler({
+    hostId: config.id,
+    budget: hostBudget(config, GITHUB_WRITES),
+    logger,
+    metrics: deps.metrics,
+  });
 
   const onLimit =
     (limit: string) =>
@@ -84,15 +96,15 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
         metrics: deps.metrics,
         hostId: config.id,
         timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        onAnswer: scheduler.observe,
       }),
     },
     throttle: {
       // Keyed per host so one GitHub Enterprise server's limits never slow another's requests.
       id: `deploykey-rotator:${config.id}`,
-      write: new Bottleneck.Group({
-        maxConcurrent: (config.writes ?? GITHUB_WRITES).concurrency,
-        minTime: (config.writes ?? GITHUB_WRITES).minIntervalMs,
-      }),
+      // Writes are paced by our own scheduler, which knows the budget and the callers; the plugin's
+      // default (one at a time, a second apart) would pace them a second time.
+      write: new Bottleneck.Group(),
       onRateLimit: onLimit('primary'),
       onSecondaryRateLimit: onLimit('secondary'),
     },
@@ -139,7 +151,7 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     ...(deps.knownHostsTtlMs === undefined ? {} : { ttlMs: deps.knownHostsTtlMs }),
   });
 
-  const deleteDeployKey = async (repository: string, hostKeyId: string) => {
+  const deleteUnscheduled = async (repository: string, hostKeyId: string) => {
     const { owner, repo } = split(repository);
     try {
       await octokit.rest.repos.deleteDeployKey({ owner, repo, key_id: Number(hostKeyId) });
@@ -169,41 +181,50 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     return keys.find((key) => key.publicKey === wanted && key.title === input.title && key.readOnly);
   };
 
+  const addUnscheduled = async (input: AddDeployKeyInput): Promise<HostDeployKey> => {
+    const { owner, repo } = split(input.repository);
+    let created: HostDeployKey;
+    try {
+      const response = await octokit.rest.repos.createDeployKey({
+        owner,
+        repo,
+        title: input.title,
+        key: input.publicKey,
+        // Invariant: read-only always. GitHub makes a key read-write when `read_only` is omitted.
+        read_only: true,
+      });
+      created = toHostKey(response.data);
+    } catch (error) {
+      const mapped = fail('add deploy key', error);
+      const earlier = /already in use/i.test(mapped.message) ? await findOwnEarlierAdd(input) : undefined;
+      if (earlier) return earlier;
+      throw mapped;
+    }
+    if (!created.readOnly) {
+      await deleteUnscheduled(input.repository, created.hostKeyId);
+      throw new HostError(
+        config.id,
+        'invalid',
+        `${config.id} registered a deploy key with write access; removed it`,
+      );
+    }
+    return created;
+  };
+
   return {
     id: config.id,
     type: 'github',
 
+    // A malformed repository is refused before it takes a turn from the budget.
     async addDeployKey(input: AddDeployKeyInput) {
-      const { owner, repo } = split(input.repository);
-      let created: HostDeployKey;
-      try {
-        const response = await octokit.rest.repos.createDeployKey({
-          owner,
-          repo,
-          title: input.title,
-          key: input.publicKey,
-          // Invariant: read-only always. GitHub makes a key read-write when `read_only` is omitted.
-          read_only: true,
-        });
-        created = toHostKey(response.data);
-      } catch (error) {
-        const mapped = fail('add deploy key', error);
-        const earlier = /already in use/i.test(mapped.message) ? await findOwnEarlierAdd(input) : undefined;
-        if (earlier) return earlier;
-        throw mapped;
-      }
-      if (!created.readOnly) {
-        await deleteDeployKey(input.repository, created.hostKeyId);
-        throw new HostError(
-          config.id,
-          'invalid',
-          `${config.id} registered a deploy key with write access; removed it`,
-        );
-      }
-      return created;
+      split(input.repository);
+      return scheduler.schedule({ kind: 'issue', caller: input.caller }, () => addUnscheduled(input));
     },
 
-    deleteDeployKey,
+    async deleteDeployKey(repository: string, hostKeyId: string) {
+      split(repository);
+      return scheduler.schedule({ kind: 'revoke' }, () => deleteUnscheduled(repository, hostKeyId));
+    },
 
     listDeployKeys,
 

@@ -15,6 +15,7 @@ import {
   keyTypeAndBlob,
   retryPolicy,
 } from './host-http.ts';
+import { createHostScheduler, type HostBudget, hostBudget } from './host-scheduler.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
 interface GitlabDeployKey {
@@ -23,6 +24,14 @@ interface GitlabDeployKey {
   key: string;
   can_push?: boolean;
 }
+
+// GitLab.com allows an authenticated user 2,000 API requests a minute; writes keep well inside that.
+const GITLAB_WRITES: HostBudget = {
+  concurrency: 4,
+  minIntervalMs: 0,
+  requestsPerMinute: 600,
+  maxQueueSeconds: 30,
+};
 
 // GitLab nests groups up to 20 levels deep; with the project that makes 21 path segments.
 const MAX_PATH_SEGMENTS = 21;
@@ -49,6 +58,12 @@ function toHostKey(key: GitlabDeployKey): HostDeployKey {
 export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
   const policy = retryPolicy(deps.retry);
   const logger = deps.logger.child({ host: config.id });
+  const scheduler = createHostScheduler({
+    hostId: config.id,
+    budget: hostBudget(config, GITLAB_WRITES),
+    logger,
+    metrics: deps.metrics,
+  });
   const api = new Gitlab({
     host: gitlabInstanceUrl(config.apiUrl),
     token: config.token,
@@ -59,6 +74,7 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
         metrics: deps.metrics,
         hostId: config.id,
         timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        onAnswer: scheduler.observe,
       }),
       policy,
       logger,
@@ -87,8 +103,7 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
     return repository;
   };
 
-  const deleteDeployKey = async (repository: string, hostKeyId: string) => {
-    const project = projectId(repository);
+  const deleteUnscheduled = async (project: string, hostKeyId: string) => {
     try {
       await api.DeployKeys.remove(project, Number(hostKeyId));
       return 'deleted' as const;
@@ -99,6 +114,31 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
     }
   };
 
+  const addUnscheduled = async (project: string, input: AddDeployKeyInput): Promise<HostDeployKey> => {
+    // gitbeaker 43 does not declare `expiresAt` (GitLab 15.11+); it is sent snake_cased like any option.
+    const options: { canPush: false } = {
+      // Invariant: read-only always.
+      canPush: false,
+      expiresAt: gitlabExpiresAt(input.expiresAt),
+    } as { canPush: false };
+    let created: HostDeployKey;
+    try {
+      const key = await api.DeployKeys.create(project, input.title, input.publicKey, options);
+      created = toHostKey(key as GitlabDeployKey);
+    } catch (error) {
+      throw fail('add deploy key', error);
+    }
+    if (!created.readOnly) {
+      await deleteUnscheduled(project, created.hostKeyId);
+      throw new HostError(
+        config.id,
+        'invalid',
+        `${config.id} registered a deploy key with write access; removed it`,
+      );
+    }
+    return created;
+  };
+
   const knownHosts = cachedKnownHosts(() => knownHostsFor(config, undefined, logger), {
     ...(deps.knownHostsTtlMs === undefined ? {} : { ttlMs: deps.knownHostsTtlMs }),
   });
@@ -107,33 +147,18 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
     id: config.id,
     type: 'gitlab',
 
+    // A malformed project path is refused before it takes a turn from the budget.
     async addDeployKey(input: AddDeployKeyInput) {
       const project = projectId(input.repository);
-      // gitbeaker 43 does not declare `expiresAt` (GitLab 15.11+); it is sent snake_cased like any option.
-      const options: { canPush: false } = {
-        // Invariant: read-only always.
-        canPush: false,
-        expiresAt: gitlabExpiresAt(input.expiresAt),
-      } as { canPush: false };
-      let created: HostDeployKey;
-      try {
-        const key = await api.DeployKeys.create(project, input.title, input.publicKey, options);
-        created = toHostKey(key as GitlabDeployKey);
-      } catch (error) {
-        throw fail('add deploy key', error);
-      }
-      if (!created.readOnly) {
-        await deleteDeployKey(input.repository, created.hostKeyId);
-        throw new HostError(
-          config.id,
-          'invalid',
-          `${config.id} registered a deploy key with write access; removed it`,
-        );
-      }
-      return created;
+      return scheduler.schedule({ kind: 'issue', caller: input.caller }, () =>
+        addUnscheduled(project, input),
+      );
     },
 
-    deleteDeployKey,
+    async deleteDeployKey(repository: string, hostKeyId: string) {
+      const project = projectId(repository);
+      return scheduler.schedule({ kind: 'revoke' }, () => deleteUnscheduled(project, hostKeyId));
+    },
 
     async listDeployKeys(repository: string) {
       const project = projectId(repository);

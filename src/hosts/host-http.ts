@@ -78,6 +78,8 @@ export function instrumentedFetch(opts: {
   metrics: Metrics;
   hostId: string;
   timeoutMs: number;
+  /** Sees every answer, so the host's scheduler learns of rate limits whichever call met them. */
+  onAnswer?: (status: number, headers: Headers) => void;
 }): typeof fetch {
   const count = (status: string) => opts.metrics.hostRequests.inc({ provider: opts.hostId, status });
   return async (input, init) => {
@@ -86,6 +88,7 @@ export function instrumentedFetch(opts: {
     try {
       const response = await fetch(input, { ...init, signal });
       count(String(response.status));
+      opts.onAnswer?.(response.status, response.headers);
       return response;
     } catch (error) {
       if (timeout.aborted) {

@@ -246,6 +246,7 @@ export function createIssueFlow(
         title: keyTitle(id, request.jobId),
         publicKey: pair.publicKey,
         expiresAt,
+        caller: caller.id,
       });
       hostKeyId = added.hostKeyId;
       await secrets.write(

@@ -96,6 +96,7 @@ describe('GitHub host adapter', () => {
       title: 'deploykey-rotator:test add',
       publicKey: `${publicKey} ci@example`,
       expiresAt: new Date(Date.now() + 3_600_000),
+      caller: 'token:test',
     });
 
     const [stored] = state.keysWithBlob(publicKey);
@@ -120,6 +121,7 @@ describe('GitHub host adapter', () => {
       title: 'deploykey-rotator:retried',
       publicKey,
       expiresAt: new Date(Date.now() + 60_000),
+      caller: 'token:test',
     };
     const first = await host.addDeployKey(input);
     const again = await host.addDeployKey(input);
@@ -165,6 +167,7 @@ describe('GitHub host adapter', () => {
         title: 'deploykey-rotator:bad',
         publicKey: 'ssh-ed25519 not-a-key',
         expiresAt: new Date(Date.now() + 60_000),
+        caller: 'token:test',
       }),
     );
     expect(error).toMatchObject({ kind: 'invalid', status: 422 });
@@ -220,6 +223,7 @@ describe('GitHub host adapter', () => {
       title: 'deploykey-rotator:after limit',
       publicKey,
       expiresAt: new Date(Date.now() + 60_000),
+      caller: 'token:test',
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     expect(state.keysWithBlob(publicKey)).toHaveLength(1);
@@ -237,6 +241,7 @@ describe('GitHub host adapter', () => {
         title: 'deploykey-rotator:limited',
         publicKey: generateEd25519().publicKey,
         expiresAt: new Date(Date.now() + 60_000),
+        caller: 'token:test',
       }),
     );
     expect(error).toMatchObject({

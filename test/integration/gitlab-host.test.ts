@@ -76,6 +76,7 @@ describe('GitLab host adapter', () => {
       title: 'deploykey-rotator:test add',
       publicKey: `${publicKey} ci@example`,
       expiresAt,
+      caller: 'token:test',
     });
 
     const [stored] = state.keysWithBlob(publicKey);
@@ -102,6 +103,7 @@ describe('GitLab host adapter', () => {
       title: 'deploykey-rotator:nested',
       publicKey,
       expiresAt: inAnHour(),
+      caller: 'token:test',
     });
     expect((await host.listDeployKeys(NESTED)).map((key) => key.hostKeyId)).toContain(added.hostKeyId);
     expect(await host.deleteDeployKey(NESTED, added.hostKeyId)).toBe('deleted');
@@ -115,6 +117,7 @@ describe('GitLab host adapter', () => {
       title: 'deploykey-rotator:retried',
       publicKey,
       expiresAt: inAnHour(),
+      caller: 'token:test',
     };
     const first = await host.addDeployKey(input);
     const again = await host.addDeployKey(input);
@@ -161,6 +164,7 @@ describe('GitLab host adapter', () => {
         title: 'deploykey-rotator:bad',
         publicKey: 'ssh-ed25519 not-a-key',
         expiresAt: inAnHour(),
+        caller: 'token:test',
       }),
     );
     expect(error).toMatchObject({ kind: 'invalid', status: 400 });

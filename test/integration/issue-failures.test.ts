@@ -37,12 +37,23 @@ const RATE_LIMIT_BODY: Record<Provider, unknown> = {
 };
 
 let counter = 0;
-const issue = (provider: Provider, what: string, repository = 'acme/models') => {
+const issue = (provider: Provider, what: string, repository = 'acme/models', on = harness) => {
   counter += 1;
   const jobId = `fail-${provider}-${what}-${counter}`;
   const body = { provider, repository, jobId, ttlSeconds: 600 };
-  return harness.api('POST', '/v1/keys', { body }).then((answer) => ({ answer, request: body }));
+  return on.api('POST', '/v1/keys', { body }).then((answer) => ({ answer, request: body }));
 };
+
+// A host that asks for a long wait holds all writes to it for that long, so such tests get a
+// service of their own rather than stalling the ones after them.
+async function withOwnHarness(test: (own: Harness) => Promise<void>) {
+  const own = await startHarness();
+  try {
+    await test(own);
+  } finally {
+    await own.close();
+  }
+}
 
 describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
   const api = () => harness.standIns[provider].api;
@@ -59,21 +70,32 @@ describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
     expect(row.failureReason).toMatch(new RegExp(`${provider}.*unavailable`));
   });
 
-  it('answers a rate limit beyond the wait bound with 503 and Retry-After, without waiting it out', async () => {
-    api().faults.add({
-      status: 429,
-      method: 'POST',
-      pathPrefix: CREATE_PATH[provider],
-      headers: { 'retry-after': '120' },
-      body: RATE_LIMIT_BODY[provider],
+  it('answers a rate limit beyond the wait bound with 503 and Retry-After, and holds later writes without asking the host', async () => {
+    await withOwnHarness(async (own) => {
+      const ownApi = own.standIns[provider].api;
+      ownApi.faults.add({
+        status: 429,
+        method: 'POST',
+        pathPrefix: CREATE_PATH[provider],
+        headers: { 'retry-after': '120' },
+        body: RATE_LIMIT_BODY[provider],
+      });
+      const started = Date.now();
+      const { answer, request } = await issue(provider, 'host429', 'acme/models', own);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expectProblem(answer, 503, 'host-rate-limited', new RegExp(`${provider}.*rate limit`));
+      expect(answer.headers.get('retry-after')).toBe('120');
+      const row = await expectNothingLeftBehind(own, request);
+      expect(row.failureReason).toMatch(/rate-limited/);
+
+      const asked = ownApi.faults.stats().injected;
+      const { answer: next, request: nextRequest } = await issue(provider, 'held', 'acme/models', own);
+      expectProblem(next, 503, 'host-rate-limited', new RegExp(provider));
+      // Told to come back when its turn, after the host's wait, would fall within the queue bound.
+      expect(Number(next.headers.get('retry-after'))).toBeGreaterThanOrEqual(120 - 30);
+      expect(ownApi.faults.stats().injected, 'the host was not asked again while it said wait').toBe(asked);
+      await expectNothingLeftBehind(own, nextRequest);
     });
-    const started = Date.now();
-    const { answer, request } = await issue(provider, 'host429');
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expectProblem(answer, 503, 'host-rate-limited', new RegExp(`${provider}.*rate limit`));
-    expect(answer.headers.get('retry-after')).toBe('120');
-    const row = await expectNothingLeftBehind(harness, request);
-    expect(row.failureReason).toMatch(/rate-limited/);
   });
 
   it('waits out a short rate limit and issues the key', async () => {
@@ -105,12 +127,13 @@ describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
 });
 
 it('answers a GitHub secondary rate limit (403 with retry-after) beyond the bound with 503', async () => {
-  // The stand-in's own secondary limiter: every write is over the limit, told to come back in 120 s.
-  harness.standIns.github.api.setRateLimit({ secondary: { writesPerSecond: 0, retryAfterSeconds: 120 } });
-  const before = harness.standIns.github.api.faults.stats().byStatus['403'] ?? 0;
-  const { answer, request } = await issue('github', 'secondary');
-  expect((harness.standIns.github.api.faults.stats().byStatus['403'] ?? 0) - before).toBe(1);
-  expectProblem(answer, 503, 'host-rate-limited', /github.*rate limit/);
-  expect(answer.headers.get('retry-after')).toBe('120');
-  await expectNothingLeftBehind(harness, request);
+  await withOwnHarness(async (own) => {
+    // The stand-in's own secondary limiter: every write is over the limit, told to come back in 120 s.
+    own.standIns.github.api.setRateLimit({ secondary: { writesPerSecond: 0, retryAfterSeconds: 120 } });
+    const { answer, request } = await issue('github', 'secondary', 'acme/models', own);
+    expect(own.standIns.github.api.faults.stats().byStatus['403'] ?? 0).toBe(1);
+    expectProblem(answer, 503, 'host-rate-limited', /github.*rate limit/);
+    expect(answer.headers.get('retry-after')).toBe('120');
+    await expectNothingLeftBehind(own, request);
+  });
 });

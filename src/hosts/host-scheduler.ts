@@ -1,0 +1,222 @@
+// Every write to one Git host passes through here: it keeps under the host's configured budget
+// (requests in flight, spacing, requests per minute), stops sending while the host has said to wait
+// (`retry-after`, an exhausted `x-ratelimit-remaining`), serves revokes before issues and callers in
+// turn, and turns a request away at once, with how long to wait, when its turn would come too late.
+import type { HostConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { rateLimitWaitSeconds } from './error-mapping.ts';
+import { HostError } from './git-host.ts';
+
+export interface HostBudget {
+  /** Writes in flight at once. */
+  concurrency: number;
+  /** Least time between starting two writes. */
+  minIntervalMs: number;
+  /** Most writes started in a minute, spread evenly: a host's per-second limits see no burst. */
+  requestsPerMinute: number;
+  /** Longest a write may wait for its turn; one that would wait longer is refused with a retry time. */
+  maxQueueSeconds: number;
+}
+
+/** Revokes (and the clean-up of a failed issue) go first; issues are served one caller at a time. */
+export type HostLane = { kind: 'revoke' } | { kind: 'issue'; caller: string };
+
+export interface HostScheduler {
+  schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T>;
+  /** Learns from any answer of the host whether it asked us to stop for a while. */
+  observe(status: number, headers: Headers): void;
+  /** Writes waiting for their turn. */
+  queued(): number;
+}
+
+interface Task {
+  call: () => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  enqueuedAt: number;
+  deadline: number;
+}
+
+export interface HostSchedulerOptions {
+  hostId: string;
+  budget: HostBudget;
+  logger: Logger;
+  metrics: Metrics;
+  now?: () => number;
+}
+
+export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
+  const { hostId, budget, logger, metrics } = options;
+  const now = options.now ?? Date.now;
+  const maxQueueMs = budget.maxQueueSeconds * 1000;
+  const label = { provider: hostId };
+
+  const revokes: Task[] = [];
+  // Insertion order is the round-robin order: a served caller with more work moves to the back.
+  const issuesByCaller = new Map<string, Task[]>();
+  let issueCount = 0;
+  let inFlight = 0;
+  let lastStartAt = Number.NEGATIVE_INFINITY;
+  const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
+  let pausedUntil = 0;
+  let timer: NodeJS.Timeout | undefined;
+  // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
+  let averageCallMs = 0;
+
+  const queued = () => revokes.length + issueCount;
+  const setDepth = () => metrics.hostQueueDepth.set(label, queued());
+
+  const spacingMs = () => Math.max(startIntervalMs, averageCallMs / budget.concurrency);
+
+  /** Writes that would start before a new one in this lane, given revokes first and callers in turn. */
+  const aheadOf = (lane: HostLane) => {
+    if (lane.kind === 'revoke') return revokes.length + inFlight;
+    const own = issuesByCaller.get(lane.caller)?.length ?? 0;
+    let others = 0;
+    for (const [caller, tasks] of issuesByCaller) {
+      if (caller !== lane.caller) others += Math.min(tasks.length, own + 1);
+    }
+    return revokes.length + inFlight + own + others;
+  };
+
+  const nextTask = (): Task | undefined => {
+    const revoke = revokes.shift();
+    if (revoke) return revoke;
+    for (const [caller, tasks] of issuesByCaller) {
+      const task = tasks.shift();
+      issuesByCaller.delete(caller);
+      if (tasks.length > 0) issuesByCaller.set(caller, tasks);
+      issueCount -= 1;
+      return task;
+    }
+    return undefined;
+  };
+
+  const start = (task: Task, at: number) => {
+    inFlight += 1;
+    lastStartAt = at;
+    metrics.hostQueueWait.observe(label, (at - task.enqueuedAt) / 1000);
+    task.call().then(
+      (value) => finish(at, () => task.resolve(value)),
+      (error) => finish(at, () => task.reject(error)),
+    );
+  };
+
+  const finish = (startedAt: number, settle: () => void) => {
+    inFlight -= 1;
+    const took = now() - startedAt;
+    averageCallMs = averageCallMs === 0 ? took : averageCallMs * 0.8 + took * 0.2;
+    settle();
+    pump();
+  };
+
+  function pump() {
+    if (timer) return;
+    while (inFlight < budget.concurrency && queued() > 0) {
+      const at = now();
+      const readyAt = Math.max(pausedUntil, lastStartAt + startIntervalMs);
+      if (readyAt > at) {
+        timer = setTimeout(() => {
+          timer = undefined;
+          pump();
+        }, readyAt - at);
+        timer.unref();
+        break;
+      }
+      const task = nextTask();
+      if (!task) break;
+      start(task, at);
+    }
+    setDepth();
+  }
+
+  const refuse = (waitMs: number, reason: string) => {
+    metrics.hostQueueRejections.inc(label);
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return new HostError(hostId, 'rate-limited', `${hostId}: ${reason}; retry after ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
+  };
+
+  // Queued writes whose turn can no longer come within their bound give up now rather than later.
+  const refuseOverdue = () => {
+    const lanes = [revokes, ...issuesByCaller.values()];
+    for (const tasks of lanes) {
+      for (let index = tasks.length - 1; index >= 0; index -= 1) {
+        const task = tasks[index];
+        if (!task || task.deadline >= pausedUntil) continue;
+        tasks.splice(index, 1);
+        if (tasks !== revokes) issueCount -= 1;
+        task.reject(refuse(pausedUntil - now(), 'the host asked us to wait longer than the queue bound'));
+      }
+    }
+    for (const [caller, tasks] of issuesByCaller) if (tasks.length === 0) issuesByCaller.delete(caller);
+    setDepth();
+  };
+
+  const pause = (untilMs: number, why: Record<string, unknown>) => {
+    if (untilMs <= pausedUntil) return;
+    pausedUntil = untilMs;
+    metrics.hostRateLimitPauses.inc(label);
+    logger.warn(
+      { ...why, pausedForMs: untilMs - now(), queued: queued() },
+      'Git host asked us to slow down; holding its writes',
+    );
+    refuseOverdue();
+  };
+
+  return {
+    schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T> {
+      const at = now();
+      const waitMs = Math.max(0, pausedUntil - at) + aheadOf(lane) * spacingMs();
+      if (waitMs > maxQueueMs) {
+        return Promise.reject(
+          refuse(waitMs - maxQueueMs, `${queued()} writes are queued within its rate budget`),
+        );
+      }
+      return new Promise<T>((resolve, reject) => {
+        const task: Task = {
+          call,
+          resolve: resolve as (value: unknown) => void,
+          reject,
+          enqueuedAt: at,
+          deadline: at + maxQueueMs,
+        };
+        if (lane.kind === 'revoke') revokes.push(task);
+        else {
+          const tasks = issuesByCaller.get(lane.caller);
+          if (tasks) tasks.push(task);
+          else issuesByCaller.set(lane.caller, [task]);
+          issueCount += 1;
+        }
+        pump();
+      });
+    },
+
+    observe(status, headers) {
+      const retryAfter = headers.get('retry-after');
+      const remaining = headers.get('x-ratelimit-remaining') ?? headers.get('ratelimit-remaining');
+      const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0'));
+      if (!limited && remaining !== '0') return;
+      const seconds = rateLimitWaitSeconds({
+        'retry-after': retryAfter ?? undefined,
+        'x-ratelimit-reset': headers.get('x-ratelimit-reset') ?? undefined,
+        'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
+      });
+      pause(now() + seconds * 1000, { status, retryAfter, remaining });
+    },
+
+    queued,
+  };
+}
+
+/** The host's configured budget, each setting not given taken from the defaults for its type. */
+export function hostBudget(config: HostConfig, defaults: HostBudget): HostBudget {
+  return {
+    concurrency: config.writes?.concurrency ?? defaults.concurrency,
+    minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
+    requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
+    maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
+  };
+}
