@@ -135,6 +135,7 @@ async function steps(bench: BenchService) {
         title: keyTitle(randomUUID(), `step-${i}`),
         publicKey: publicKeys[i]!,
         expiresAt: future,
+        caller: 'token:test',
       });
     }),
     vaultWriteMetadataAndData: await time((i) =>

@@ -139,7 +139,12 @@ const discard = () =>
 
 /** The real service (API + worker, this process) on fresh stand-ins, database and Redis prefix. */
 export async function startBenchService(
-  options: { fileConfig?: Record<string, unknown>; worker?: boolean; repositories?: string[] } = {},
+  options: {
+    /** Config-file sections; a function gets the stand-ins first (e.g. to change a host's budget). */
+    fileConfig?: Record<string, unknown> | ((standIns: StandIns) => Record<string, unknown>);
+    worker?: boolean;
+    repositories?: string[];
+  } = {},
 ): Promise<BenchService> {
   const database = await createTestDatabase();
   const redis = createTestRedisPrefix();
@@ -163,7 +168,7 @@ export async function startBenchService(
           },
         ],
         rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
-        ...options.fileConfig,
+        ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
       },
       callers: [
         { name: 'bench-ci', role: 'issuer' },
