@@ -159,6 +159,14 @@ export function sandboxAuthConfig(standIns: StandIns) {
   };
 }
 
+// The stand-ins limit nothing unless a test sets a limit, so the service's budget is no limit either.
+const STAND_IN_WRITES = {
+  concurrency: 32,
+  minIntervalMs: 0,
+  requestsPerMinute: 600_000,
+  maxQueueSeconds: 30,
+};
+
 /** The service's view of the stand-ins: its config file's host list and the credentials it needs. */
 export function serviceSettingsFor(standIns: StandIns) {
   const sshUrl = (ssh: SshGitServer) => `ssh://git@${ssh.host}:${ssh.port}`;
@@ -170,8 +178,7 @@ export function serviceSettingsFor(standIns: StandIns) {
         type: 'github',
         apiUrl: standIns.github.api.url,
         sshUrl: sshUrl(standIns.github.ssh),
-        // The stand-in has no secondary limit unless a test sets one.
-        writes: { concurrency: 32, minIntervalMs: 0 },
+        writes: STAND_IN_WRITES,
       },
       {
         id: 'gitlab',
@@ -179,6 +186,7 @@ export function serviceSettingsFor(standIns: StandIns) {
         apiUrl: standIns.gitlab.api.url,
         sshUrl: sshUrl(standIns.gitlab.ssh),
         knownHosts: standIns.gitlab.ssh.knownHostsLines,
+        writes: STAND_IN_WRITES,
       },
     ],
     env: {
