@@ -97,7 +97,13 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     inFlight += 1;
     lastStartAt = at;
     metrics.hostQueueWait.observe(label, (at - task.enqueuedAt) / 1000);
-    task.call().then(
+    let running: Promise<unknown>;
+    try {
+      running = task.call();
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running.then(
       (value) => finish(at, () => task.resolve(value)),
       (error) => finish(at, () => task.reject(error)),
     );
