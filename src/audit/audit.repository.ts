@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AuditEventRow, Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
-// Every append takes this transaction-scoped lock so concurrent writers can never fork the chain.
-const AUDIT_CHAIN_LOCK = 0x64_6b_72_61_75_64;
 
 export interface AuditEventInput {
   actor: string;
@@ -59,25 +57,61 @@ export function toAuditEvent(row: AuditEventRow): AuditEvent {
   };
 }
 
+/** What an append records besides the key it concerns. */
+export type AuditBody = Pick<AuditEventInput, 'actor' | 'action' | 'details'>;
+
+/** Which key an event concerns: values, or references to columns of the row the statement changes. */
+export interface AuditKeyFields {
+  keyId: unknown;
+  provider: unknown;
+  repository: unknown;
+  jobId: unknown;
+}
+
+// Everything the canonical JSON holds after `details`: `audit_append` (migration 003) writes these
+// keys itself, once it knows the seq, and reads the key fields from the row in the same statement.
+const COMPLETED_IN_SQL = ',"jobId":null,"keyId":null,"provider":null,"repository":null,"seq":""}';
+
+function hashedHead(at: Date, body: AuditBody): string {
+  const full = hashedFields({
+    seq: '',
+    at,
+    actor: body.actor,
+    action: body.action,
+    keyId: null,
+    provider: null,
+    repository: null,
+    jobId: null,
+    details: body.details ?? {},
+  });
+  if (!full.endsWith(COMPLETED_IN_SQL)) throw new Error('audit fields after details changed');
+  return `${full.slice(0, -COMPLETED_IN_SQL.length)},`;
+}
+
+/**
+ * A call of `audit_append` for use as a table function: it takes the chain lock, appends the event
+ * and yields its `seq`, `prev_hash` and `hash`. Embedding it in the statement that changes the key
+ * keeps the change and its audit record one atomic statement, and the lock short.
+ */
+export function auditAppendCall(body: AuditBody, key: AuditKeyFields, at: Date = new Date()) {
+  return sql<{ seq: string; prev_hash: string; hash: string }>`audit_append(
+    ${hashedHead(at, body)}::text, ${at}::timestamptz, ${body.actor}::text, ${body.action}::text,
+    ${JSON.stringify(body.details ?? {})}::jsonb, ${key.keyId}::uuid, ${key.provider}::text,
+    ${key.repository}::text, ${key.jobId}::text)`;
+}
+
 /**
  * Appends one event to the hash chain. Pass the transaction that makes the state change, so the
- * change and its audit record commit or roll back together.
+ * change and its audit record commit or roll back together; an event that goes with no other
+ * change may be appended on its own.
  */
 export async function appendAuditEvent(
-  trx: Transaction<Database>,
+  db: Kysely<Database> | Transaction<Database>,
   input: AuditEventInput,
 ): Promise<AuditEvent> {
-  await sql`SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`.execute(trx);
-  const head = await trx
-    .selectFrom('audit_events')
-    .select(['seq', 'hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const prevHash = head?.hash ?? GENESIS_HASH;
+  const at = new Date();
   const event = {
-    seq: String(BigInt(head?.seq ?? '0') + 1n),
-    at: new Date(),
+    at,
     actor: input.actor,
     action: input.action,
     keyId: input.keyId ?? null,
@@ -86,22 +120,9 @@ export async function appendAuditEvent(
     jobId: input.jobId ?? null,
     details: input.details ?? {},
   };
-  const hash = chainHash(prevHash, event);
-  await trx
-    .insertInto('audit_events')
-    .values({
-      seq: event.seq,
-      at: event.at,
-      actor: event.actor,
-      action: event.action,
-      key_id: event.keyId,
-      provider: event.provider,
-      repository: event.repository,
-      job_id: event.jobId,
-      details: JSON.stringify(event.details),
-      prev_hash: prevHash,
-      hash,
-    })
-    .execute();
-  return { ...event, prevHash, hash };
+  const { rows } = await sql<{ seq: string; prev_hash: string; hash: string }>`
+    SELECT seq, prev_hash, hash FROM ${auditAppendCall(event, event, at)}`.execute(db);
+  const appended = rows[0];
+  if (!appended) throw new Error('audit_append returned no row');
+  return { seq: appended.seq, ...event, prevHash: appended.prev_hash, hash: appended.hash };
 }

@@ -1,6 +1,11 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, OperationNodeSource } from 'kysely';
 import { sql } from 'kysely';
-import { type AuditEventInput, appendAuditEvent } from '../audit/audit.repository.ts';
+import {
+  type AuditEventInput,
+  type AuditKeyFields,
+  appendAuditEvent,
+  auditAppendCall,
+} from '../audit/audit.repository.ts';
 import type {
   Database,
   DeployKeyRow,
@@ -31,9 +36,13 @@ export type InsertPendingResult =
 const UNIQUE_VIOLATION = '23505';
 export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
 
-function auditFor(row: DeployKeyRow, audit: KeyAudit): AuditEventInput {
-  return { ...audit, keyId: row.id, provider: row.provider, repository: row.repository, jobId: row.job_id };
-}
+// The audit event names the key from the row the same statement wrote.
+const CHANGED_ROW: AuditKeyFields = {
+  keyId: sql.ref('changed.id'),
+  provider: sql.ref('changed.provider'),
+  repository: sql.ref('changed.repository'),
+  jobId: sql.ref('changed.job_id'),
+};
 
 export interface KeyRepository {
   insertPending(row: NewDeployKeyRow, audit: KeyAudit): Promise<InsertPendingResult>;
@@ -68,8 +77,18 @@ export interface KeyRepository {
 }
 
 export function createKeyRepository(db: Kysely<Database>): KeyRepository {
-  const inTransaction = <T>(work: (trx: Transaction<Database>) => Promise<T>) =>
-    db.transaction().execute(work);
+  // One statement changes the row and appends its audit event: atomic without a transaction, and
+  // the audit chain lock is held for that statement only.
+  const changeAudited = async (
+    change: OperationNodeSource,
+    audit: KeyAudit,
+  ): Promise<DeployKeyRow | undefined> => {
+    const { rows } = await sql<DeployKeyRow>`WITH changed AS (${change})
+      SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`.execute(
+      db,
+    );
+    return rows[0];
+  };
 
   const findById = (id: string) =>
     db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
@@ -95,15 +114,8 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
   return {
     async insertPending(row, audit) {
       try {
-        const inserted = await inTransaction(async (trx) => {
-          const created = await trx
-            .insertInto('deploy_keys')
-            .values(row)
-            .returningAll()
-            .executeTakeFirstOrThrow();
-          await appendAuditEvent(trx, auditFor(created, audit));
-          return created;
-        });
+        const inserted = await changeAudited(db.insertInto('deploy_keys').values(row).returningAll(), audit);
+        if (!inserted) throw new Error('the insert returned no row');
         return { outcome: 'inserted', row: inserted };
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
@@ -122,17 +134,15 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     findByIdempotencyKey,
 
     transition(id, from, update, audit) {
-      return inTransaction(async (trx) => {
-        const row = await trx
+      return changeAudited(
+        db
           .updateTable('deploy_keys')
           .set({ ...update, updated_at: sql<Date>`now()` as unknown as Date })
           .where('id', '=', id)
           .where('status', 'in', from)
-          .returningAll()
-          .executeTakeFirst();
-        if (row) await appendAuditEvent(trx, auditFor(row, audit));
-        return row;
-      });
+          .returningAll(),
+        audit,
+      );
     },
 
     async recordAttempt(id, error) {
@@ -236,7 +246,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     },
 
     async recordEvent(event) {
-      await inTransaction((trx) => appendAuditEvent(trx, event));
+      await appendAuditEvent(db, event);
     },
 
     async countOverdue(now) {
