@@ -7,6 +7,7 @@ import {
   VaultError,
   type VaultErrorKind,
 } from './secret-store.ts';
+import { vaultTransport } from './vault-transport.ts';
 
 export interface VaultSecretStoreOptions {
   addr: string;
@@ -74,7 +75,10 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   if (prefix !== '') segmentsOf(prefix, 'path prefix');
   if (options.token === '') throw new VaultError('invalid', 'Vault token is empty');
 
-  const config: Parameters<typeof vault>[0] & { rpDefaults: { strictSSL: boolean } } = {
+  const config: Parameters<typeof vault>[0] & {
+    rpDefaults: { strictSSL: boolean };
+    'request-promise': typeof vaultTransport;
+  } = {
     endpoint: options.addr,
     token: options.token,
     apiVersion: 'v1',
@@ -82,6 +86,7 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
     debug: () => undefined,
     // Otherwise VAULT_SKIP_VERIFY in the environment would switch off TLS verification.
     rpDefaults: { strictSSL: true },
+    'request-promise': vaultTransport,
   };
   const client = vault(config);
   // node-vault falls back to VAULT_PREFIX and VAULT_NAMESPACE; only our configuration may shape URLs.
