@@ -9,6 +9,8 @@ export const API_TOKEN_PREFIX = 'dkr_';
 export const TOKEN_NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 export const ROLES: Role[] = ['issuer', 'auditor', 'admin'];
 
+const LAST_USE_RESOLUTION_MS = 1_000;
+
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export interface ApiTokenView {
@@ -82,13 +84,17 @@ export function createApiTokens(db: Kysely<Database>, clock: () => Date = () => 
         .selectAll()
         .where('token_sha256', '=', hashToken(token))
         .executeTakeFirst();
-      if (!row || row.revoked_at || (row.expires_at && row.expires_at <= clock())) return undefined;
-      // Last use is informational; losing an update under load is harmless.
-      db.updateTable('api_tokens')
-        .set({ last_used_at: clock() })
-        .where('id', '=', row.id)
-        .execute()
-        .catch(() => {});
+      const now = clock();
+      if (!row || row.revoked_at || (row.expires_at && row.expires_at <= now)) return undefined;
+      // Last use is informational and kept to the second: a token used many times a second is
+      // written once, and losing an update under load is harmless.
+      if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= LAST_USE_RESOLUTION_MS) {
+        db.updateTable('api_tokens')
+          .set({ last_used_at: now })
+          .where('id', '=', row.id)
+          .execute()
+          .catch(() => {});
+      }
       return row;
     },
 
