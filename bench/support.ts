@@ -1,13 +1,17 @@
 // Shared pieces of the benchmarks: the service on fresh stand-ins, timing, percentiles, machine facts.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { type SandboxService, startSandboxService } from '../sandbox/service.ts';
+import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
 import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
 import { createLogger } from '../src/log.ts';
+import { createServiceProcess } from '../test/chaos/processes.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../test/support/redis.ts';
 
@@ -117,6 +121,8 @@ export interface BenchService {
   service: SandboxService;
   database: TestDatabase;
   redisPrefix: string;
+  /** The config-file sections the in-process service runs with, for a separate API process. */
+  fileConfig: Record<string, unknown>;
   /** The issuer's token (`bench-ci`), and an auditor's (`bench-auditor`). */
   token: string;
   auditorToken: string;
@@ -149,6 +155,17 @@ export async function startBenchService(
   const database = await createTestDatabase();
   const redis = createTestRedisPrefix();
   const standIns = await startStandIns(options.repositories ? { repositories: options.repositories } : {});
+  const fileConfig = {
+    policy: [
+      {
+        name: 'bench-callers',
+        match: { issuer: 'api-token', token: 'bench-*' },
+        allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
+      },
+    ],
+    rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
+    ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
+  };
   let service: SandboxService;
   try {
     service = await startSandboxService({
@@ -159,17 +176,7 @@ export async function startBenchService(
       apiPort: 0,
       logger: createLogger('info', discard()),
       ...(options.worker === undefined ? {} : { worker: options.worker }),
-      fileConfig: {
-        policy: [
-          {
-            name: 'bench-callers',
-            match: { issuer: 'api-token', token: 'bench-*' },
-            allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
-          },
-        ],
-        rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
-        ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
-      },
+      fileConfig,
       callers: [
         { name: 'bench-ci', role: 'issuer' },
         { name: 'bench-auditor', role: 'auditor' },
@@ -187,6 +194,7 @@ export async function startBenchService(
     service,
     database,
     redisPrefix: redis.prefix,
+    fileConfig,
     token,
     auditorToken: service.tokens['bench-auditor']!,
     async api(method, path, { body, token: callerToken = token } = {}) {
@@ -314,4 +322,81 @@ export async function seedActiveKeys(
   });
   check(scheduled.errors === 0, `seeding: scheduling failed: ${scheduled.firstError}`);
   return rows.map((row) => row.id);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  check(typeof address === 'object' && address, 'no port');
+  return address.port;
+}
+
+/** Resident memory of another process, from /proc (Linux). */
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return mb(kb * 1024);
+}
+
+export interface ApiProcess {
+  url: string;
+  /** Starts sampling the process's resident memory; `stop` gives the peak and the last sample. */
+  rssSampler(everyMs?: number): { stop(): { peakMb: number; lastMb: number; samples: number } };
+  rssMb(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `deploykey serve --role api` as its own process against the benchmark's stand-ins and stores, as
+ * in production: its memory is the API's alone, without the stand-ins and the load generator.
+ */
+export async function startApiProcess(bench: BenchService): Promise<ApiProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = await sandboxServiceEnv({
+    standIns: bench.standIns,
+    databaseUrl: bench.database.url,
+    redisUrl: TEST_REDIS_URL,
+    redisPrefix: bench.redisPrefix,
+    apiPort: port,
+    fileConfig: { ...bench.fileConfig },
+  });
+  const api = createServiceProcess({
+    role: 'api',
+    env: { ...env, LOG_LEVEL: 'warn' },
+    logDir: await mkdtemp(join(tmpdir(), 'deploykey-bench-')),
+    apiUrl: url,
+  });
+  await api.start();
+  const pid = api.pid();
+  check(pid, 'the API process did not start');
+  return {
+    url,
+    rssMb: () => rssOf(pid),
+    rssSampler(everyMs = 50) {
+      let peak = 0;
+      let last = 0;
+      let samples = 0;
+      const timer = setInterval(() => {
+        rssOf(pid).then(
+          (value) => {
+            peak = Math.max(peak, value);
+            last = value;
+            samples += 1;
+          },
+          () => {},
+        );
+      }, everyMs);
+      timer.unref();
+      return {
+        stop() {
+          clearInterval(timer);
+          return { peakMb: peak, lastMb: last, samples };
+        },
+      };
+    },
+    stop: () => api.stop(),
+  };
 }
