@@ -1,9 +1,8 @@
-// GitHub (github.com or GitHub Enterprise Server) through Octokit. plugin-throttling waits out rate
-// limits only within our bound; plugin-retry retries 5xx and connection failures a few times quickly.
+// GitHub (github.com or GitHub Enterprise Server) through Octokit. Writes go through the host's
+// scheduler, which paces them and waits out rate limits within our bound; plugin-retry retries 5xx
+// and connection failures a few times quickly.
 import { retry } from '@octokit/plugin-retry';
-import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
-import Bottleneck from 'bottleneck';
 import type { HostConfig } from '../config.ts';
 import { describeBody, hostErrorFromAnswer, hostErrorFromTransport } from './error-mapping.ts';
 import type { AddDeployKeyInput, GitHost, HostDeployKey } from './git-host.ts';
@@ -17,12 +16,17 @@ import {
   isTimeoutError,
   keyTypeAndBlob,
   retryPolicy,
-  withinRetryBound,
 } from './host-http.ts';
-import { createHostScheduler, type HostBudget, hostBudget } from './host-scheduler.ts';
+import {
+  createHostScheduler,
+  type HostBudget,
+  type HostLane,
+  hostBudget,
+  retryingRateLimits,
+} from './host-scheduler.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
-const GithubOctokit = Octokit.plugin(throttling, retry);
+const GithubOctokit = Octokit.plugin(retry);
 
 // GitHub asks integrations to send content-creating requests serially, at least a second apart,
 // and documents a secondary limit of 80 of them a minute; a GitHub Enterprise Server may allow more.
@@ -70,16 +74,8 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     metrics: deps.metrics,
   });
 
-  const onLimit =
-    (limit: string) =>
-    (retryAfter: number, options: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-      const retrying = withinRetryBound(policy, retryCount, retryAfter);
-      logger.warn(
-        { limit, retryAfter, retryCount, method: options.method, url: options.url, retrying },
-        retrying ? 'GitHub rate limit, waiting before retrying' : 'GitHub rate limit beyond our wait bound',
-      );
-      return retrying;
-    };
+  const scheduled = <T>(lane: HostLane, call: () => Promise<T>) =>
+    retryingRateLimits(policy, logger, () => scheduler.schedule(lane, call));
 
   const octokit = new GithubOctokit({
     ...authOptions(config),
@@ -99,20 +95,11 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
         onAnswer: scheduler.observe,
       }),
     },
-    throttle: {
-      // Keyed per host so one GitHub Enterprise server's limits never slow another's requests.
-      id: `deploykey-rotator:${config.id}`,
-      // Writes are paced by our own scheduler, which knows the budget and the callers; the plugin's
-      // default (one at a time, a second apart) would pace them a second time.
-      write: new Bottleneck.Group(),
-      onRateLimit: onLimit('primary'),
-      onSecondaryRateLimit: onLimit('secondary'),
-    },
     retry: {
       retries: policy.maxRetries,
       retryAfterBaseValue: policy.backoffBaseMs,
-      // 429 is plugin-throttling's to decide: plugin-retry would retry it on its own short backoff,
-      // ignoring `retry-after` and our wait bound.
+      // Rate limits are the scheduler's to wait out: plugin-retry would retry them on its own short
+      // backoff, ignoring `retry-after` and our wait bound.
       doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451],
     },
   });
@@ -218,12 +205,12 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     // A malformed repository is refused before it takes a turn from the budget.
     async addDeployKey(input: AddDeployKeyInput) {
       split(input.repository);
-      return scheduler.schedule({ kind: 'issue', caller: input.caller }, () => addUnscheduled(input));
+      return scheduled({ kind: 'issue', caller: input.caller }, () => addUnscheduled(input));
     },
 
     async deleteDeployKey(repository: string, hostKeyId: string) {
       split(repository);
-      return scheduler.schedule({ kind: 'revoke' }, () => deleteUnscheduled(repository, hostKeyId));
+      return scheduled({ kind: 'revoke' }, () => deleteUnscheduled(repository, hostKeyId));
     },
 
     listDeployKeys,

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
+import { type RetryPolicy, withinRetryBound } from './host-http.ts';
 
 export interface HostBudget {
   /** Writes in flight at once. */
@@ -225,4 +226,35 @@ export function hostBudget(config: HostConfig, defaults: HostBudget): HostBudget
     requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
     maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
   };
+}
+
+/**
+ * Runs a scheduled write again when the host answered with a rate limit whose wait is within our
+ * bound. The wait itself is the scheduler's: it already holds every write to the host until then.
+ * A refusal by the scheduler (no host answer) is final for this request.
+ */
+export async function retryingRateLimits<T>(
+  policy: RetryPolicy,
+  logger: Logger,
+  run: () => Promise<T>,
+): Promise<T> {
+  for (let retryCount = 0; ; retryCount += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      const answeredLimit =
+        error instanceof HostError && error.kind === 'rate-limited' && error.status !== undefined;
+      const wait = answeredLimit ? (error.retryAfterSeconds ?? 60) : undefined;
+      const retrying = wait !== undefined && withinRetryBound(policy, retryCount, wait);
+      if (wait !== undefined) {
+        logger.warn(
+          { status: (error as HostError).status, retryAfter: wait, retryCount, retrying },
+          retrying
+            ? 'Git host rate limit, waiting before retrying'
+            : 'Git host rate limit beyond our wait bound',
+        );
+      }
+      if (!retrying) throw error;
+    }
+  }
 }

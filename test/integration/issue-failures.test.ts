@@ -25,8 +25,8 @@ afterAll(async () => {
 
 // Only the deploy-key create: listing (the undo, the reconciler's orphan scan) keeps working.
 const CREATE_PATH: Record<Provider, string> = { github: '/repos/', gitlab: '/api/v4/projects/' };
-// What each host sends with a rate limit: GitHub names the secondary limit (plugin-throttling
-// recognises it by that text), GitLab's Rack::Attack throttle a plain 429.
+// What each host sends with a rate limit: GitHub names the secondary limit, GitLab's Rack::Attack
+// throttle a plain 429.
 const RATE_LIMIT_BODY: Record<Provider, unknown> = {
   github: {
     message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
