@@ -1,10 +1,12 @@
 // Shared pieces of the benchmarks: the service on fresh stand-ins, timing, percentiles, machine facts.
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
@@ -348,11 +350,27 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
+const COMPILED_CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+
+/** Compiles the sources as the image's build stage does (`npm run build`), into dist/. */
+function buildCompiled(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '--silent', 'build'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited ${code}`))));
+  });
+}
+
 /**
- * `deploykey serve --role api` as its own process against the benchmark's stand-ins and stores, as
- * in production: its memory is the API's alone, without the stand-ins and the load generator.
+ * `deploykey serve --role api` as its own process against the benchmark's stand-ins and stores, run
+ * as the image runs it (compiled, no transpiler): its memory is the API's alone, without the
+ * stand-ins and the load generator.
  */
 export async function startApiProcess(bench: BenchService): Promise<ApiProcess> {
+  await buildCompiled();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = await sandboxServiceEnv({
@@ -368,6 +386,7 @@ export async function startApiProcess(bench: BenchService): Promise<ApiProcess> 
     env: { ...env, LOG_LEVEL: 'warn' },
     logDir: await mkdtemp(join(tmpdir(), 'deploykey-bench-')),
     apiUrl: url,
+    cliPath: COMPILED_CLI,
   });
   await api.start();
   const pid = api.pid();

@@ -1,7 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import { projectPath } from '../project-root.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+export const MIGRATIONS_DIR = projectPath('migrations');
 
 /** Applies every pending forward migration; returns the names applied. Safe to run concurrently. */
 export async function migrateDatabase(

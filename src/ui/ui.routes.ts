@@ -1,9 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { projectPath } from '../project-root.ts';
 
-const UI_DIR = fileURLToPath(new URL('.', import.meta.url));
+const UI_DIR = projectPath('src', 'ui');
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

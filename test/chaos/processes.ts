@@ -33,6 +33,8 @@ export function createServiceProcess(options: {
   env: Record<string, string>;
   logDir: string;
   apiUrl: string;
+  /** The CLI to run; bin/deploykey.js (the sources through tsx) unless given. */
+  cliPath?: string;
 }): ServiceProcess {
   const logPath = join(options.logDir, `${options.role}.log`);
   const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
@@ -76,7 +78,7 @@ export function createServiceProcess(options: {
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(expected?: number) {
       if (expected !== undefined && expected !== generation) return;
-      const started = spawn(process.execPath, [CLI_PATH, ...args], {
+      const started = spawn(process.execPath, [options.cliPath ?? CLI_PATH, ...args], {
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -2,7 +2,6 @@
 // held to the code instead: the image must hold what the sources read at run time, and compose
 // must hand each container settings src/config.ts accepts.
 import { existsSync, readdirSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import {
@@ -14,7 +13,6 @@ import {
   hostTokenEnv,
   ignoredByDockerignore,
   loadDeploy,
-  ROOT,
   readText,
   readYaml,
 } from '../support/packaging-files.ts';
@@ -40,11 +38,19 @@ describe('Dockerfile', () => {
     expect(steps('RUN').join('\n')).not.toMatch(/apt-get|openssh|\bgit\b/);
   });
 
-  it('runs bin/deploykey.js as a non-root user on the port the service defaults to', () => {
+  it('runs the compiled CLI as a non-root user on the port the service defaults to', () => {
     expect(steps('USER')).toHaveLength(1);
     expect(steps('USER')[0]).toMatch(/^(node|[1-9]\d*)(:[1-9]\d*)?$/);
     expect(steps('EXPOSE')).toEqual([String(DEFAULT_PORT)]);
-    expect(JSON.parse(steps('ENTRYPOINT')[0]!)).toEqual(['node', 'bin/deploykey.js']);
+    const entrypoint = JSON.parse(steps('ENTRYPOINT')[0]!) as string[];
+    expect(entrypoint).toEqual(['node', 'dist/src/cli/main.js']);
+    // The file the build stage's `tsc -p tsconfig.build.json` writes for src/cli/main.ts.
+    const build = JSON.parse(readText('tsconfig.build.json')) as { compilerOptions: { outDir: string } };
+    expect(entrypoint[1]).toBe(`${build.compilerOptions.outDir}/src/cli/main.js`);
+    expect(existsSync(at('src/cli/main.ts'))).toBe(true);
+    expect(steps('COPY')).toContain(
+      `--from=build /app/${build.compilerOptions.outDir} ./${build.compilerOptions.outDir}`,
+    );
     expect(JSON.parse(steps('CMD')[0]!)).toEqual(['serve']);
     const env = steps('ENV').flatMap((args) => [...args.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
     for (const [name] of env) expect(ALLOWED_ENV).toContain(name);
@@ -69,13 +75,23 @@ describe('Dockerfile', () => {
         .replace(/\/$/, '');
       return target ? [target] : words.slice(0, -1);
     });
-    // Migrations, the audit console's files, package.json: whatever a source opens by its own URL.
+    // Migrations, the audit console's files, package.json: whatever a source opens below the
+    // project root, the image holds at the same place.
+    let opened = 0;
     for (const file of sources) {
-      for (const [, target] of readText(`src/${file}`).matchAll(/new URL\('([^']+)', import\.meta\.url\)/g)) {
-        const needed = relative(ROOT, resolve(dirname(at('src', file)), target!)) || '.';
-        expect(shipped, `src/${file} reads ${needed}`).toContain(needed.split('/')[0]);
+      for (const [, args] of readText(`src/${file}`).matchAll(/projectPath\(([^)]+)\)/g)) {
+        const segments = [...args!.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+        if (segments.length === 0) continue;
+        opened += 1;
+        const needed = segments.join('/');
+        expect(existsSync(at(needed)), needed).toBe(true);
+        expect(
+          shipped.some((target) => needed === target || needed.startsWith(`${target}/`)),
+          `src/${file} reads ${needed}`,
+        ).toBe(true);
       }
     }
+    expect(opened).toBeGreaterThanOrEqual(3);
   });
 
   it('installs every package the sources import, since the image leaves out devDependencies', () => {

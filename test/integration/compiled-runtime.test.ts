@@ -1,0 +1,83 @@
+// The image runs the compiled CLI (dist/src/cli/main.js), not the sources through tsx: built as the
+// image's build stage builds it, it must find what it reads at run time (package.json, migrations/,
+// the console's files) and serve like the sources do.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServiceProcess } from '../chaos/processes.ts';
+import { runCli } from '../support/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { ROOT } from '../support/packaging-files.ts';
+import { type Harness, startHarness } from '../support/service-harness.ts';
+
+const COMPILED_CLI = join(ROOT, 'dist/src/cli/main.js');
+
+let harness: Harness;
+beforeAll(async () => {
+  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: ROOT });
+  harness = await startHarness({ worker: false });
+}, 60_000);
+afterAll(async () => {
+  await harness?.close();
+});
+
+describe('the compiled CLI', () => {
+  it('generates the same OpenAPI contract as the sources, with the package version', async () => {
+    const result = await runCli(
+      ['openapi', '--check', '--output', join(ROOT, 'openapi.yaml')],
+      {},
+      20_000,
+      COMPILED_CLI,
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('applies the migrations from migrations/', async () => {
+    let database: TestDatabase | undefined;
+    try {
+      database = await createTestDatabase();
+      const result = await runCli(
+        ['migrate'],
+        { ...(await harness.childEnv()), DATABASE_URL: database.url },
+        20_000,
+        COMPILED_CLI,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const { rows } = await database.pool.query<{ name: string }>(
+        'SELECT name FROM schema_migrations ORDER BY id',
+      );
+      expect(rows.map((row) => row.name)).toEqual(
+        expect.arrayContaining(['001_initial-schema', '002_api-tokens', '003_audit-append-function']),
+      );
+    } finally {
+      await database?.drop();
+    }
+  });
+
+  it('serves the API and the console', async () => {
+    const env = await harness.childEnv();
+    const port = 30_000 + Math.floor(Math.random() * 20_000);
+    const apiUrl = `http://127.0.0.1:${port}`;
+    const api = createServiceProcess({
+      role: 'api',
+      env: { ...env, PORT: String(port) },
+      logDir: harness.standIns.dataDir,
+      apiUrl,
+      cliPath: COMPILED_CLI,
+    });
+    try {
+      await api.start();
+      const listed = await fetch(`${apiUrl}/v1/keys`, {
+        headers: { authorization: `Bearer ${harness.token}` },
+      });
+      expect(listed.status).toBe(200);
+      const page = await fetch(`${apiUrl}/ui/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<html');
+    } finally {
+      await api.stop();
+    }
+  });
+});
