@@ -4,7 +4,6 @@
 // Prints one JSON object on stdout; progress goes to stderr.
 import { createReconciler } from '../src/queue/reconciler.ts';
 import {
-  type ApiProcess,
   type BenchService,
   benchArgs,
   check,
@@ -13,8 +12,9 @@ import {
   percentiles,
   round,
   rssSampler,
-  startApiProcess,
+  type ServiceProcess,
   startBenchService,
+  startServiceProcess,
 } from './support.ts';
 
 const args = benchArgs({ keys: '', events: '', due: '', requests: '' });
@@ -102,11 +102,11 @@ async function timeRequests(bench: BenchService, apiUrl: string, path: (i: numbe
 
 const memory = rssSampler();
 const bench = await startBenchService({ worker: false });
-let api: ApiProcess | undefined;
+let api: ServiceProcess | undefined;
 try {
   const startedMb = mb(process.memoryUsage().rss);
   // The queries go to the API as its own process, as deployed, so its memory is measured alone.
-  api = await startApiProcess(bench);
+  api = await startServiceProcess(bench, 'api');
   const apiStartedMb = await api.rssMb();
   const apiMemory = api.rssSampler();
   const t1 = performance.now();

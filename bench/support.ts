@@ -342,11 +342,20 @@ async function rssOf(pid: number): Promise<number> {
   return mb(kb * 1024);
 }
 
-export interface ApiProcess {
+/** User plus system CPU time another process has used, in ms, from /proc (Linux, 100 ticks a second). */
+async function cpuMsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export interface ServiceProcess {
+  /** The API's address (a worker listens nowhere; its value is unused). */
   url: string;
   /** Starts sampling the process's resident memory; `stop` gives the peak and the last sample. */
   rssSampler(everyMs?: number): { stop(): { peakMb: number; lastMb: number; samples: number } };
   rssMb(): Promise<number>;
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -365,11 +374,14 @@ function buildCompiled(): Promise<void> {
 }
 
 /**
- * `deploykey serve --role api` as its own process against the benchmark's stand-ins and stores, run
- * as the image runs it (compiled, no transpiler): its memory is the API's alone, without the
- * stand-ins and the load generator.
+ * `deploykey serve --role api|worker` as its own process against the benchmark's stand-ins and
+ * stores, run as the image runs it (compiled, no transpiler, logging at info): its memory and CPU
+ * are the service's alone, without the stand-ins and the load generator.
  */
-export async function startApiProcess(bench: BenchService): Promise<ApiProcess> {
+export async function startServiceProcess(
+  bench: BenchService,
+  role: 'api' | 'worker',
+): Promise<ServiceProcess> {
   await buildCompiled();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -381,19 +393,20 @@ export async function startApiProcess(bench: BenchService): Promise<ApiProcess> 
     apiPort: port,
     fileConfig: { ...bench.fileConfig },
   });
-  const api = createServiceProcess({
-    role: 'api',
-    env: { ...env, LOG_LEVEL: 'warn' },
+  const service = createServiceProcess({
+    role,
+    env,
     logDir: await mkdtemp(join(tmpdir(), 'deploykey-bench-')),
     apiUrl: url,
     cliPath: COMPILED_CLI,
   });
-  await api.start();
-  const pid = api.pid();
-  check(pid, 'the API process did not start');
+  await service.start();
+  const pid = service.pid();
+  check(pid, `the ${role} process did not start`);
   return {
     url,
     rssMb: () => rssOf(pid),
+    cpuMs: () => cpuMsOf(pid),
     rssSampler(everyMs = 50) {
       let peak = 0;
       let last = 0;
@@ -416,6 +429,6 @@ export async function startApiProcess(bench: BenchService): Promise<ApiProcess> 
         },
       };
     },
-    stop: () => api.stop(),
+    stop: () => service.stop(),
   };
 }
