@@ -39,6 +39,8 @@ interface Task {
   deadline: number;
 }
 
+const TIMER_RESOLUTION_MS = 1;
+
 export interface HostSchedulerOptions {
   hostId: string;
   budget: HostBudget;
@@ -58,8 +60,12 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   const issuesByCaller = new Map<string, Task[]>();
   let issueCount = 0;
   let inFlight = 0;
-  let lastStartAt = Number.NEGATIVE_INFINITY;
   const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
+  // When the next write may start if the budget is kept exactly; it advances by the interval from
+  // where it was, not from when a late timer fired, so a busy event loop does not lower the rate.
+  let nextStartAt = Number.NEGATIVE_INFINITY;
+  // Timers fire no sooner than a millisecond: writes less than that apart start in small groups.
+  const groupingMs = startIntervalMs < TIMER_RESOLUTION_MS ? TIMER_RESOLUTION_MS : 0;
   let pausedUntil = 0;
   let timer: NodeJS.Timeout | undefined;
   // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
@@ -96,7 +102,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
 
   const start = (task: Task, at: number) => {
     inFlight += 1;
-    lastStartAt = at;
+    nextStartAt = Math.max(nextStartAt, at) + startIntervalMs;
     metrics.hostQueueWait.observe(label, (at - task.enqueuedAt) / 1000);
     let running: Promise<unknown>;
     try {
@@ -122,7 +128,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     if (timer) return;
     while (inFlight < budget.concurrency && queued() > 0) {
       const at = now();
-      const readyAt = Math.max(pausedUntil, lastStartAt + startIntervalMs);
+      const readyAt = Math.max(pausedUntil, nextStartAt - groupingMs);
       if (readyAt > at) {
         timer = setTimeout(() => {
           timer = undefined;
