@@ -22,8 +22,9 @@ const requests = args.number('requests', 500, 100);
 const callers = args.number('callers', 5, 5);
 const HOST_WRITES_PER_SECOND = 20;
 // A fifth under the host's limit, spread evenly, so jitter on the way there never adds up to a
-// refusal; requests wait at most 30 s for their turn.
-const BUDGET = { concurrency: 4, minIntervalMs: 0, requestsPerMinute: 16 * 60, maxQueueSeconds: 30 };
+// refusal. Requests wait at most 15 s for their turn (the default is 30), so a burst of 500 meets
+// both answers: keys for what fits in that time, 503 with Retry-After for the rest.
+const BUDGET = { concurrency: 4, minIntervalMs: 0, requestsPerMinute: 16 * 60, maxQueueSeconds: 15 };
 
 const bench = await startBenchService({
   fileConfig: (standIns) => ({
@@ -102,7 +103,7 @@ try {
   const nothingLeftBehind =
     hostKeys.length === issued.length &&
     (rowsByStatus.active ?? 0) === issued.length &&
-    (rowsByStatus.failed ?? 0) === refused.length &&
+    (rowsByStatus.failed ?? 0) <= refused.length &&
     (rowsByStatus.pending ?? 0) === 0 &&
     secretsOfRefused.errors === 0;
   const met = {
@@ -131,7 +132,7 @@ try {
     },
     met,
     notes: [
-      'All requests are sent at once; the budget admits what it can start within maxQueueSeconds and refuses the rest at once with 503 and Retry-After (the time until its turn would fall within the bound).',
+      'All requests are sent at once; the budget admits what it can start within maxQueueSeconds and refuses the rest at once with 503 and Retry-After, before anything is recorded (a request refused only once queued ends as a failed row). Requests refused together are told to come back one budget interval apart, so they return in turn.',
       'Callers are served in turn, so issuedPerCaller stays even although every caller sent the same number at the same moment.',
       'hostAnswers counts every answer of the GitHub stand-in, including the undo calls and reads; 403 there would be secondary-limit refusals.',
     ],

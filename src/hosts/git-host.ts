@@ -26,6 +26,11 @@ export interface GitHost {
   readonly type: 'github' | 'gitlab';
   /** Always registers the key read-only; no input can change that. */
   addDeployKey(input: AddDeployKeyInput): Promise<HostDeployKey>;
+  /**
+   * Throws the rate-limited HostError (with a retry time) that adding a key for this caller would
+   * meet now because the host's budget has no room for it; queues nothing.
+   */
+  checkCapacity(caller: string): void;
   /** A key the host no longer has (404) counts as deleted. */
   deleteDeployKey(repository: string, hostKeyId: string): Promise<'deleted' | 'already-gone'>;
   /** Every deploy key on the repository, across all pages. */

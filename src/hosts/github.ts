@@ -208,6 +208,11 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
       return scheduled({ kind: 'issue', caller: input.caller }, () => addUnscheduled(input));
     },
 
+    checkCapacity(caller: string) {
+      const refused = scheduler.refusal({ kind: 'issue', caller });
+      if (refused) throw refused;
+    },
+
     async deleteDeployKey(repository: string, hostKeyId: string) {
       split(repository);
       return scheduled({ kind: 'revoke' }, () => deleteUnscheduled(repository, hostKeyId));

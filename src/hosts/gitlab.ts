@@ -155,6 +155,11 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
       );
     },
 
+    checkCapacity(caller: string) {
+      const refused = scheduler.refusal({ kind: 'issue', caller });
+      if (refused) throw refused;
+    },
+
     async deleteDeployKey(repository: string, hostKeyId: string) {
       const project = projectId(repository);
       return scheduler.schedule({ kind: 'revoke' }, () => deleteUnscheduled(project, hostKeyId));

@@ -25,6 +25,8 @@ export type HostLane = { kind: 'revoke' } | { kind: 'issue'; caller: string };
 
 export interface HostScheduler {
   schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T>;
+  /** The refusal a write in this lane would meet now, or undefined when it would be queued. */
+  refusal(lane: HostLane): HostError | undefined;
   /** Learns from any answer of the host whether it asked us to stop for a while. */
   observe(status: number, headers: Headers): void;
   /** Writes waiting for their turn. */
@@ -144,12 +146,24 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     setDepth();
   }
 
+  // Requests refused together are told to come back one budget interval apart, not all at once:
+  // returning in turn, each finds room instead of meeting a full queue again.
+  let lastComeBackAt = 0;
   const refuse = (waitMs: number, reason: string) => {
     metrics.hostQueueRejections.inc(label);
-    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    const at = now();
+    const comeBackAt = Math.max(at + waitMs, lastComeBackAt + spacingMs());
+    lastComeBackAt = comeBackAt;
+    const retryAfterSeconds = Math.max(1, Math.ceil((comeBackAt - at) / 1000));
     return new HostError(hostId, 'rate-limited', `${hostId}: ${reason}; retry after ${retryAfterSeconds} s`, {
       retryAfterSeconds,
     });
+  };
+
+  const refusal = (lane: HostLane) => {
+    const waitMs = Math.max(0, pausedUntil - now()) + aheadOf(lane) * spacingMs();
+    if (waitMs <= maxQueueMs) return undefined;
+    return refuse(waitMs - maxQueueMs, `${queued()} writes are queued within its rate budget`);
   };
 
   // Queued writes whose turn can no longer come within their bound give up now rather than later.
@@ -180,14 +194,12 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   };
 
   return {
+    refusal,
+
     schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T> {
+      const refused = refusal(lane);
+      if (refused) return Promise.reject(refused);
       const at = now();
-      const waitMs = Math.max(0, pausedUntil - at) + aheadOf(lane) * spacingMs();
-      if (waitMs > maxQueueMs) {
-        return Promise.reject(
-          refuse(waitMs - maxQueueMs, `${queued()} writes are queued within its rate budget`),
-        );
-      }
       return new Promise<T>((resolve, reject) => {
         const task: Task = {
           call,

@@ -194,6 +194,13 @@ export function createIssueFlow(
       if (first) return replay(first, requestHash);
     }
 
+    // A host with no room in its budget is answered before anything is recorded or created.
+    try {
+      host.checkCapacity(caller.id);
+    } catch (error) {
+      throw toIssueError(error, request.repository);
+    }
+
     const id = randomUUID();
     const now = clock();
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);

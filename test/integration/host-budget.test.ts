@@ -64,12 +64,18 @@ describe('a burst beyond the host budget', () => {
     expect(hostKeys.map((key) => key.title.split(' ')[0]).sort()).toEqual(
       issued.map((answer) => `deploykey-rotator:${answer.body.id}`).sort(),
     );
+    // Most refusals come before anything is recorded; one refused once queued ends `failed`.
     const rows = await harness.database.pool.query<{ status: string; n: string }>(
       "SELECT status, count(*) AS n FROM deploy_keys WHERE job_id LIKE 'burst-%' GROUP BY status",
     );
-    expect(Object.fromEntries(rows.rows.map((row) => [row.status, Number(row.n)]))).toEqual({
-      active: issued.length,
-      failed: answers.length - issued.length,
-    });
+    const byStatus = Object.fromEntries(rows.rows.map((row) => [row.status, Number(row.n)]));
+    expect(byStatus.active).toBe(issued.length);
+    expect(Object.keys(byStatus).filter((status) => status !== 'active' && status !== 'failed')).toEqual([]);
+    expect(byStatus.failed ?? 0).toBeLessThanOrEqual(answers.length - issued.length);
+    // Refused together, told to come back at different times rather than all at once.
+    const retryAfters = answers
+      .filter((answer) => answer.status === 503)
+      .map((answer) => Number(answer.headers.get('retry-after')));
+    expect(Math.max(...retryAfters)).toBeGreaterThan(Math.min(...retryAfters));
   });
 });

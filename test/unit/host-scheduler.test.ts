@@ -96,6 +96,19 @@ describe('host scheduler', () => {
     expect(rejections).toContain('deploykey_host_queue_rejections_total{provider="github"} 1');
   });
 
+  it('tells requests refused together to come back one interval apart, not all at once', async () => {
+    const { instance } = scheduler({ minIntervalMs: 500, maxQueueSeconds: 1 });
+    const { write } = recorder();
+    const admitted = [0, 1, 2].map((i) => instance.schedule(issue('a'), write(`w${i}`, 1)));
+    const refusals = Array.from({ length: 6 }, () => instance.refusal(issue('a')));
+    const waits = refusals.map((refused) => refused?.retryAfterSeconds ?? 0);
+    expect(waits[0]).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < waits.length; i += 1) expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1] ?? 0);
+    // Six refusals half a second apart spread over about three seconds.
+    expect((waits.at(-1) ?? 0) - (waits[0] ?? 0)).toBeGreaterThanOrEqual(2);
+    await Promise.all(admitted);
+  });
+
   it('holds every write while the host has asked to wait with retry-after', async () => {
     const { instance } = scheduler({});
     const { started, write } = recorder();
