@@ -194,7 +194,7 @@ try {
       'Keys and audit events are inserted straight into Postgres with generate_series; the audit events carry made-up hashes, so the hash chain does NOT verify for this data set (nothing here reads it as a chain).',
       'Requests are sequential (one in flight) with an auditor token; each returns the first page (50 keys / 100 events).',
       `Each query first gets ${WARMUP_REQUESTS} warm-up requests that are not measured, so JIT and query-plan warm-up do not land in the first query's p99.`,
-      `The reconciler reads at most 1,000 due keys per pass (BATCH in src/queue/reconciler.ts): of ${due} keys due before its horizon one pass scheduled ${pass.scheduled}; the rest wait for later passes, after the earliest have been revoked.`,
+      `The reconciler makes sure of the revoke job of up to 10,000 keys due before its horizon per pass (ENQUEUE_BATCH in src/queue/reconciler.ts), 32 at a time: of ${due} keys due, this pass scheduled ${pass.scheduled}.`,
       'The queries go to `deploykey serve --role api` started as its own process, compiled by `npm run build` and run as the image runs it (node dist/src/cli/main.js), against the same stand-ins, Postgres and Redis; apiRssMb is that process, sampled every 50 ms from right after start-up through the last query.',
       'benchProcessRssMb is this benchmark process: the stand-ins with their SSH servers, the load generator, and an in-process service used for the reconciler pass.',
     ],

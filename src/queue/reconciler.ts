@@ -11,7 +11,21 @@ import type { Logger } from '../log.ts';
 import type { RevokeScheduler } from './revoke.queue.ts';
 
 const RECONCILER_LOCK = 0x64_6b_72_72_65_63;
-const BATCH = 1_000;
+// Keys whose revoke job a pass makes sure of, and stuck issues it undoes (each undo calls the host).
+const ENQUEUE_BATCH = 10_000;
+const UNDO_BATCH = 1_000;
+// Enqueueing is one Redis round trip per key; this many in flight keeps a pass over a full batch
+// short without flooding Redis.
+const ENQUEUE_CONCURRENCY = 32;
+
+/** Runs `task` for every item, at most `limit` at a time. */
+async function forEachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>) {
+  let next = 0;
+  const lane = async () => {
+    for (let index = next++; index < items.length; index = next++) await task(items[index] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
 
 export interface ReconcilerSettings {
   periodSeconds: number;
@@ -54,12 +68,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     // Keys due before the next pass get their delayed job (re)created: after Redis lost its data
     // they are still revoked on time instead of one period late.
     const horizon = new Date(now.getTime() + 2 * settings.periodSeconds * 1000);
-    const due = await keys.liveExpiringBefore(horizon, BATCH);
-    const revoking = await keys.list({ status: 'revoking', limit: BATCH });
-    const seen = new Set<string>();
-    for (const row of [...due, ...revoking]) {
-      if (seen.has(row.id)) continue;
-      seen.add(row.id);
+    const due = await keys.liveExpiringBefore(horizon, ENQUEUE_BATCH);
+    const revoking = await keys.list({ status: 'revoking', limit: ENQUEUE_BATCH });
+    const rows = [...new Map([...due, ...revoking].map((row) => [row.id, row])).values()];
+    await forEachLimited(rows, ENQUEUE_CONCURRENCY, async (row) => {
       try {
         if (row.status === 'revoking' || row.expires_at <= now) {
           await queue.revokeNow(row.id);
@@ -75,12 +87,12 @@ export function createReconciler(deps: ReconcilerDeps) {
           'reconciler could not enqueue a revoke',
         );
       }
-    }
+    });
   }
 
   async function undoStuckPending(report: ReconcileReport) {
     const before = new Date(clock().getTime() - settings.pendingTimeoutSeconds * 1000);
-    for (const row of await keys.pendingCreatedBefore(before, BATCH)) {
+    for (const row of await keys.pendingCreatedBefore(before, UNDO_BATCH)) {
       if (await deps.keyService.undoIssue(row, 'interrupted before it was issued')) report.pendingUndone += 1;
       else report.errors += 1;
     }
