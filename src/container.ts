@@ -9,6 +9,7 @@ import { createOidcVerifier } from './auth/oidc.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
+import { createRedisPacing } from './hosts/shared-pacing.ts';
 import { SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
@@ -103,7 +104,11 @@ export function createContainer(
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
   const metrics = createMetrics();
-  const hosts = createHostRegistry(config.hosts, { metrics, logger });
+  const hosts = createHostRegistry(config.hosts, {
+    metrics,
+    logger,
+    sharedPacing: createRedisPacing(redis, config.redisPrefix),
+  });
   const secrets = createVaultSecretStore({
     addr: config.vault.addr,
     token: config.vault.token,

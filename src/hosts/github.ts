@@ -72,6 +72,7 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
     budget: hostBudget(config, GITHUB_WRITES),
     logger,
     metrics: deps.metrics,
+    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
   });
 
   const scheduled = <T>(lane: HostLane, call: () => Promise<T>) =>

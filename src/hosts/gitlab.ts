@@ -63,6 +63,7 @@ export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): Git
     budget: hostBudget(config, GITLAB_WRITES),
     logger,
     metrics: deps.metrics,
+    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
   });
   const api = new Gitlab({
     host: gitlabInstanceUrl(config.apiUrl),

@@ -2,6 +2,7 @@
 // one fetch that times out each attempt and counts every answer in `deploykey_host_requests_total`.
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { SharedPacing } from './shared-pacing.ts';
 
 export interface RetryOptions {
   /** The longest `retry-after` worth waiting for inside one call; beyond it the call fails fast. */
@@ -20,6 +21,8 @@ export interface HostAdapterDeps {
   requestTimeoutMs?: number;
   /** How long host keys read from the host's API are trusted before being read again. */
   knownHostsTtlMs?: number;
+  /** Shares each host's write budget with the other processes of the service. */
+  sharedPacing?: SharedPacing;
 }
 
 export interface RetryPolicy {

@@ -7,7 +7,8 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
-import { type RetryPolicy, withinRetryBound } from './host-http.ts';
+import { type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
+import type { SharedPacing } from './shared-pacing.ts';
 
 export interface HostBudget {
   /** Writes in flight at once. */
@@ -49,6 +50,8 @@ export interface HostSchedulerOptions {
   logger: Logger;
   metrics: Metrics;
   now?: () => number;
+  /** Shares the budget's pacing and the host's pauses with every process using the same Redis. */
+  shared?: SharedPacing;
 }
 
 export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
@@ -66,6 +69,8 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   // When the next write may start if the budget is kept exactly; it advances by the interval from
   // where it was, not from when a late timer fired, so a busy event loop does not lower the rate.
   let nextStartAt = Number.NEGATIVE_INFINITY;
+  // Slots holding a reserved start that have not yet taken a write.
+  let reserved = 0;
   // Timers fire no sooner than a millisecond: writes less than that apart start in small groups.
   const groupingMs = startIntervalMs < TIMER_RESOLUTION_MS ? TIMER_RESOLUTION_MS : 0;
   let pausedUntil = 0;
@@ -102,9 +107,31 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     return undefined;
   };
 
-  const start = (task: Task, at: number) => {
+  const localReserve = () => {
+    const at = now();
+    const startAt = Math.max(nextStartAt, at);
+    nextStartAt = startAt + startIntervalMs;
+    return startAt - at - groupingMs;
+  };
+
+  // Reserves when the next write may start: in Redis when the budget is shared between processes,
+  // here otherwise, or when Redis cannot answer (the budget then holds for this process alone).
+  const reserve = async (): Promise<number> => {
+    if (!options.shared) return localReserve();
+    try {
+      return await options.shared.reserve(hostId, startIntervalMs);
+    } catch (error) {
+      logger.warn(
+        { err: (error as Error).message },
+        'shared host budget unavailable; pacing this process alone',
+      );
+      return localReserve();
+    }
+  };
+
+  const start = (task: Task) => {
+    const at = now();
     inFlight += 1;
-    nextStartAt = Math.max(nextStartAt, at) + startIntervalMs;
     metrics.hostQueueWait.observe(label, (at - task.enqueuedAt) / 1000);
     let running: Promise<unknown>;
     try {
@@ -126,22 +153,35 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     pump();
   };
 
+  // A slot first reserves its start, then takes the write that is next at that moment, so a revoke
+  // that arrives meanwhile still goes first.
+  const startWhenReserved = async () => {
+    const delayMs = await reserve();
+    // Another process met a long wait from the host: hold and refuse here as if this one had.
+    if (delayMs > maxQueueMs) pause(now() + delayMs, { sharedWaitMs: Math.round(delayMs) });
+    if (delayMs >= TIMER_RESOLUTION_MS) await sleep(delayMs);
+    const heldMs = pausedUntil - now();
+    if (heldMs > 0) await sleep(heldMs);
+    reserved -= 1;
+    const task = nextTask();
+    if (task) start(task);
+    pump();
+  };
+
   function pump() {
     if (timer) return;
-    while (inFlight < budget.concurrency && queued() > 0) {
-      const at = now();
-      const readyAt = Math.max(pausedUntil, nextStartAt - groupingMs);
-      if (readyAt > at) {
-        timer = setTimeout(() => {
-          timer = undefined;
-          pump();
-        }, readyAt - at);
-        timer.unref();
-        break;
+    const at = now();
+    if (pausedUntil > at) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        pump();
+      }, pausedUntil - at);
+      timer.unref();
+    } else {
+      while (inFlight + reserved < budget.concurrency && queued() > reserved) {
+        reserved += 1;
+        void startWhenReserved();
       }
-      const task = nextTask();
-      if (!task) break;
-      start(task, at);
     }
     setDepth();
   }
@@ -182,7 +222,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     setDepth();
   };
 
-  const pause = (untilMs: number, why: Record<string, unknown>) => {
+  function pause(untilMs: number, why: Record<string, unknown>) {
     if (untilMs <= pausedUntil) return;
     pausedUntil = untilMs;
     metrics.hostRateLimitPauses.inc(label);
@@ -191,7 +231,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       'Git host asked us to slow down; holding its writes',
     );
     refuseOverdue();
-  };
+  }
 
   return {
     refusal,
@@ -230,6 +270,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
         'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
       });
       pause(now() + seconds * 1000, { status, retryAfter, remaining });
+      options.shared?.pause(hostId, seconds * 1000).catch(() => {});
     },
 
     queued,

@@ -143,13 +143,16 @@ describe('host scheduler', () => {
   it('refuses queued writes the host’s wait would carry past their bound', async () => {
     const { instance } = scheduler({ minIntervalMs: 200, maxQueueSeconds: 3 });
     const { write, order } = recorder();
-    const first = instance.schedule(issue('a'), write('first', 1));
+    const { started, write: slow } = recorder();
+    const first = instance.schedule(issue('a'), slow('first', 50));
     const queued = instance.schedule(issue('a'), write('queued', 1)).catch((error: unknown) => error);
+    while (started.length === 0) await sleep(1);
     instance.observe(403, new Headers({ 'retry-after': '60' }));
     const outcome = await queued;
     expect(outcome).toBeInstanceOf(HostError);
     expect((outcome as HostError).retryAfterSeconds).toBeGreaterThanOrEqual(55);
     await first;
-    expect(order()).toEqual(['first']);
+    expect(started.map((entry) => entry.name)).toEqual(['first']);
+    expect(order()).toEqual([]);
   });
 });

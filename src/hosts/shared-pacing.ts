@@ -1,0 +1,47 @@
+// The part of a host's budget that must hold across processes: when the next write may start, and
+// until when the host asked us to wait. It lives in Redis, so API replicas and the worker share one
+// budget per host instead of each spending all of it. Redis's own clock times it, so the processes'
+// clocks need not agree.
+import type { Redis } from 'ioredis';
+
+export interface SharedPacing {
+  /** Reserves the next start for one write to the host; resolves to how many ms from now it is. */
+  reserve(hostId: string, intervalMs: number): Promise<number>;
+  /** Records that the host asked every writer to wait `waitMs` from now. */
+  pause(hostId: string, waitMs: number): Promise<void>;
+}
+
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000`;
+
+// KEYS: next start, paused until. ARGV: interval ms. Returns ms from now until the reserved start.
+const RESERVE = `${NOW_MS}
+local startAt = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'))
+local nextAt = startAt + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], tostring(nextAt), 'PX', math.ceil(nextAt - now) + 1000)
+return tostring(startAt - now)`;
+
+// KEYS: paused until. ARGV: wait ms. A pause is only ever lengthened.
+const PAUSE = `${NOW_MS}
+local untilAt = now + tonumber(ARGV[1])
+if untilAt > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], tostring(untilAt), 'PX', math.ceil(untilAt - now) + 1000)
+end
+return 1`;
+
+export function createRedisPacing(redis: Redis, prefix: string): SharedPacing {
+  const keys = (hostId: string) => [
+    `${prefix}:host-budget:${hostId}:next`,
+    `${prefix}:host-budget:${hostId}:paused`,
+  ];
+  return {
+    async reserve(hostId, intervalMs) {
+      const [next, paused] = keys(hostId);
+      return Number(await redis.eval(RESERVE, 2, next!, paused!, String(intervalMs)));
+    },
+    async pause(hostId, waitMs) {
+      const [, paused] = keys(hostId);
+      await redis.eval(PAUSE, 1, paused!, String(waitMs));
+    },
+  };
+}

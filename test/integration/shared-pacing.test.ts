@@ -1,0 +1,68 @@
+// API replicas and the worker are separate processes writing to the same host: through Redis they
+// keep one budget between them, and a wait the host asked of one holds the others too.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHostScheduler, type HostBudget } from '../../src/hosts/host-scheduler.ts';
+import { createRedisPacing } from '../../src/hosts/shared-pacing.ts';
+import { createLogger } from '../../src/log.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { createTestRedisPrefix, TEST_REDIS_URL } from '../support/redis.ts';
+
+const BUDGET: HostBudget = {
+  concurrency: 4,
+  minIntervalMs: 100,
+  requestsPerMinute: 10_000,
+  maxQueueSeconds: 30,
+};
+
+let redis: Redis;
+let prefix: { prefix: string; cleanup(): Promise<void> };
+beforeAll(() => {
+  redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  prefix = createTestRedisPrefix();
+});
+afterAll(async () => {
+  await prefix.cleanup();
+  redis.disconnect();
+});
+
+/** One process's scheduler for the host `github`, sharing pacing through the test's Redis prefix. */
+const processScheduler = () =>
+  createHostScheduler({
+    hostId: 'github',
+    budget: BUDGET,
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+    shared: createRedisPacing(redis, prefix.prefix),
+  });
+
+describe('a host budget shared through Redis', () => {
+  it('keeps two processes’ writes together within one budget', async () => {
+    const starts: number[] = [];
+    const write = async () => {
+      starts.push(performance.now());
+    };
+    const [a, b] = [processScheduler(), processScheduler()];
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        (i % 2 === 0 ? a : b).schedule({ kind: 'issue', caller: `c${i}` }, write),
+      ),
+    );
+    starts.sort((x, y) => x - y);
+    const gaps = starts.slice(1).map((at, i) => at - (starts[i] ?? 0));
+    // Each alone would start its three writes 100 ms apart, side by side with the other's.
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(90);
+  });
+
+  it('holds another process’s writes while the host has asked one of them to wait', async () => {
+    const [a, b] = [processScheduler(), processScheduler()];
+    a.observe(429, new Headers({ 'retry-after': '1' }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const asked = performance.now();
+    let startedAt = 0;
+    await b.schedule({ kind: 'revoke' }, async () => {
+      startedAt = performance.now();
+    });
+    expect(startedAt - asked).toBeGreaterThanOrEqual(900);
+  });
+});
