@@ -124,7 +124,11 @@ it('lets an auditor filter keys, open a revoked key by keyboard and see its whol
   );
   await page.keyboard.press('Enter');
   await eventually(async () => page.url().endsWith(`#/keys/${modelsKey}`), { what: 'the key page' });
-  expect(await page.evaluate<string>('document.activeElement.id')).toBe('key-heading');
+  // The page moves focus to its heading once the key has loaded, which may follow the URL change.
+  await eventually(async () => (await page.evaluate<string>('document.activeElement.id')) === 'key-heading', {
+    what: 'focus on the key heading',
+    timeoutMs: 5_000,
+  });
 
   const lifecycle = ['key.requested', 'key.issued', 'key.revoke_requested', 'key.revoked'];
   const actions = await eventually(
