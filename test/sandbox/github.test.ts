@@ -331,7 +331,7 @@ describe('GitHub stand-in: rate limits', () => {
     expect(renewed.headers['x-ratelimit-remaining']).toBe('2');
   });
 
-  it('answers writes beyond the secondary limit with 403, retry-after and the message the throttling plugin matches', async () => {
+  it('answers writes beyond the secondary limit with 403, retry-after and GitHub’s secondary-limit message', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: new Date('2030-01-01T00:00:00Z') });
     github.setRateLimit({ secondary: { writesPerSecond: 2 } });
     const octokit = client(TOKEN);
