@@ -17,13 +17,7 @@ import {
   keyTypeAndBlob,
   retryPolicy,
 } from './host-http.ts';
-import {
-  createHostScheduler,
-  type HostBudget,
-  type HostLane,
-  hostBudget,
-  retryingRateLimits,
-} from './host-scheduler.ts';
+import { type HostBudget, type HostLane, retryingRateLimits, schedulerForHost } from './host-scheduler.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
 const GithubOctokit = Octokit.plugin(retry);
@@ -67,13 +61,7 @@ function toHostKey(key: GithubDeployKey): HostDeployKey {
 export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
   const policy = retryPolicy(deps.retry);
   const logger = deps.logger.child({ host: config.id });
-  const scheduler = createHostScheduler({
-    hostId: config.id,
-    budget: hostBudget(config, GITHUB_WRITES),
-    logger,
-    metrics: deps.metrics,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
+  const scheduler = schedulerForHost(config, GITHUB_WRITES, deps, logger);
 
   const scheduled = <T>(lane: HostLane, call: () => Promise<T>) =>
     retryingRateLimits(policy, logger, () => scheduler.schedule(lane, call));

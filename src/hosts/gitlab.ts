@@ -15,7 +15,7 @@ import {
   keyTypeAndBlob,
   retryPolicy,
 } from './host-http.ts';
-import { createHostScheduler, type HostBudget, hostBudget } from './host-scheduler.ts';
+import { type HostBudget, schedulerForHost } from './host-scheduler.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
 interface GitlabDeployKey {
@@ -58,13 +58,7 @@ function toHostKey(key: GitlabDeployKey): HostDeployKey {
 export function createGitlabHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
   const policy = retryPolicy(deps.retry);
   const logger = deps.logger.child({ host: config.id });
-  const scheduler = createHostScheduler({
-    hostId: config.id,
-    budget: hostBudget(config, GITLAB_WRITES),
-    logger,
-    metrics: deps.metrics,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
+  const scheduler = schedulerForHost(config, GITLAB_WRITES, deps, logger);
   const api = new Gitlab({
     host: gitlabInstanceUrl(config.apiUrl),
     token: config.token,

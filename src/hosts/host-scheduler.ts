@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
-import { type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
+import { type HostAdapterDeps, type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
 import type { SharedPacing } from './shared-pacing.ts';
 
 export interface HostBudget {
@@ -63,7 +63,6 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   const revokes: Task[] = [];
   // Insertion order is the round-robin order: a served caller with more work moves to the back.
   const issuesByCaller = new Map<string, Task[]>();
-  let issueCount = 0;
   let inFlight = 0;
   const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
   // When the next write may start if the budget is kept exactly; it advances by the interval from
@@ -78,7 +77,11 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
   let averageCallMs = 0;
 
-  const queued = () => revokes.length + issueCount;
+  const queued = () => {
+    let count = revokes.length;
+    for (const tasks of issuesByCaller.values()) count += tasks.length;
+    return count;
+  };
   const setDepth = () => metrics.hostQueueDepth.set(label, queued());
 
   const spacingMs = () => Math.max(startIntervalMs, averageCallMs / budget.concurrency);
@@ -101,7 +104,6 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       const task = tasks.shift();
       issuesByCaller.delete(caller);
       if (tasks.length > 0) issuesByCaller.set(caller, tasks);
-      issueCount -= 1;
       return task;
     }
     return undefined;
@@ -214,7 +216,6 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
         const task = tasks[index];
         if (!task || task.deadline >= pausedUntil) continue;
         tasks.splice(index, 1);
-        if (tasks !== revokes) issueCount -= 1;
         task.reject(refuse(pausedUntil - now(), 'the host asked us to wait longer than the queue bound'));
       }
     }
@@ -253,7 +254,6 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
           const tasks = issuesByCaller.get(lane.caller);
           if (tasks) tasks.push(task);
           else issuesByCaller.set(lane.caller, [task]);
-          issueCount += 1;
         }
         pump();
       });
@@ -277,14 +277,25 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   };
 }
 
-/** The host's configured budget, each setting not given taken from the defaults for its type. */
-export function hostBudget(config: HostConfig, defaults: HostBudget): HostBudget {
-  return {
-    concurrency: config.writes?.concurrency ?? defaults.concurrency,
-    minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
-    requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
-    maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
-  };
+/** The scheduler for one configured host: its budget from config, each setting not given taken from the defaults for its type. */
+export function schedulerForHost(
+  config: HostConfig,
+  defaults: HostBudget,
+  deps: HostAdapterDeps,
+  logger: Logger,
+): HostScheduler {
+  return createHostScheduler({
+    hostId: config.id,
+    budget: {
+      concurrency: config.writes?.concurrency ?? defaults.concurrency,
+      minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
+      requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
+      maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
+    },
+    logger,
+    metrics: deps.metrics,
+    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
+  });
 }
 
 /**

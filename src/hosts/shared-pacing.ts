@@ -29,19 +29,25 @@ if untilAt > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return 1`;
 
+interface PacingCommands {
+  hostBudgetReserve(nextKey: string, pausedKey: string, intervalMs: string): Promise<string>;
+  hostBudgetPause(pausedKey: string, waitMs: string): Promise<number>;
+}
+
 export function createRedisPacing(redis: Redis, prefix: string): SharedPacing {
-  const keys = (hostId: string) => [
-    `${prefix}:host-budget:${hostId}:next`,
-    `${prefix}:host-budget:${hostId}:paused`,
-  ];
+  // Defined once, run by SHA: the scripts are not sent again with every write.
+  redis.defineCommand('hostBudgetReserve', { numberOfKeys: 2, lua: RESERVE });
+  redis.defineCommand('hostBudgetPause', { numberOfKeys: 1, lua: PAUSE });
+  const commands = redis as unknown as PacingCommands;
+  const key = (hostId: string, part: 'next' | 'paused') => `${prefix}:host-budget:${hostId}:${part}`;
   return {
     async reserve(hostId, intervalMs) {
-      const [next, paused] = keys(hostId);
-      return Number(await redis.eval(RESERVE, 2, next!, paused!, String(intervalMs)));
+      return Number(
+        await commands.hostBudgetReserve(key(hostId, 'next'), key(hostId, 'paused'), String(intervalMs)),
+      );
     },
     async pause(hostId, waitMs) {
-      const [, paused] = keys(hostId);
-      await redis.eval(PAUSE, 1, paused!, String(waitMs));
+      await commands.hostBudgetPause(key(hostId, 'paused'), String(waitMs));
     },
   };
 }
