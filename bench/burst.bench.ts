@@ -52,18 +52,16 @@ try {
   const run = await runConcurrent(requests, requests, async (i) => {
     const caller = i % callers;
     const started = performance.now();
-    const response = await fetch(`${bench.service.url}/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokens[caller]}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
+    const response = await bench.api('POST', '/v1/keys', {
+      body: {
         provider: 'github',
         repository: BENCH_REPOSITORY,
         jobId: `burst-${i}`,
         ttlSeconds: 3_600,
         delivery: 'vault',
-      }),
+      },
+      ...(tokens[caller] ? { token: tokens[caller] } : {}),
     });
-    await response.arrayBuffer();
     answers.push({
       index: i,
       status: response.status,

@@ -10,6 +10,7 @@ import { generateDeployKeyPair } from '../src/keys/ssh-keypair.ts';
 import { TEST_REDIS_URL } from '../test/support/redis.ts';
 import {
   BENCH_REPOSITORY,
+  type BenchProcess,
   type BenchService,
   benchArgs,
   check,
@@ -18,7 +19,6 @@ import {
   percentiles,
   round,
   runConcurrent,
-  type ServiceProcess,
   startBenchService,
   startServiceProcess,
 } from './support.ts';
@@ -34,7 +34,7 @@ const TTL = 3_600;
  * Runs `task`, with this process's CPU and event-loop utilisation over exactly that window, and the
  * service process's CPU when there is one.
  */
-async function measured(count: number, task: (index: number) => Promise<void>, service?: ServiceProcess) {
+async function measured(count: number, task: (index: number) => Promise<void>, service?: BenchProcess) {
   const serviceCpu0 = await service?.cpuMs();
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
@@ -100,21 +100,16 @@ async function baseline(bench: BenchService) {
   }
 }
 
-async function viaService(bench: BenchService, service: ServiceProcess) {
+async function viaService(bench: BenchService, service: BenchProcess) {
   const issue = async (jobId: string) => {
-    const response = await fetch(`${service.url}/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${bench.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        provider: 'github',
-        repository: BENCH_REPOSITORY,
-        jobId,
-        ttlSeconds: TTL,
-        delivery: 'vault',
-      }),
+    const response = await bench.api('POST', '/v1/keys', {
+      body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds: TTL, delivery: 'vault' },
+      baseUrl: service.url,
     });
-    const text = await response.text();
-    check(response.status === 201, `POST /v1/keys answered ${response.status}: ${text}`);
+    check(
+      response.status === 201,
+      `POST /v1/keys answered ${response.status}: ${JSON.stringify(response.body)}`,
+    );
   };
   await runConcurrent(warmup, concurrency, (i) => issue(`warm-${i}`));
   return measured(keys, (i) => issue(`job-${i}`), service);
@@ -166,7 +161,7 @@ async function steps(bench: BenchService) {
 }
 
 const bench = await startBenchService({ worker: false });
-let api: ServiceProcess | undefined;
+let api: BenchProcess | undefined;
 try {
   // The service as deployed: the API in its own process, compiled; this process holds the
   // stand-ins and the load generator, and runs the baseline.

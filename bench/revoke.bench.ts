@@ -4,6 +4,7 @@
 // Prints one JSON object on stdout; progress goes to stderr.
 import { randomUUID } from 'node:crypto';
 import {
+  type BenchProcess,
   type BenchService,
   benchArgs,
   check,
@@ -13,7 +14,6 @@ import {
   round,
   runConcurrent,
   type SeedKey,
-  type ServiceProcess,
   seedActiveKeys,
   seedHostKey,
   sleep,
@@ -150,7 +150,7 @@ async function expiry(bench: BenchService) {
 }
 
 const bench = await startBenchService({ repositories: REPOSITORIES, worker: false });
-let worker: ServiceProcess | undefined;
+let worker: BenchProcess | undefined;
 try {
   const workerConcurrency = bench.service.config.worker.concurrency;
   // The worker as deployed: `serve --role worker`, compiled, in its own process. This process holds

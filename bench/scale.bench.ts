@@ -4,6 +4,7 @@
 // Prints one JSON object on stdout; progress goes to stderr.
 import { createReconciler } from '../src/queue/reconciler.ts';
 import {
+  type BenchProcess,
   type BenchService,
   benchArgs,
   check,
@@ -12,7 +13,6 @@ import {
   percentiles,
   round,
   rssSampler,
-  type ServiceProcess,
   startBenchService,
   startServiceProcess,
 } from './support.ts';
@@ -71,24 +71,17 @@ async function insertEvents(bench: BenchService) {
   }
 }
 
-/** A GET to the API process with the auditor's token. */
-async function get(apiUrl: string, path: string, token: string) {
-  const response = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  const text = await response.text();
-  return { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text };
-}
-
 async function timeRequests(bench: BenchService, apiUrl: string, path: (i: number) => string) {
   // Discarded, so the first query measured does not carry JIT and query-plan warm-up.
   for (let i = 0; i < WARMUP_REQUESTS; i += 1) {
-    const response = await get(apiUrl, path(i), bench.auditorToken);
+    const response = await bench.api('GET', path(i), { token: bench.auditorToken, baseUrl: apiUrl });
     check(response.status === 200, `warm-up GET ${path(i)} answered ${response.status}`);
   }
   const latencies: number[] = [];
   let items = 0;
   for (let i = 0; i < requests; i += 1) {
     const started = performance.now();
-    const response = await get(apiUrl, path(i), bench.auditorToken);
+    const response = await bench.api('GET', path(i), { token: bench.auditorToken, baseUrl: apiUrl });
     latencies.push(performance.now() - started);
     check(
       response.status === 200,
@@ -102,7 +95,7 @@ async function timeRequests(bench: BenchService, apiUrl: string, path: (i: numbe
 
 const memory = rssSampler();
 const bench = await startBenchService({ worker: false });
-let api: ServiceProcess | undefined;
+let api: BenchProcess | undefined;
 try {
   const startedMb = mb(process.memoryUsage().rss);
   // The queries go to the API as its own process, as deployed, so its memory is measured alone.

@@ -1,12 +1,9 @@
-// Shared pieces of the benchmarks: the service on fresh stand-ins, timing, percentiles, machine facts.
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
@@ -14,6 +11,7 @@ import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
 import { createLogger } from '../src/log.ts';
 import { createServiceProcess } from '../test/chaos/processes.ts';
+import { buildCompiled, COMPILED_CLI_PATH } from '../test/support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../test/support/redis.ts';
 
@@ -100,20 +98,33 @@ export async function runConcurrent(
   };
 }
 
-/** Peak and last resident memory of this process, sampled every `everyMs` until stopped. */
-export function rssSampler(everyMs = 50) {
-  let peak = process.memoryUsage().rss;
+/**
+ * Peak and last resident memory, in MB, sampled every `everyMs` until stopped: of this process, or
+ * of whatever `read` measures (another process, through /proc).
+ */
+export function rssSampler(
+  everyMs = 50,
+  read: () => Promise<number> = async () => mb(process.memoryUsage().rss),
+) {
+  let peak = 0;
+  let last = 0;
   let samples = 0;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-    samples += 1;
-  }, everyMs);
+  const sample = () =>
+    read().then(
+      (value) => {
+        peak = Math.max(peak, value);
+        last = value;
+        samples += 1;
+      },
+      () => {},
+    );
+  void sample();
+  const timer = setInterval(sample, everyMs);
   timer.unref();
   return {
     stop() {
       clearInterval(timer);
-      const last = process.memoryUsage().rss;
-      return { peakMb: mb(Math.max(peak, last)), lastMb: mb(last), samples };
+      return { peakMb: peak, lastMb: last, samples };
     },
   };
 }
@@ -128,11 +139,12 @@ export interface BenchService {
   /** The issuer's token (`bench-ci`), and an auditor's (`bench-auditor`). */
   token: string;
   auditorToken: string;
+  /** A request with the issuer's token unless another is given, to the in-process service unless `baseUrl` names another. */
   api(
     method: string,
     path: string,
-    options?: { body?: unknown; token?: string },
-  ): Promise<{ status: number; body: unknown }>;
+    options?: { body?: unknown; token?: string; baseUrl?: string },
+  ): Promise<{ status: number; headers: Headers; body: unknown }>;
   close(): Promise<void>;
 }
 
@@ -199,8 +211,8 @@ export async function startBenchService(
     fileConfig,
     token,
     auditorToken: service.tokens['bench-auditor']!,
-    async api(method, path, { body, token: callerToken = token } = {}) {
-      const response = await fetch(`${service.url}${path}`, {
+    async api(method, path, { body, token: callerToken = token, baseUrl = service.url } = {}) {
+      const response = await fetch(`${baseUrl}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${callerToken}`,
@@ -209,7 +221,11 @@ export async function startBenchService(
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await response.text();
-      return { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: text.startsWith('{') ? JSON.parse(text) : text,
+      };
     },
     async close() {
       await service.stop().catch(() => {});
@@ -349,7 +365,7 @@ async function cpuMsOf(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-export interface ServiceProcess {
+export interface BenchProcess {
   /** The API's address (a worker listens nowhere; its value is unused). */
   url: string;
   /** Starts sampling the process's resident memory; `stop` gives the peak and the last sample. */
@@ -357,20 +373,6 @@ export interface ServiceProcess {
   rssMb(): Promise<number>;
   cpuMs(): Promise<number>;
   stop(): Promise<void>;
-}
-
-const COMPILED_CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
-
-/** Compiles the sources as the image's build stage does (`npm run build`), into dist/. */
-function buildCompiled(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'build'], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited ${code}`))));
-  });
 }
 
 /**
@@ -381,7 +383,7 @@ function buildCompiled(): Promise<void> {
 export async function startServiceProcess(
   bench: BenchService,
   role: 'api' | 'worker',
-): Promise<ServiceProcess> {
+): Promise<BenchProcess> {
   await buildCompiled();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -398,7 +400,7 @@ export async function startServiceProcess(
     env,
     logDir: await mkdtemp(join(tmpdir(), 'deploykey-bench-')),
     apiUrl: url,
-    cliPath: COMPILED_CLI,
+    cliPath: COMPILED_CLI_PATH,
   });
   await service.start();
   const pid = service.pid();
@@ -407,28 +409,7 @@ export async function startServiceProcess(
     url,
     rssMb: () => rssOf(pid),
     cpuMs: () => cpuMsOf(pid),
-    rssSampler(everyMs = 50) {
-      let peak = 0;
-      let last = 0;
-      let samples = 0;
-      const timer = setInterval(() => {
-        rssOf(pid).then(
-          (value) => {
-            peak = Math.max(peak, value);
-            last = value;
-            samples += 1;
-          },
-          () => {},
-        );
-      }, everyMs);
-      timer.unref();
-      return {
-        stop() {
-          clearInterval(timer);
-          return { peakMb: peak, lastMb: last, samples };
-        },
-      };
-    },
+    rssSampler: (everyMs = 50) => rssSampler(everyMs, () => rssOf(pid)),
     stop: () => service.stop(),
   };
 }

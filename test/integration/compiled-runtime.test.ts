@@ -1,21 +1,17 @@
 // The image runs the compiled CLI (dist/src/cli/main.js), not the sources through tsx: built as the
 // image's build stage builds it, it must find what it reads at run time (package.json, migrations/,
 // the console's files) and serve like the sources do.
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceProcess } from '../chaos/processes.ts';
-import { runCli } from '../support/cli.ts';
+import { buildCompiled, COMPILED_CLI_PATH, runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { ROOT } from '../support/packaging-files.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
 
-const COMPILED_CLI = join(ROOT, 'dist/src/cli/main.js');
-
 let harness: Harness;
 beforeAll(async () => {
-  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: ROOT });
+  await buildCompiled();
   harness = await startHarness({ worker: false });
 }, 60_000);
 afterAll(async () => {
@@ -28,7 +24,7 @@ describe('the compiled CLI', () => {
       ['openapi', '--check', '--output', join(ROOT, 'openapi.yaml')],
       {},
       20_000,
-      COMPILED_CLI,
+      COMPILED_CLI_PATH,
     );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -42,7 +38,7 @@ describe('the compiled CLI', () => {
         ['migrate'],
         { ...(await harness.childEnv()), DATABASE_URL: database.url },
         20_000,
-        COMPILED_CLI,
+        COMPILED_CLI_PATH,
       );
       expect(result.code, result.stderr).toBe(0);
       const { rows } = await database.pool.query<{ name: string }>(
@@ -65,7 +61,7 @@ describe('the compiled CLI', () => {
       env: { ...env, PORT: String(port) },
       logDir: harness.standIns.dataDir,
       apiUrl,
-      cliPath: COMPILED_CLI,
+      cliPath: COMPILED_CLI_PATH,
     });
     try {
       await api.start();

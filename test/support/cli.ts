@@ -3,6 +3,20 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url));
+/** The CLI as the image runs it, once `buildCompiled()` has written it. */
+export const COMPILED_CLI_PATH = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/** Compiles the sources as the image's build stage does (`npm run build`), into dist/. */
+export function buildCompiled(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '--silent', 'build'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited ${code}`))));
+  });
+}
 
 export interface CliResult {
   code: number | null;
