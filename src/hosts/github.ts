@@ -74,7 +74,9 @@ export function createGithubHost(config: HostConfig, deps: HostAdapterDeps): Git
       debug: () => {},
       info: () => {},
       warn: (message: string) => logger.warn(message),
-      error: (message: string) => logger.error(message),
+      // Octokit logs every failed request as an error, a 404 on a key already gone included; the
+      // code that handles the failure says what it meant.
+      error: (message: string) => logger.debug(message),
     },
     request: {
       fetch: instrumentedFetch({
