@@ -4,13 +4,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSeededBareRepo } from './git-repos.ts';
-import { type GithubStandIn, startGithubStandIn } from './github.ts';
-import { type GitlabStandIn, startGitlabStandIn } from './gitlab.ts';
-import { createHostState, type HostState } from './host-state.ts';
-import { type OidcStandIn, startOidcStandIn } from './oidc.ts';
-import { type SshGitServer, startSshGitServer } from './ssh-git.ts';
-import { startVaultStandIn, type VaultStandIn } from './vault.ts';
+import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
+import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
+import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
+import { createHostState, type HostState } from './shared/host-state.ts';
+import { createSeededBareRepo } from './ssh/git-repos.ts';
+import { type SshGitServer, startSshGitServer } from './ssh/git-server.ts';
+import { startVaultStandIn, type VaultStandIn } from './vault/stand-in.ts';
 
 export const DEMO_REPOSITORIES = ['acme/models', 'acme/datasets'];
 

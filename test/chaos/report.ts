@@ -1,5 +1,5 @@
 // The run's summary: what was injected, what the callers saw, and each invariant with its verdict.
-import type { FaultStats } from '../../sandbox/faults.ts';
+import type { FaultStats } from '../../sandbox/shared/faults.ts';
 import type { ChaosLog } from './chaos-agent.ts';
 import type { Check } from './invariants.ts';
 import type { ServiceProcess } from './processes.ts';

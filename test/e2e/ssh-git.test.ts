@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSeededBareRepo } from '../../sandbox/git-repos.ts';
-import { createHostState, type HostState, type SandboxDeployKey } from '../../sandbox/host-state.ts';
-import { type SshGitServer, startSshGitServer } from '../../sandbox/ssh-git.ts';
+import { createHostState, type HostState, type SandboxDeployKey } from '../../sandbox/shared/host-state.ts';
+import { createSeededBareRepo } from '../../sandbox/ssh/git-repos.ts';
+import { type SshGitServer, startSshGitServer } from '../../sandbox/ssh/git-server.ts';
 import {
   authenticateClaimingKey,
   generateEd25519,

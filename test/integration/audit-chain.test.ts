@@ -2,7 +2,7 @@
 // deleted, swapped or cut off by a superuser are found, each at the first seq that went wrong.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { appendAuditEvent, chainHash } from '../../src/audit/audit.repository.ts';
 import { listAuditEvents } from '../../src/audit/audit-query.ts';
 import { verifyAuditLog } from '../../src/audit/audit-verify.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type GitlabStandIn, startGitlabStandIn } from '../../sandbox/gitlab.ts';
-import { createHostState, type HostState } from '../../sandbox/host-state.ts';
+import { type GitlabStandIn, startGitlabStandIn } from '../../sandbox/gitlab/stand-in.ts';
+import { createHostState, type HostState } from '../../sandbox/shared/host-state.ts';
 import type { HostConfig } from '../../src/config.ts';
 import { HostError } from '../../src/hosts/git-host.ts';
 import { createGitlabHost, gitlabExpiresAt, gitlabInstanceUrl } from '../../src/hosts/gitlab.ts';

@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc.ts';
+import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc/stand-in.ts';
 import type { AuthFailure } from '../../src/auth/auth-error.ts';
 import { createOidcVerifier, type OidcIssuer, type OidcVerifier } from '../../src/auth/oidc.ts';
 import { createLogger } from '../../src/log.ts';

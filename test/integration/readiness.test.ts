@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { loadConfig } from '../../src/config.ts';
 import { type Container, createContainer } from '../../src/container.ts';
 import { type App, buildApp } from '../../src/http/app.ts';

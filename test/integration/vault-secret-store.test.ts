@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import vault from 'node-vault';
 import sshpk from 'sshpk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { type KeySecret, type SecretStore, VaultError } from '../../src/vault/secret-store.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
 

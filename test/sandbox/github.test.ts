@@ -6,8 +6,8 @@ import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import sshpk from 'sshpk';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type GithubStandIn, startGithubStandIn } from '../../sandbox/github.ts';
-import { createHostState, type HostState } from '../../sandbox/host-state.ts';
+import { type GithubStandIn, startGithubStandIn } from '../../sandbox/github/stand-in.ts';
+import { createHostState, type HostState } from '../../sandbox/shared/host-state.ts';
 
 type Operation = {
   responses: Record<string, { content: { 'application/json': { schema: AnySchemaObject } } }>;

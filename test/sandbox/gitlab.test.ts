@@ -3,8 +3,8 @@ import { createRequesterFn, type RequestOptions } from '@gitbeaker/requester-uti
 import { GitbeakerRequestError, GitbeakerRetryError, Gitlab } from '@gitbeaker/rest';
 import sshpk from 'sshpk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type GitlabStandIn, startGitlabStandIn } from '../../sandbox/gitlab.ts';
-import { createHostState, type HostState, normalizeKeyBlob } from '../../sandbox/host-state.ts';
+import { type GitlabStandIn, startGitlabStandIn } from '../../sandbox/gitlab/stand-in.ts';
+import { createHostState, type HostState, normalizeKeyBlob } from '../../sandbox/shared/host-state.ts';
 
 const TOKEN = 'glpat-sandbox-token';
 

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc.ts';
+import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc/stand-in.ts';
 
 let standIn: OidcStandIn;
 let discovery: Record<string, unknown>;

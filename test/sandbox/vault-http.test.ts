@@ -1,8 +1,8 @@
 import net from 'node:net';
 import vault from 'node-vault';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
-import { createListRewriter } from '../../sandbox/vault-list-method.ts';
+import { createListRewriter } from '../../sandbox/vault/list-method.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 
 let standIn: VaultStandIn;
 let root: vault.client;

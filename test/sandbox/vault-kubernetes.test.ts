@@ -1,7 +1,7 @@
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 
 type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 

@@ -1,6 +1,6 @@
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 
 let standIn: VaultStandIn;
 let root: vault.client;

@@ -2,7 +2,7 @@
 // POST /v1/keys, before anything is written or any Git host is called.
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc.ts';
+import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc/stand-in.ts';
 import {
   type Answer,
   expectProblem,

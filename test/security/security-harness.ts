@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
-import type { MintOptions, OidcPlatform } from '../../sandbox/oidc.ts';
+import type { MintOptions, OidcPlatform } from '../../sandbox/oidc/stand-in.ts';
 import { SANDBOX_OIDC_ISSUER_ID, SANDBOX_POLICY } from '../../sandbox/stand-ins.ts';
 import type { AuditEventRow } from '../../src/db/schema.ts';
 import { type Harness, type HarnessOptions, startHarness } from '../support/service-harness.ts';

@@ -2,7 +2,7 @@
 // node-vault, and the problem+json answers the service gives.
 import vault from 'node-vault';
 import { expect } from 'vitest';
-import type { SandboxDeployKey } from '../../sandbox/host-state.ts';
+import type { SandboxDeployKey } from '../../sandbox/shared/host-state.ts';
 import { TITLE_PREFIX } from '../../src/hosts/git-host.ts';
 import type { Harness } from './service-harness.ts';
 

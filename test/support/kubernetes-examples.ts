@@ -4,7 +4,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { parseAllDocuments } from 'yaml';
-import { startVaultStandIn } from '../../sandbox/vault.ts';
+import { startVaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { parseDuration } from '../../src/cli/duration.ts';
 import { readText, readYaml } from './packaging-files.ts';
 

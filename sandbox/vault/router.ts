@@ -1,6 +1,6 @@
 // Vault's request pipeline for the stand-in: route lookup, existence check (create vs update),
 // token and ACL check, use counting, the handler, then the envelope or response wrapping.
-import { isAllowed } from './vault-acl.ts';
+import { isAllowed } from './acl.ts';
 import {
   envelope,
   isVaultFailure,
@@ -9,10 +9,10 @@ import {
   type VaultRequest,
   type VaultResult,
   type VaultRoute,
-} from './vault-http.ts';
-import type { PolicyStore } from './vault-policies.ts';
-import type { TokenStore } from './vault-tokens.ts';
-import type { Wrapping } from './vault-wrapping.ts';
+} from './http.ts';
+import type { PolicyStore } from './policies.ts';
+import type { TokenStore } from './tokens.ts';
+import type { Wrapping } from './wrapping.ts';
 
 export interface VaultReply {
   status: number;

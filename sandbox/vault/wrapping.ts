@@ -1,9 +1,9 @@
 // Response wrapping: a response requested with `X-Vault-Wrap-TTL` is stored behind a single-use
 // token and answered with `wrap_info`; `sys/wrapping/unwrap` hands the original body out once.
 import { randomUUID } from 'node:crypto';
-import { badRequest, goTime, type VaultRequest, type VaultRoute } from './vault-http.ts';
-import { RESPONSE_WRAPPING } from './vault-policies.ts';
-import type { TokenStore } from './vault-tokens.ts';
+import { badRequest, goTime, type VaultRequest, type VaultRoute } from './http.ts';
+import { RESPONSE_WRAPPING } from './policies.ts';
+import type { TokenStore } from './tokens.ts';
 
 const INVALID_WRAPPING_TOKEN = 'wrapping token is not valid or does not exist';
 

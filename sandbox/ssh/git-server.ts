@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import type { Connection, ServerChannel, Session } from 'ssh2';
 import ssh2 from 'ssh2';
 import sshpk from 'sshpk';
-import type { AccessDecision, HostState } from './host-state.ts';
+import type { AccessDecision, HostState } from '../shared/host-state.ts';
 
 export interface SshGitServerOptions {
   state: HostState;

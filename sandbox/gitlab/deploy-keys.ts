@@ -1,7 +1,7 @@
 // GitLab deploy key semantics: request coercion as Grape answers it, model validation as the
 // `Key`/`DeployKeysProject` ActiveRecord models answer it, and the `DeployKeysProject` entity.
 import sshpk from 'sshpk';
-import { normalizeKeyBlob, type SandboxDeployKey } from './host-state.ts';
+import { normalizeKeyBlob, type SandboxDeployKey } from '../shared/host-state.ts';
 
 export interface DeployKeyEntity {
   id: number;

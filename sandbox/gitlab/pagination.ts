@@ -1,7 +1,7 @@
 // GitLab offset pagination (`Gitlab::Pagination::OffsetPagination` over Kaminari): `page` and
 // `per_page` (default 20, capped at 100), the `X-*` headers and a `Link` header whose URLs carry
 // every request parameter, route `id` included, sorted by name as Rails' `to_query` does.
-import { coerceInteger } from './gitlab-deploy-keys.ts';
+import { coerceInteger } from './deploy-keys.ts';
 
 const DEFAULT_PER_PAGE = 20;
 const MAX_PER_PAGE = 100;

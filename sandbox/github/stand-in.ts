@@ -2,12 +2,9 @@
 // error bodies, pagination and rate limits. Served at the root, like api.github.com, so Octokit
 // takes `url` as its `baseUrl`.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type FaultInjector, registerFaults } from './faults.ts';
-import {
-  createGithubRateLimiter,
-  type GithubRateLimitOptions,
-  rateLimitHeaders,
-} from './github-rate-limit.ts';
+import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import type { HostState, SandboxRepository } from '../shared/host-state.ts';
+import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
 import {
   deployKeyBody,
   docs,
@@ -20,8 +17,7 @@ import {
   requestId,
   secondaryLimitMessage,
   validationFailed,
-} from './github-responses.ts';
-import type { HostState, SandboxRepository } from './host-state.ts';
+} from './responses.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

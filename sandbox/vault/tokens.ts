@@ -12,8 +12,8 @@ import {
   type VaultRequest,
   type VaultRoute,
   vaultFailure,
-} from './vault-http.ts';
-import { sanitizePolicies } from './vault-policies.ts';
+} from './http.ts';
+import { sanitizePolicies } from './policies.ts';
 
 // Vault's default and maximum lease TTL for the token mount (768h).
 export const DEFAULT_TOKEN_TTL = 768 * 3600;

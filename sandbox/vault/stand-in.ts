@@ -2,7 +2,7 @@
 // response wrapping, Kubernetes auth and sys/health, with Vault's envelopes and error bodies.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type FaultInjector, registerFaults } from './faults.ts';
+import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import {
   isObject,
   isVaultFailure,
@@ -12,14 +12,14 @@ import {
   type VaultOperation,
   type VaultRequest,
   vaultFailure,
-} from './vault-http.ts';
-import { createKubernetesAuth } from './vault-kubernetes.ts';
-import { createKvEngine } from './vault-kv.ts';
-import { LIST_MARKER_HEADER, listenWithListMethod } from './vault-list-method.ts';
-import { createPolicyStore } from './vault-policies.ts';
-import { createVaultRouter, type VaultReply } from './vault-router.ts';
-import { createTokenStore } from './vault-tokens.ts';
-import { createWrapping } from './vault-wrapping.ts';
+} from './http.ts';
+import { createKubernetesAuth } from './kubernetes.ts';
+import { createKvEngine } from './kv.ts';
+import { LIST_MARKER_HEADER, listenWithListMethod } from './list-method.ts';
+import { createPolicyStore } from './policies.ts';
+import { createVaultRouter, type VaultReply } from './router.ts';
+import { createTokenStore } from './tokens.ts';
+import { createWrapping } from './wrapping.ts';
 
 export interface VaultStandInOptions {
   rootToken: string;

@@ -2,7 +2,7 @@
 // validator): signature against pem_keys, issuer, audience, time claims, and the account identity.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { compactVerify } from 'jose';
-import { badRequest, isObject, PERMISSION_DENIED, stringList, vaultFailure } from './vault-http.ts';
+import { badRequest, isObject, PERMISSION_DENIED, stringList, vaultFailure } from './http.ts';
 
 // The algorithms Kubernetes signs service account tokens with; EdDSA is not among them, and
 // pem_keys only accepts RSA and ECDSA keys.

@@ -1,7 +1,7 @@
 // ACL policy store and its endpoints: `sys/policies/acl/:name` and the older `sys/policy/:name`
 // that node-vault's addPolicy/getPolicy/removePolicy still use.
-import { type Acl, compileAcl, type PathRule, parsePolicy } from './vault-acl.ts';
-import { badRequest, stringList, type VaultRequest, type VaultRoute } from './vault-http.ts';
+import { type Acl, compileAcl, type PathRule, parsePolicy } from './acl.ts';
+import { badRequest, stringList, type VaultRequest, type VaultRoute } from './http.ts';
 
 // Vault's built-in `default` policy (vault/policy_store.go), trimmed to the paths that exist here
 // plus the ones a client commonly probes; editable, never deletable.

@@ -1,6 +1,6 @@
 // Vault ACL policies: the HCL (or JSON) subset policies are written in, and Vault's path matching —
 // exact rules first, then the highest-priority glob (`*` suffix) or segment wildcard (`+`) rule.
-import { isObject, type VaultOperation } from './vault-http.ts';
+import { isObject, type VaultOperation } from './http.ts';
 
 const CAPABILITIES = [
   'create',

@@ -14,7 +14,7 @@ import Fastify from 'fastify';
 import { SignJWT } from 'jose';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { type FaultInjector, registerFaults } from './faults.ts';
+import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 
 export type OidcPlatform = 'github-actions' | 'gitlab-ci' | 'kubernetes';
 

@@ -9,8 +9,8 @@ import {
   type VaultRequest,
   type VaultResult,
   type VaultRoute,
-} from './vault-http.ts';
-import { mergePatch, validateCustomMetadata, versionList } from './vault-kv-fields.ts';
+} from './http.ts';
+import { mergePatch, validateCustomMetadata, versionList } from './kv-fields.ts';
 
 const DEFAULT_MAX_VERSIONS = 10;
 

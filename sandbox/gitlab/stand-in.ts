@@ -3,22 +3,22 @@
 import { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { type FaultInjector, registerFaults } from './faults.ts';
+import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import {
+  type HostState,
+  normalizeKeyBlob,
+  type SandboxDeployKey,
+  type SandboxRepository,
+} from '../shared/host-state.ts';
 import {
   coerceCreateParams,
   coerceInteger,
   renderDeployKey,
   sanitizeKey,
   validateNewKey,
-} from './gitlab-deploy-keys.ts';
-import { paginate } from './gitlab-pagination.ts';
-import { createRateLimiter, type RateLimitOptions } from './gitlab-rate-limit.ts';
-import {
-  type HostState,
-  normalizeKeyBlob,
-  type SandboxDeployKey,
-  type SandboxRepository,
-} from './host-state.ts';
+} from './deploy-keys.ts';
+import { paginate } from './pagination.ts';
+import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 export interface GitlabStandInOptions {
   state: HostState;

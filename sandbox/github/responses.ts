@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import sshpk from 'sshpk';
-import { normalizeKeyBlob, type SandboxDeployKey } from './host-state.ts';
+import { normalizeKeyBlob, type SandboxDeployKey } from '../shared/host-state.ts';
 
 export const REST_DOCS = 'https://docs.github.com/rest';
 const DEPLOY_KEY_DOCS = `${REST_DOCS}/deploy-keys/deploy-keys`;

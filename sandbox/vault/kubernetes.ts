@@ -10,10 +10,10 @@ import {
   type VaultRequest,
   type VaultRoute,
   vaultFailure,
-} from './vault-http.ts';
-import { parsePublicKeyPem, verifyServiceAccountJwt } from './vault-kubernetes-jwt.ts';
-import { sanitizePolicies } from './vault-policies.ts';
-import { DEFAULT_TOKEN_TTL, newEntityId, type TokenStore } from './vault-tokens.ts';
+} from './http.ts';
+import { parsePublicKeyPem, verifyServiceAccountJwt } from './kubernetes-jwt.ts';
+import { sanitizePolicies } from './policies.ts';
+import { DEFAULT_TOKEN_TTL, newEntityId, type TokenStore } from './tokens.ts';
 
 interface KubernetesConfig {
   kubernetes_host: string;

@@ -1,6 +1,6 @@
 // Request fields of the KV v2 engine that need more than a type check: version lists,
 // custom_metadata limits (path_metadata.go) and the JSON merge patch used by PATCH.
-import { badRequest, isObject } from './vault-http.ts';
+import { badRequest, isObject } from './http.ts';
 
 /** TypeCommaIntSlice: `[1, 2]` or `"1,2"`. */
 export function versionList(value: unknown): number[] {
