@@ -1,9 +1,12 @@
-// Local stand-in for GitHub's REST API: the deploy-key endpoints and `/meta`, with GitHub's auth,
-// error bodies, pagination and rate limits. Served at the root, like api.github.com, so Octokit
+// Local stand-in for GitHub's REST API: the deploy-key endpoints, `/meta` and GitHub Apps, with
+// GitHub's auth, error bodies, pagination and rate limits. Served at the root, like api.github.com, so Octokit
 // takes `url` as its `baseUrl`.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState, SandboxRepository } from '../shared/host-state.ts';
+import { type AppRegistry, createAppRegistry } from './app-registry.ts';
+import { registerAppRoutes } from './app-routes.ts';
+import { createCredentialResolver, registerInstallationScope } from './credentials.ts';
 import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
 import {
   deployKeyBody,
@@ -33,11 +36,17 @@ export interface GithubStandInOptions {
   sshHostKeys: () => string[];
   rateLimit?: GithubRateLimitOptions;
   port?: number;
+  /** Clock for App JWTs and installation tokens (ms since epoch), also sent as `Date`; default `Date.now`. */
+  now?: () => number;
+  /** Lifetime of installation access tokens; GitHub's is one hour. */
+  installationTokenTtlSeconds?: number;
 }
 
 export interface GithubStandIn {
   url: string;
   faults: FaultInjector;
+  /** GitHub Apps: register them, install them on owners, set the installation token lifetime. */
+  apps: AppRegistry;
   setRateLimit(opts: GithubStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -46,17 +55,19 @@ type RepoParams = { owner?: string; repo?: string; repository_id?: string };
 type KeyParams = RepoParams & { key_id: string };
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const AUTHORIZATION = /^(?:token|bearer)\s+(\S+)\s*$/i;
 // GitHub serves every repository route both by name and, in the Link headers it writes, by id.
 const REPOSITORY_PREFIXES = ['/repos/:owner/:repo', '/repositories/:repository_id'];
 
 export async function startGithubStandIn(opts: GithubStandInOptions): Promise<GithubStandIn> {
   const { state } = opts;
-  const tokens = new Set(opts.tokens);
+  const now = opts.now ?? Date.now;
+  const apps = createAppRegistry({ state, now, tokenTtlSeconds: opts.installationTokenTtlSeconds });
+  const credentials = createCredentialResolver({ tokens: opts.tokens, apps, now });
   const limiter = createGithubRateLimiter(opts.rateLimit);
   const app = Fastify({ logger: false });
 
   const faults = registerFaults(app, (status) => errorBody(status));
+  registerInstallationScope(app, state, apps);
 
   // GitHub reads the body as JSON whatever Content-Type the client declares.
   app.removeAllContentTypeParsers();
@@ -79,17 +90,20 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     if (request.url.startsWith('/_sandbox/')) return;
     const id = requestId();
     reply.header('x-github-request-id', id).header('x-github-media-type', 'github.v3; format=json');
+    // @octokit/auth-app corrects an App JWT for clock skew from this header.
+    reply.header('date', new Date(now()).toUTCString());
 
-    const header = request.headers.authorization;
-    const token = header === undefined ? undefined : AUTHORIZATION.exec(header)?.[1];
-    const credential = token !== undefined && tokens.has(token) ? token : null;
-    if (header !== undefined && credential === null) {
+    const resolved = credentials.resolve(request);
+    if ('status' in resolved) {
       const outcome = limiter.take(null, false);
       if (outcome.kind !== 'secondary') reply.headers(rateLimitHeaders(outcome.snapshot));
-      return reply.code(401).send(errorBody(401, 'Bad credentials'));
+      return reply.code(resolved.status).send(errorBody(resolved.status, resolved.message));
     }
+    const identity = resolved.identity;
+    request.githubIdentity = identity;
 
-    const outcome = limiter.take(credential, WRITE_METHODS.has(request.method));
+    // Limits are counted per identity: a user's token, an App, an App installation.
+    const outcome = limiter.take(identity?.rateKey ?? null, WRITE_METHODS.has(request.method));
     // A secondary-limit answer carries `retry-after` and no x-ratelimit-* headers, as api.github.com's does.
     if (outcome.kind === 'secondary') {
       return reply
@@ -100,14 +114,14 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     reply.headers(rateLimitHeaders(outcome.snapshot));
     if (outcome.kind === 'primary') {
       const who =
-        credential === null
+        identity === null
           ? `${request.ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`
-          : `user ID ${opts.tokens.indexOf(credential) + 1}`;
+          : identity.label;
       return reply.code(403).send(errorBody(403, primaryLimitMessage(who, id), docs.rateLimits));
     }
 
     const route = request.routeOptions.url;
-    if (credential === null && route !== undefined && route !== '/meta') {
+    if (identity === null && route !== undefined && route !== '/meta') {
       const routeDocs = request.routeOptions.config.docs;
       return reply.code(401).send(errorBody(401, 'Requires authentication', routeDocs));
     }
@@ -211,6 +225,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   }
 
   app.get('/meta', async () => metaBody(opts.sshHostKeys()));
+  registerAppRoutes(app, state, apps);
 
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const address = app.server.address();
@@ -219,6 +234,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   return {
     url: `http://127.0.0.1:${port}`,
     faults,
+    apps,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),
     close: () => app.close(),
   };

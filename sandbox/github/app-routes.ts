@@ -1,0 +1,191 @@
+// The GitHub stand-in's GitHub App routes: the authenticated App and its installations (App JWT),
+// installation access tokens, the repositories an installation token reaches, and `/_sandbox/apps`
+// to register Apps and install them from another process.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HostState } from '../shared/host-state.ts';
+import { appBody, appDocs, installationBody, repositoryBody, tokenBody } from './app-bodies.ts';
+import type { AppRegistry, GithubApp, Permissions, RegisterAppInput, TokenRequest } from './app-registry.ts';
+import { errorBody, linkHeader, readPage } from './responses.ts';
+
+type Query = Record<string, string | undefined>;
+
+const apiUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
+const notFound = (reply: FastifyReply, docs: string) =>
+  reply.code(404).send(errorBody(404, 'Not Found', docs));
+
+/** The App a route was called as; the credential hook has already refused anything else. */
+function appOf(request: FastifyRequest): GithubApp {
+  const identity = request.githubIdentity;
+  if (identity?.kind !== 'app') throw new Error('App route reached without an App JWT');
+  return identity.app;
+}
+
+function paged<T>(request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply, items: T[]): T[] {
+  const page = readPage(request.query);
+  const link = linkHeader(new URL(request.url, apiUrl(request)), page, items.length);
+  if (link) reply.header('link', link);
+  return items.slice((page.page - 1) * page.perPage, page.page * page.perPage);
+}
+
+// GitHub checks the body against the operation's schema first, as for the deploy-key routes.
+function tokenRequest(body: unknown): TokenRequest | string {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) return 'Invalid request.\n\nInvalid input: body';
+  const input = body as Record<string, unknown>;
+  const { repositories, repository_ids: ids, permissions } = input;
+  if (
+    repositories !== undefined &&
+    !(Array.isArray(repositories) && repositories.every((name) => typeof name === 'string'))
+  ) {
+    return `Invalid request.\n\nFor 'properties/repositories', ${JSON.stringify(repositories)} is not an array of strings.`;
+  }
+  if (ids !== undefined && !(Array.isArray(ids) && ids.every((id) => Number.isInteger(id)))) {
+    return `Invalid request.\n\nFor 'properties/repository_ids', ${JSON.stringify(ids)} is not an array of integers.`;
+  }
+  const levels = Object.values((permissions ?? {}) as Record<string, unknown>);
+  if (
+    permissions !== undefined &&
+    (typeof permissions !== 'object' ||
+      permissions === null ||
+      levels.some((level) => level !== 'read' && level !== 'write'))
+  ) {
+    return `Invalid request.\n\nFor 'properties/permissions', ${JSON.stringify(permissions)} is not valid.`;
+  }
+  return {
+    ...(repositories ? { repositories: repositories as string[] } : {}),
+    ...(ids ? { repositoryIds: ids as number[] } : {}),
+    ...(permissions ? { permissions: permissions as Permissions } : {}),
+  };
+}
+
+export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: AppRegistry): void {
+  const appRoute = (docs: string) => ({ config: { docs, appAuth: true } });
+
+  app.get('/app', appRoute(appDocs.app), async (request) => {
+    const self = appOf(request);
+    return appBody(self, apps.installationsOf(self).length, apiUrl(request));
+  });
+
+  app.get<{ Querystring: Query }>(
+    '/app/installations',
+    appRoute(appDocs.installations),
+    async (request, reply) => {
+      const all = apps.installationsOf(appOf(request));
+      return paged(request, reply, all).map((entry) => installationBody(entry, apiUrl(request)));
+    },
+  );
+
+  const installationOf = (request: FastifyRequest<{ Params: { installation_id: string } }>) =>
+    apps.installationsOf(appOf(request)).find((entry) => String(entry.id) === request.params.installation_id);
+
+  app.get<{ Params: { installation_id: string } }>(
+    '/app/installations/:installation_id',
+    appRoute(appDocs.installation),
+    async (request, reply) => {
+      const installation = installationOf(request);
+      if (!installation) return notFound(reply, appDocs.installation);
+      return installationBody(installation, apiUrl(request));
+    },
+  );
+
+  app.post<{ Params: { installation_id: string }; Body: unknown }>(
+    '/app/installations/:installation_id/access_tokens',
+    appRoute(appDocs.accessToken),
+    async (request, reply) => {
+      const installation = installationOf(request);
+      if (!installation) return notFound(reply, appDocs.accessToken);
+      const wanted = tokenRequest(request.body);
+      if (typeof wanted === 'string')
+        return reply.code(422).send(errorBody(422, wanted, appDocs.accessToken));
+      const minted = apps.mintToken(installation, wanted);
+      if ('status' in minted)
+        return reply.code(minted.status).send(errorBody(minted.status, minted.message, appDocs.accessToken));
+      const repositories = apps.tokenRepositories(minted.token);
+      return reply.code(201).send(tokenBody(minted.token, repositories, apiUrl(request)));
+    },
+  );
+
+  app.get<{ Params: { owner: string; repo: string } }>(
+    '/repos/:owner/:repo/installation',
+    appRoute(appDocs.repoInstallation),
+    async (request, reply) => {
+      const repository = state.findRepository(`${request.params.owner}/${request.params.repo}`);
+      const installation = repository && apps.installationForRepository(appOf(request), repository);
+      if (!installation) return notFound(reply, appDocs.repoInstallation);
+      return installationBody(installation, apiUrl(request));
+    },
+  );
+
+  app.get<{ Params: { org: string } }>(
+    '/orgs/:org/installation',
+    appRoute(appDocs.orgInstallation),
+    async (request, reply) => {
+      const installation = apps.installationForAccount(appOf(request), request.params.org);
+      if (installation?.account.type !== 'Organization') return notFound(reply, appDocs.orgInstallation);
+      return installationBody(installation, apiUrl(request));
+    },
+  );
+
+  // Organizations are users too on this route, as on GitHub.
+  app.get<{ Params: { username: string } }>(
+    '/users/:username/installation',
+    appRoute(appDocs.userInstallation),
+    async (request, reply) => {
+      const installation = apps.installationForAccount(appOf(request), request.params.username);
+      if (!installation) return notFound(reply, appDocs.userInstallation);
+      return installationBody(installation, apiUrl(request));
+    },
+  );
+
+  app.get<{ Querystring: Query }>(
+    '/installation/repositories',
+    { config: { docs: appDocs.installationRepositories } },
+    async (request, reply) => {
+      const identity = request.githubIdentity;
+      if (identity?.kind !== 'installation') {
+        const message =
+          'You must authenticate with an installation access token in order to list repositories for an installation.';
+        return reply.code(403).send(errorBody(403, message, appDocs.installationRepositories));
+      }
+      const { installation } = identity.token;
+      const reachable = apps.tokenRepositories(identity.token);
+      return {
+        total_count: reachable.length,
+        repository_selection: identity.token.repositoryIds ? 'selected' : installation.repositorySelection,
+        repositories: paged(request, reply, reachable).map((repository) =>
+          repositoryBody(repository, installation.account, apiUrl(request)),
+        ),
+      };
+    },
+  );
+
+  registerAppControls(app, apps);
+}
+
+function registerAppControls(app: FastifyInstance, apps: AppRegistry): void {
+  app.post<{ Body: RegisterAppInput }>('/_sandbox/apps', async (request, reply) => {
+    const { app: registered, privateKeyPem } = apps.registerApp(request.body ?? {});
+    return reply.code(201).send({
+      id: registered.id,
+      slug: registered.slug,
+      clientId: registered.clientId,
+      owner: registered.owner.login,
+      ...(privateKeyPem ? { privateKeyPem } : {}),
+    });
+  });
+  app.post<{ Params: { id: string }; Body: Parameters<AppRegistry['install']>[1] }>(
+    '/_sandbox/apps/:id/installations',
+    async (request, reply) => {
+      try {
+        const installation = apps.install(Number(request.params.id), request.body);
+        return reply.code(201).send({ id: installation.id, account: installation.account.login });
+      } catch (error) {
+        return reply.code(404).send({ message: (error as Error).message });
+      }
+    },
+  );
+  app.put<{ Body: { seconds: number } }>('/_sandbox/apps/token-ttl', async (request, reply) => {
+    apps.setTokenTtl(request.body.seconds);
+    return reply.code(204).send();
+  });
+}
