@@ -19,6 +19,7 @@ import {
 } from './deploy-keys.ts';
 import { paginate } from './pagination.ts';
 import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { createTokenRegistry, registerTokenRoutes, type TokenRegistry } from './tokens.ts';
 
 export interface GitlabStandInOptions {
   state: HostState;
@@ -33,6 +34,8 @@ export interface GitlabStandIn {
   /** Ends with `/api/v4`. */
   url: string;
   faults: FaultInjector;
+  /** The accepted tokens: set one's expiry date or revoke it. */
+  tokens: TokenRegistry;
   setRateLimit(options: GitlabStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -65,7 +68,7 @@ function tokenOf(request: FastifyRequest): string | undefined {
 
 export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<GitlabStandIn> {
   const { state } = opts;
-  const tokens = new Set(opts.tokens);
+  const tokens = createTokenRegistry(opts.tokens);
   const limiter = createRateLimiter(opts.rateLimit);
   // The key text as GitLab stores it (first comment word kept); host state keeps only type and blob.
   const storedKeys = new Map<number, string>();
@@ -101,6 +104,7 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     reply.headers(decision.headers);
     if (decision.throttled) return reply.code(429).type('text/plain').send('Retry later\n');
   });
+  registerTokenRoutes(app, tokens, tokenOf);
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: '404 Not Found' }));
   app.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
@@ -198,6 +202,7 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
   return {
     url: `${origin}${API}`,
     faults,
+    tokens,
     setRateLimit: (options) => limiter.configure(options),
     close: () => app.close(),
   };
