@@ -1,8 +1,11 @@
 // Local stand-in for HashiCorp Vault's HTTP API (`/v1/`): KV v2, tokens and ACL policies,
-// response wrapping, Kubernetes auth and sys/health, with Vault's envelopes and error bodies.
+// response wrapping, Kubernetes, AppRole and JWT auth and sys/health, with Vault's envelopes and
+// error bodies.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import { createAppRoleAuth } from './approle.ts';
+import { type AuthControls, registerAuthControls } from './auth-controls.ts';
 import {
   isObject,
   isVaultFailure,
@@ -13,6 +16,7 @@ import {
   type VaultRequest,
   vaultFailure,
 } from './http.ts';
+import { createJwtAuth } from './jwt-auth.ts';
 import { createKubernetesAuth } from './kubernetes.ts';
 import { createKvEngine } from './kv.ts';
 import { LIST_MARKER_HEADER, listenWithListMethod } from './list-method.ts';
@@ -35,6 +39,8 @@ export interface VaultStandInOptions {
 export interface VaultStandIn {
   addr: string;
   faults: FaultInjector;
+  /** Revoke tokens, refuse renewals, take logins down. */
+  auth: AuthControls;
   close(): Promise<void>;
 }
 
@@ -64,6 +70,8 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
       { prefix: 'sys/', type: 'system' },
       { prefix: 'auth/token/', type: 'token' },
       { prefix: 'auth/kubernetes/', type: 'kubernetes' },
+      { prefix: 'auth/approle/', type: 'approle' },
+      { prefix: 'auth/jwt/', type: 'jwt' },
       { prefix: 'cubbyhole/', type: 'cubbyhole' },
       { prefix: 'identity/', type: 'identity' },
     ],
@@ -73,6 +81,8 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
       ...tokens.routes,
       ...wrapping.routes,
       ...createKubernetesAuth(tokens, opts.kubernetes?.publicKeysPem, now),
+      ...createAppRoleAuth(tokens, now),
+      ...createJwtAuth(tokens, now),
     ],
     tokens,
     policies,
@@ -87,6 +97,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     if (request.headers[LIST_MARKER_HEADER] === 'LIST') request.raw.method = 'LIST';
   });
   const faults = registerFaults(app, (status) => ({ errors: FAULT_MESSAGES[status] ?? [] }));
+  const auth = registerAuthControls(app, tokens);
 
   // Vault reads every request body as JSON, whatever the Content-Type.
   app.removeAllContentTypeParsers();
@@ -158,6 +169,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
   return {
     addr: `http://127.0.0.1:${listener.port}`,
     faults,
+    auth,
     close: async () => {
       await listener.close();
       await app.close();
