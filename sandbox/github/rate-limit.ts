@@ -49,7 +49,10 @@ export function rateLimitHeaders(snapshot: RateLimitSnapshot): Record<string, st
   };
 }
 
-export function createGithubRateLimiter(initial: GithubRateLimitOptions | undefined): GithubRateLimiter {
+export function createGithubRateLimiter(
+  initial: GithubRateLimitOptions | undefined,
+  now: () => number = () => Date.now(),
+): GithubRateLimiter {
   let options: GithubRateLimitOptions = initial ?? {};
   let buckets = new Map<string, Bucket>();
 
@@ -73,7 +76,7 @@ export function createGithubRateLimiter(initial: GithubRateLimitOptions | undefi
 
   return {
     take(credential, write) {
-      const nowMs = Date.now();
+      const nowMs = now();
       const limit = credential === null ? UNAUTHENTICATED_LIMIT : (options.limit ?? DEFAULT_LIMIT);
       const bucket = bucketFor(credential ?? '', nowMs);
       if (bucket.used >= limit) return { kind: 'primary', snapshot: snapshot(bucket, limit) };

@@ -60,10 +60,10 @@ const REPOSITORY_PREFIXES = ['/repos/:owner/:repo', '/repositories/:repository_i
 
 export async function startGithubStandIn(opts: GithubStandInOptions): Promise<GithubStandIn> {
   const { state } = opts;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? (() => Date.now());
   const apps = createAppRegistry({ state, now, tokenTtlSeconds: opts.installationTokenTtlSeconds });
   const credentials = createCredentialResolver({ tokens: opts.tokens, apps, now });
-  const limiter = createGithubRateLimiter(opts.rateLimit);
+  const limiter = createGithubRateLimiter(opts.rateLimit, now);
   const app = Fastify({ logger: false });
 
   const faults = registerFaults(app, (status) => errorBody(status));

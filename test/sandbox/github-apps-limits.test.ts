@@ -1,22 +1,14 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
-import sshpk from 'sshpk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GithubStandIn, startGithubStandIn } from '../../sandbox/github/stand-in.ts';
 import { createHostState } from '../../sandbox/shared/host-state.ts';
-import { quiet } from '../support/github-apps.ts';
+import { quiet, sshPublicKey } from '../support/github-apps.ts';
 
 let github: GithubStandIn;
+// Frozen: every write of a test falls in the same second of the stand-in's clock, however slow the machine.
+const clock = Date.now();
 const repo = { owner: 'acme', repo: 'widgets' };
-
-function publicKey(): string {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  return sshpk
-    .parsePrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'pem')
-    .toPublic()
-    .toString('ssh');
-}
 
 /** An App installed on `acme`, authenticated as that installation through @octokit/auth-app. */
 function installedApp(name: string): Octokit {
@@ -34,7 +26,7 @@ function installedApp(name: string): Octokit {
 async function writes(octokit: Octokit, count: number): Promise<number[]> {
   const statuses: number[] = [];
   for (let index = 0; index < count; index++) {
-    const answer = await octokit.rest.repos.createDeployKey({ ...repo, key: publicKey() }).then(
+    const answer = await octokit.rest.repos.createDeployKey({ ...repo, key: sshPublicKey() }).then(
       (response) => response.status,
       (error: { status: number }) => error.status,
     );
@@ -46,7 +38,12 @@ async function writes(octokit: Octokit, count: number): Promise<number[]> {
 beforeAll(async () => {
   const state = createHostState('github');
   state.addRepository('acme/widgets', '/srv/git/acme/widgets.git');
-  github = await startGithubStandIn({ state, tokens: ['ghp_sandboxAdmin'], sshHostKeys: () => [] });
+  github = await startGithubStandIn({
+    state,
+    tokens: ['ghp_sandboxAdmin'],
+    sshHostKeys: () => [],
+    now: () => clock,
+  });
 });
 afterAll(() => github.close());
 

@@ -1,13 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
-import sshpk from 'sshpk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AppInstallation, GithubApp } from '../../sandbox/github/app-registry.ts';
 import { githubTime } from '../../sandbox/github/responses.ts';
 import { type GithubStandIn, startGithubStandIn } from '../../sandbox/github/stand-in.ts';
 import { createHostState, type HostState } from '../../sandbox/shared/host-state.ts';
-import { expectGithubSchema, failure, quiet } from '../support/github-apps.ts';
+import { expectGithubSchema, failure, quiet, sshPublicKey } from '../support/github-apps.ts';
 
 let clock: number;
 let state: HostState;
@@ -16,12 +14,6 @@ let app: GithubApp;
 let privateKey: string;
 let acme: AppInstallation;
 let octoUser: AppInstallation;
-
-function publicKey(): string {
-  const { privateKey: key } = generateKeyPairSync('ed25519');
-  const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-  return sshpk.parsePrivateKey(pem, 'pem').toPublic().toString('ssh');
-}
 
 /** Authenticated as the App itself, or as one of its installations, as @octokit/auth-app's README shows. */
 const appOctokit = (auth: Record<string, unknown> = {}) =>
@@ -167,7 +159,7 @@ describe('GitHub stand-in: installation access tokens', () => {
       404,
     );
     const write = await failure(
-      reader.rest.repos.createDeployKey({ owner: 'acme', repo: 'widgets', key: publicKey() }),
+      reader.rest.repos.createDeployKey({ owner: 'acme', repo: 'widgets', key: sshPublicKey() }),
     );
     expect(write.status).toBe(403);
     expect(write.response.data.message).toBe('Resource not accessible by integration');
@@ -196,7 +188,7 @@ describe('GitHub stand-in: installation access tokens', () => {
     const created = await octokit.rest.repos.createDeployKey({
       owner: 'acme',
       repo: 'widgets',
-      key: publicKey(),
+      key: sshPublicKey(),
       read_only: true,
     });
     expect(created.status).toBe(201);

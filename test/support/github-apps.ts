@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { type JWTPayload, SignJWT } from 'jose';
+import sshpk from 'sshpk';
 import { expect } from 'vitest';
 
 type Operation = {
@@ -83,4 +84,11 @@ export async function appJwt(
     : createPrivateKey(privateKeyPem);
   // GitHub takes a numeric `iss`, which jose's types do not foresee.
   return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg, typ: 'JWT' }).sign(key);
+}
+
+/** A fresh Ed25519 public key in OpenSSH format, as a deploy key is registered. */
+export function sshPublicKey(): string {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return sshpk.parsePrivateKey(pem, 'pem').toPublic().toString('ssh');
 }
