@@ -98,7 +98,7 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
   });
   if (values.json) {
     const line = {
-      github: { api: standIns.github.api.url, ...host(standIns.github) },
+      github: { api: standIns.github.api.url, ...host(standIns.github), app: standIns.github.app },
       gitlab: { api: standIns.gitlab.api.url, ...host(standIns.gitlab) },
       vault: { addr: standIns.vault.addr, token: standIns.vault.token, mount: standIns.vault.mount },
       repos: standIns.repositories,

@@ -1,7 +1,7 @@
 // Starts every stand-in the service talks to: GitHub and GitLab (REST + SSH git) and Vault,
 // with the demo repositories in place. Postgres and Redis stay real and are not started here.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
@@ -21,8 +21,18 @@ export interface HostStandIn<T> {
   token: string;
 }
 
+/** The GitHub App the sandbox registers and installs on `acme`: what a service needs to act as it. */
+export interface SandboxGithubApp {
+  id: number;
+  clientId: string;
+  slug: string;
+  /** The App's private key (PEM, mode 0600) in the sandbox's data directory. */
+  privateKeyPath: string;
+  installationId: number;
+}
+
 export interface StandIns {
-  github: HostStandIn<GithubStandIn>;
+  github: HostStandIn<GithubStandIn> & { app: SandboxGithubApp };
   gitlab: HostStandIn<GitlabStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
@@ -63,6 +73,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       sshHostKeys: () => [githubSsh.hostPublicKey],
     });
     closers.push(() => github.close());
+    const githubApp = await installSandboxApp(github, dataDir);
 
     const gitlabToken = secret('glpat-');
     const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
@@ -88,7 +99,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     return {
       oidc,
       auditSigningKey,
-      github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
+      github: { api: github, state: githubState, ssh: githubSsh, token: githubToken, app: githubApp },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
       repositories,
@@ -99,6 +110,21 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     await closeAll();
     throw error;
   }
+}
+
+// The recommended production setup authenticates as a GitHub App, so the sandbox has one.
+async function installSandboxApp(github: GithubStandIn, dataDir: string): Promise<SandboxGithubApp> {
+  const { app, privateKeyPem } = github.apps.registerApp({ name: 'deploykey-rotator-sandbox' });
+  const privateKeyPath = join(dataDir, 'github-app.private-key.pem');
+  await writeFile(privateKeyPath, privateKeyPem!, { mode: 0o600 });
+  const installation = github.apps.install(app.id, { account: 'acme' });
+  return {
+    id: app.id,
+    clientId: app.clientId,
+    slug: app.slug,
+    privateKeyPath,
+    installationId: installation.id,
+  };
 }
 
 export const SANDBOX_OIDC_ISSUER_ID = 'sandbox-oidc';
