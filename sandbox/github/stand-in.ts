@@ -1,6 +1,6 @@
 // Local stand-in for GitHub's REST API: the deploy-key endpoints, `/meta` and GitHub Apps, with
-// GitHub's auth, error bodies, pagination and rate limits. Served at the root, like api.github.com, so Octokit
-// takes `url` as its `baseUrl`.
+// GitHub's auth, error bodies, pagination and rate limits. Served at the root, like api.github.com,
+// so Octokit takes `url` as its `baseUrl`.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState, SandboxRepository } from '../shared/host-state.ts';
