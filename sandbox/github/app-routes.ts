@@ -27,29 +27,31 @@ function paged<T>(request: FastifyRequest<{ Querystring: Query }>, reply: Fastif
   return items.slice((page.page - 1) * page.perPage, page.page * page.perPage);
 }
 
-// GitHub checks the body against the operation's schema first, as for the deploy-key routes.
+// GitHub checks the body against the operation's JSON schema first, and names the first mismatch.
 function tokenRequest(body: unknown): TokenRequest | string {
   if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) return 'Invalid request.\n\nInvalid input: body';
-  const input = body as Record<string, unknown>;
-  const { repositories, repository_ids: ids, permissions } = input;
-  if (
-    repositories !== undefined &&
-    !(Array.isArray(repositories) && repositories.every((name) => typeof name === 'string'))
-  ) {
-    return `Invalid request.\n\nFor 'properties/repositories', ${JSON.stringify(repositories)} is not an array of strings.`;
+  const invalid = (where: string, value: unknown, type: string) =>
+    `Invalid request.\n\nFor '${where}', ${JSON.stringify(value)} is not ${type}.`;
+  if (typeof body !== 'object' || Array.isArray(body)) return invalid('type', body, 'an object');
+  const { repositories, repository_ids: ids, permissions } = body as Record<string, unknown>;
+  const lists = [
+    ['repositories', repositories, (item: unknown) => typeof item === 'string', 'a string'],
+    ['repository_ids', ids, (item: unknown) => Number.isInteger(item), 'an integer'],
+  ] as const;
+  for (const [field, value, fits, itemType] of lists) {
+    if (value === undefined) continue;
+    if (!Array.isArray(value)) return invalid(`properties/${field}`, value, 'an array');
+    const misfit = value.find((item) => !fits(item));
+    if (misfit !== undefined) return invalid('items', misfit, itemType);
   }
-  if (ids !== undefined && !(Array.isArray(ids) && ids.every((id) => Number.isInteger(id)))) {
-    return `Invalid request.\n\nFor 'properties/repository_ids', ${JSON.stringify(ids)} is not an array of integers.`;
-  }
-  const levels = Object.values((permissions ?? {}) as Record<string, unknown>);
-  if (
-    permissions !== undefined &&
-    (typeof permissions !== 'object' ||
-      permissions === null ||
-      levels.some((level) => level !== 'read' && level !== 'write'))
-  ) {
-    return `Invalid request.\n\nFor 'properties/permissions', ${JSON.stringify(permissions)} is not valid.`;
+  if (permissions !== undefined) {
+    if (typeof permissions !== 'object' || permissions === null || Array.isArray(permissions)) {
+      return invalid('properties/permissions', permissions, 'an object');
+    }
+    for (const [name, level] of Object.entries(permissions)) {
+      if (level !== 'read' && level !== 'write')
+        return invalid(`properties/${name}`, level, 'one of ["read", "write"]');
+    }
   }
   return {
     ...(repositories ? { repositories: repositories as string[] } : {}),

@@ -171,6 +171,16 @@ describe('GitHub stand-in: installation access tokens', () => {
       422,
       'There is at least one repository that does not exist or is not accessible to the parent installation.',
     ]);
+    const malformed = await failure(
+      octokit.request('POST /app/installations/{installation_id}/access_tokens', {
+        installation_id: acme.id,
+        repositories: 'widgets' as never,
+      }),
+    );
+    expect([malformed.status, malformed.response.data.message]).toEqual([
+      422,
+      `Invalid request.\n\nFor 'properties/repositories', "widgets" is not an array.`,
+    ]);
     const more = await failure(
       octokit.rest.apps.createInstallationAccessToken({
         installation_id: acme.id,
