@@ -77,3 +77,23 @@ export function missingScope(caller: Caller, category: ScopeCategory, write: boo
   if (granted) return undefined;
   return `token does not have at least one of required scope(s), required=[${required}], token scope=${caller.scopes.join(',')}`;
 }
+
+/** The owner of each repository: an organization named after the path's first segment. */
+export function createOwnerDirectory(): (repositoryPath: string) => GiteaUser {
+  const owners = new Map<string, GiteaUser>();
+  return (repositoryPath) => {
+    const login = repositoryPath.split('/')[0]!.toLowerCase();
+    let owner = owners.get(login);
+    if (!owner) {
+      owner = {
+        id: 100 + owners.size,
+        login,
+        fullName: '',
+        email: `${login}@sandbox.invalid`,
+        isAdmin: false,
+      };
+      owners.set(login, owner);
+    }
+    return owner;
+  };
+}

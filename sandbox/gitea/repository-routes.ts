@@ -14,7 +14,7 @@ export interface RepositoryRoutesContext {
   keys: GiteaDeployKeys;
   origin: () => string;
   callerOf: (request: FastifyRequest) => Caller;
-  ownerOf: (repository: SandboxRepository) => GiteaUser;
+  ownerOf: (repositoryPath: string) => GiteaUser;
   sshCloneUrl: (path: string) => string;
   createdAt: Date;
 }
@@ -41,44 +41,40 @@ function permissionOf(caller: Caller): Permission {
     : { admin: false, push: false, pull: true };
 }
 
-export function registerRepositoryRoutes(app: FastifyInstance, context: RepositoryRoutesContext): void {
-  const { state, keys } = context;
+/** Gitea's checks for a repository route; on a refusal it answers and returns `undefined`. */
+function createRepositoryAccess(context: RepositoryRoutesContext) {
   const fail = (reply: FastifyReply, status: number, message: string) =>
     reply.code(status).send(apiError(context.origin(), message));
 
-  /** Runs Gitea's checks; on a refusal it answers and returns `undefined`. */
-  const assign = (
+  return (
     request: FastifyRequest<{ Params: RepoParams }>,
     reply: FastifyReply,
     keyRoute: boolean,
-  ) => {
+  ): Assigned | undefined => {
     const caller = context.callerOf(request);
-    const scopeError = missingScope(
-      caller,
-      'repository',
-      request.method !== 'GET' && request.method !== 'HEAD',
-    );
+    const write = request.method !== 'GET' && request.method !== 'HEAD';
+    const scopeError = missingScope(caller, 'repository', write);
     if (scopeError) return void fail(reply, 403, scopeError);
-    const repository = state.findRepository(`${request.params.owner}/${request.params.repo}`);
+    const repository = context.state.findRepository(`${request.params.owner}/${request.params.repo}`);
     const permission = permissionOf(caller);
     // A private repository: whoever may not read it is told it does not exist.
     if (!repository || !permission.pull) return void fail(reply, 404, 'not found');
     if (keyRoute && caller.kind !== 'user') return void fail(reply, 401, 'token is required');
     if (keyRoute && !permission.admin) {
-      return void fail(
-        reply,
-        403,
-        'user should be an owner or a collaborator with admin write of a repository',
-      );
+      const message = 'user should be an owner or a collaborator with admin write of a repository';
+      return void fail(reply, 403, message);
     }
-    return { repository, permission } satisfies Assigned;
+    return { repository, permission };
   };
+}
 
-  const viewOf = ({ repository }: Assigned, permission: Permission) =>
+/** The bodies of repositories and deploy keys as the assigned caller sees them. */
+function createViews(context: RepositoryRoutesContext) {
+  const repository = ({ repository }: Assigned, permission: Permission) =>
     repositoryBody({
       origin: context.origin(),
       repository,
-      owner: context.ownerOf(repository),
+      owner: context.ownerOf(repository.path),
       permission,
       sshCloneUrl: context.sshCloneUrl(repository.path),
       createdAt: context.createdAt,
@@ -86,27 +82,41 @@ export function registerRepositoryRoutes(app: FastifyInstance, context: Reposito
 
   // A key written into the state directly (tests do) has no Gitea record yet; derive one from its blob.
   const publicKeyOf = (deployKey: SandboxDeployKey): GiteaPublicKey => {
-    const known = keys.publicKeyOf(deployKey.key);
+    const known = context.keys.publicKeyOf(deployKey.key);
     if (known) return known;
     const checked = checkPublicKey(deployKey.key);
     const fingerprint = 'fingerprint' in checked ? checked.fingerprint : '';
     return { id: 0, name: deployKey.title, content: deployKey.key, blob: deployKey.key, fingerprint };
   };
 
-  // A site administrator (the only caller let through here) sees the repository in listed keys, with
-  // the key's own access as its permission.
-  const withRepository = (assigned: Assigned, deployKey: SandboxDeployKey) =>
-    deployKeyBody(
-      context.origin(),
-      assigned.repository.path,
-      deployKey,
-      publicKeyOf(deployKey),
-      viewOf(assigned, { admin: false, push: !deployKey.readOnly, pull: true }),
-    );
+  return {
+    repository,
+    publicKeyOf,
+    created: (assigned: Assigned, deployKey: SandboxDeployKey) =>
+      deployKeyBody(context.origin(), assigned.repository.path, deployKey, publicKeyOf(deployKey)),
+    // Only a site administrator gets this far, and Gitea shows such a caller the repository, with the
+    // key's own access as its permission.
+    withRepository: (assigned: Assigned, deployKey: SandboxDeployKey) =>
+      deployKeyBody(
+        context.origin(),
+        assigned.repository.path,
+        deployKey,
+        publicKeyOf(deployKey),
+        repository(assigned, { admin: false, push: !deployKey.readOnly, pull: true }),
+      ),
+  };
+}
+
+export function registerRepositoryRoutes(app: FastifyInstance, context: RepositoryRoutesContext): void {
+  const { state, keys } = context;
+  const assign = createRepositoryAccess(context);
+  const views = createViews(context);
+  const fail = (reply: FastifyReply, status: number, message: string) =>
+    reply.code(status).send(apiError(context.origin(), message));
 
   app.get<{ Params: RepoParams }>(REPO, async (request, reply) => {
     const assigned = assign(request, reply, false);
-    return assigned ? viewOf(assigned, assigned.permission) : reply;
+    return assigned ? views.repository(assigned, assigned.permission) : reply;
   });
 
   app.get<{ Params: RepoParams; Querystring: ListQuery }>(`${REPO}/keys`, async (request, reply) => {
@@ -116,8 +126,10 @@ export function registerRepositoryRoutes(app: FastifyInstance, context: Reposito
     const keyId = formInt(query.key_id);
     const matching = state
       .listKeys(assigned.repository.id)
-      .filter((deployKey) => keyId === 0 || publicKeyOf(deployKey).id === keyId)
-      .filter((deployKey) => !query.fingerprint || publicKeyOf(deployKey).fingerprint === query.fingerprint);
+      .filter((deployKey) => keyId === 0 || views.publicKeyOf(deployKey).id === keyId)
+      .filter(
+        (deployKey) => !query.fingerprint || views.publicKeyOf(deployKey).fingerprint === query.fingerprint,
+      );
     const limit = formInt(query.limit);
     const pageSize =
       limit <= 0 ? API_SETTINGS.default_paging_num : Math.min(limit, API_SETTINGS.max_response_items);
@@ -127,7 +139,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, context: Reposito
     reply.header('access-control-expose-headers', 'X-Total-Count');
     return matching
       .slice((page - 1) * pageSize, page * pageSize)
-      .map((deployKey) => withRepository(assigned, deployKey));
+      .map((deployKey) => views.withRepository(assigned, deployKey));
   });
 
   app.post<{ Params: RepoParams; Body: string | undefined }>(`${REPO}/keys`, async (request, reply) => {
@@ -144,9 +156,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, context: Reposito
       readOnly: option.readOnly,
     });
     if ('error' in added) return fail(reply, 422, added.error);
-    return reply
-      .code(201)
-      .send(deployKeyBody(context.origin(), assigned.repository.path, added, publicKeyOf(added)));
+    return reply.code(201).send(views.created(assigned, added));
   });
 
   app.get<{ Params: KeyParams }>(`${REPO}/keys/:id`, async (request, reply) => {
@@ -154,7 +164,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, context: Reposito
     if (!assigned) return reply;
     const deployKey = state.getKey(assigned.repository.id, formInt(request.params.id));
     if (!deployKey) return fail(reply, 404, 'not found');
-    return withRepository(assigned, deployKey);
+    return views.withRepository(assigned, deployKey);
   });
 
   app.delete<{ Params: KeyParams }>(`${REPO}/keys/:id`, async (request, reply) => {

@@ -3,14 +3,15 @@
 // Gitea's token forms, error bodies and headers. `url` is the instance's root, as Gitea clients take it.
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { projectPath } from '../../src/project-root.ts';
-import { type FaultInjector, registerFaults } from '../shared/faults.ts';
-import type { HostState, SandboxRepository } from '../shared/host-state.ts';
-import { type Caller, type GiteaTokenGrant, type GiteaUser, identifyCaller, missingScope } from './auth.ts';
+import type { FaultInjector } from '../shared/faults.ts';
+import type { HostState } from '../shared/host-state.ts';
+import { createOwnerDirectory, type GiteaTokenGrant, missingScope } from './auth.ts';
 import { createGiteaDeployKeys, type GiteaDeployKeys } from './deploy-keys.ts';
+import { createGiteaServer } from './http.ts';
 import { checkPublicKey } from './public-keys.ts';
-import { createGiteaRateLimiter, type GiteaRateLimitOptions, RATE_LIMITED_TEXT } from './rate-limit.ts';
+import { createGiteaRateLimiter, type GiteaRateLimitOptions } from './rate-limit.ts';
 import { registerRepositoryRoutes } from './repository-routes.ts';
 import { API_SETTINGS, apiError, GITEA_VERSION, userBody } from './responses.ts';
 
@@ -42,10 +43,8 @@ export interface GiteaStandIn {
   close(): Promise<void>;
 }
 
+// The subset of Gitea's description this stand-in serves; the tests hold its answers to the same file.
 const SWAGGER_FILE = projectPath('test', 'fixtures', 'gitea-swagger.v1.json');
-// Gitea sends this warning whenever a query carries a token; its text still names 1.23.
-const QUERY_TOKEN_WARNING =
-  'token and access_token API authentication is deprecated and will be removed in gitea 1.23. Please use AuthorizationHeaderToken instead. Existing queries will continue to work but without authorization.';
 
 export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<GiteaStandIn> {
   const { state } = opts;
@@ -57,74 +56,17 @@ export async function startGiteaStandIn(opts: GiteaStandInOptions): Promise<Gite
   );
   const limiter = createGiteaRateLimiter(opts.rateLimit);
   const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
-  const callers = new WeakMap<FastifyRequest, Caller>();
   let origin = '';
   const fail = (reply: FastifyReply, status: number, message: string) =>
     reply.code(status).send(apiError(origin, message));
 
-  const app = Fastify({ logger: false });
-  const faults = registerFaults(app, (status) =>
-    status === 429 ? RATE_LIMITED_TEXT : apiError(origin, status >= 500 ? '' : 'injected fault'),
-  );
-  // Gitea binds the body itself (see create-key-option.ts); only the sandbox's own routes take JSON here.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    if (!request.url.startsWith('/_sandbox/')) return done(null, body);
-    try {
-      done(null, body === '' ? undefined : JSON.parse(body as string));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400 }), undefined);
-    }
+  const { app, faults, callerOf } = createGiteaServer({
+    grants,
+    limiter,
+    acceptQueryTokens: !opts.disableQueryAuthToken,
+    origin: () => origin,
   });
-  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
-    // Gitea hides what went wrong in a 500 from anyone but an administrator.
-    const status = Math.min(error.statusCode ?? 500, 500);
-    return fail(reply, status, status === 500 ? '' : error.message);
-  });
-  app.setNotFoundHandler((_request, reply) => fail(reply, 404, 'not found'));
-
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/_sandbox/')) return;
-    reply.header('cache-control', 'max-age=0, private, must-revalidate');
-    reply.header('x-content-type-options', 'nosniff');
-    const retryAfter = limiter.retryAfter(request.ip);
-    if (retryAfter !== undefined) {
-      reply.header('retry-after', String(retryAfter)).header('content-type', 'text/plain; charset=utf-8');
-      return reply.code(429).send(RATE_LIMITED_TEXT);
-    }
-    const caller = identifyCaller(request, grants, !opts.disableQueryAuthToken);
-    const query = request.query as Record<string, unknown>;
-    if (query.token || query.access_token) reply.header('x-gitea-warning', QUERY_TOKEN_WARNING);
-    // An unknown token is refused on every route, public ones included.
-    if (caller.kind === 'invalid') return fail(reply, 401, 'user does not exist [uid: 0, name: ]');
-    callers.set(request, caller);
-  });
-  // Gitea's `ctx.JSON` writes no space before the charset.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    const type = reply.getHeader('content-type');
-    if (typeof type === 'string' && type.startsWith('application/json')) {
-      reply.header('content-type', 'application/json;charset=utf-8');
-    }
-    return payload;
-  });
-
-  const callerOf = (request: FastifyRequest): Caller => callers.get(request) ?? { kind: 'anonymous' };
-  const owners = new Map<string, GiteaUser>();
-  const ownerOf = (repository: SandboxRepository): GiteaUser => {
-    const login = repository.path.split('/')[0]!.toLowerCase();
-    let owner = owners.get(login);
-    if (!owner) {
-      owner = {
-        id: 100 + owners.size,
-        login,
-        fullName: '',
-        email: `${login}@sandbox.invalid`,
-        isAdmin: false,
-      };
-      owners.set(login, owner);
-    }
-    return owner;
-  };
+  const ownerOf = createOwnerDirectory();
   const ssh = opts.ssh ?? { host: '127.0.0.1', port: 22 };
   // Gitea's clone link: the scp form on port 22, a URL on any other.
   const sshCloneUrl = (path: string) =>
