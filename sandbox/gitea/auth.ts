@@ -37,7 +37,7 @@ export const SANDBOX_READER: GiteaUser = {
 export type Caller =
   | { kind: 'anonymous' }
   | { kind: 'invalid' }
-  | { kind: 'user'; user: GiteaUser; scopes: string[]; viaQuery: boolean };
+  | { kind: 'user'; user: GiteaUser; scopes: string[] };
 
 export type ScopeCategory = 'repository' | 'user';
 
@@ -63,7 +63,6 @@ export function identifyCaller(
     kind: 'user',
     user: grant.reader ? SANDBOX_READER : SANDBOX_ADMIN,
     scopes: grant.scopes ?? ['all'],
-    viaQuery: Boolean(queryToken),
   };
 }
 

@@ -36,14 +36,12 @@ export function createGiteaDeployKeys(state: HostState): GiteaDeployKeys {
   // Like Gitea's autoincrement ids, but from a random start so a restarted sandbox does not reuse one.
   let nextPublicKeyId = 1_000 + Math.floor(Math.random() * 1_000_000);
 
-  const findByFingerprint = (fingerprint: string) =>
-    [...publicKeys.values()].find((publicKey) => publicKey.fingerprint === fingerprint);
-
   return {
     add({ repositoryId, title, key, readOnly }) {
       if (userKeyFingerprints.has(key.fingerprint))
         return { error: 'Key content has been used as non-deploy key' };
-      const existing = findByFingerprint(key.fingerprint);
+      // Gitea looks the key up by fingerprint, which names the same key as its blob.
+      const existing = publicKeys.get(key.blob);
       const onRepository = state.listKeys(repositoryId);
       if (existing && onRepository.some((deployKey) => deployKey.key === existing.blob)) {
         return { error: 'This key has already been added to this repository' };
