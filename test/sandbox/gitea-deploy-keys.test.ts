@@ -204,21 +204,34 @@ describe('Gitea stand-in: what Gitea refuses to register', () => {
     type: 'pkcs8',
     format: 'pem',
   }) as string;
-  const refusals: Array<[string, string]> = [
-    ['hello world', 'extractTypeFromBase64Key: invalid key format: illegal base64 data at input byte 4'],
+  const refusals: Array<[label: string, key: string, reason: string]> = [
     [
+      'no base64',
+      'hello world',
+      'extractTypeFromBase64Key: invalid key format: illegal base64 data at input byte 4',
+    ],
+    [
+      'unpadded base64',
       'ssh-ed25519 AAAAnotakey',
       'extractTypeFromBase64Key: invalid key format: illegal base64 data at input byte 8',
     ],
-    ['ssh-ed25519 AAAAAQ==', 'extractTypeFromBase64Key: invalid key format: not enough length 1'],
-    ['ssh-ed25519 AAAA', 'extractTypeFromBase64Key: invalid key format: %!w(<nil>)'],
-    [`ssh-rsa ${ed25519Blob}`, 'key type and content does not match: ssh-rsa - ssh-ed25519'],
-    [privatePem, 'the provided key is a private key'],
-    [rsa1024, 'key length is not enough: got 1024, needs 2047'],
-    [dsa, 'key type is not allowed: dsa'],
+    [
+      'a truncated key',
+      'ssh-ed25519 AAAAAQ==',
+      'extractTypeFromBase64Key: invalid key format: not enough length 1',
+    ],
+    ['a key under 4 bytes', 'ssh-ed25519 AAAA', 'extractTypeFromBase64Key: invalid key format: %!w(<nil>)'],
+    [
+      'a type that is not the key’s',
+      `ssh-rsa ${ed25519Blob}`,
+      'key type and content does not match: ssh-rsa - ssh-ed25519',
+    ],
+    ['a private key', privatePem, 'the provided key is a private key'],
+    ['RSA-1024', rsa1024, 'key length is not enough: got 1024, needs 2047'],
+    ['DSA', dsa, 'key type is not allowed: dsa'],
   ];
 
-  it.each(refusals)('answers 422 "Invalid key content" for %j', async (key, reason) => {
+  it.each(refusals)('answers 422 "Invalid key content" for %s', async (_label, key, reason) => {
     const refused = await failure(api.repos.repoCreateKey('acme', 'models', { title: randomUUID(), key }));
     expect(refused.status).toBe(422);
     expectGiteaResponse(KEYS, 'post', 422, refused.error);
