@@ -100,6 +100,7 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
     const line = {
       github: { api: standIns.github.api.url, ...host(standIns.github) },
       gitlab: { api: standIns.gitlab.api.url, ...host(standIns.gitlab) },
+      gitea: { api: standIns.gitea.api.apiUrl, ...host(standIns.gitea) },
       vault: { addr: standIns.vault.addr, token: standIns.vault.token, mount: standIns.vault.mount },
       repos: standIns.repositories,
       api: service.url,

@@ -1,9 +1,12 @@
-// Starts every stand-in the service talks to: GitHub and GitLab (REST + SSH git) and Vault,
+// Starts every stand-in the service talks to: GitHub, GitLab and Gitea (REST + SSH git) and Vault,
 // with the demo repositories in place. Postgres and Redis stay real and are not started here.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGiteaDeployKeys } from './gitea/deploy-keys.ts';
+import { giteaSshMessages } from './gitea/ssh-messages.ts';
+import { type GiteaStandIn, startGiteaStandIn } from './gitea/stand-in.ts';
 import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
@@ -24,6 +27,7 @@ export interface HostStandIn<T> {
 export interface StandIns {
   github: HostStandIn<GithubStandIn>;
   gitlab: HostStandIn<GitlabStandIn>;
+  gitea: HostStandIn<GiteaStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
   /** The Ed25519 pair that signs audit checkpoints (the service gets the private half). */
@@ -46,15 +50,24 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
   try {
     const githubState = createHostState('github');
     const gitlabState = createHostState('gitlab');
+    const giteaState = createHostState('gitea');
     for (const repository of repositories) {
       githubState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'github'), repository));
       gitlabState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitlab'), repository));
+      giteaState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitea'), repository));
     }
 
     const githubSsh = await startSshGitServer({ state: githubState });
     closers.push(() => githubSsh.close());
     const gitlabSsh = await startSshGitServer({ state: gitlabState });
     closers.push(() => gitlabSsh.close());
+    // The Gitea API and its SSH side share the deploy-key records, so SSH messages name the key as Gitea does.
+    const giteaKeys = createGiteaDeployKeys(giteaState);
+    const giteaSsh = await startSshGitServer({
+      state: giteaState,
+      messages: giteaSshMessages(giteaState, giteaKeys),
+    });
+    closers.push(() => giteaSsh.close());
 
     const githubToken = secret('ghp_');
     const github = await startGithubStandIn({
@@ -67,6 +80,16 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     const gitlabToken = secret('glpat-');
     const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
     closers.push(() => gitlab.close());
+
+    // Gitea tokens are 40 hexadecimal characters.
+    const giteaToken = randomBytes(20).toString('hex');
+    const gitea = await startGiteaStandIn({
+      state: giteaState,
+      tokens: [giteaToken],
+      keys: giteaKeys,
+      ssh: { host: giteaSsh.host, port: giteaSsh.port },
+    });
+    closers.push(() => gitea.close());
 
     const oidc = await startOidcStandIn();
     closers.push(() => oidc.close());
@@ -90,6 +113,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       auditSigningKey,
       github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
+      gitea: { api: gitea, state: giteaState, ssh: giteaSsh, token: giteaToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
       repositories,
       dataDir,
