@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
 import {
   isObject,
   isVaultFailure,
@@ -15,7 +16,7 @@ import {
 } from './http.ts';
 import { createKubernetesAuth } from './kubernetes.ts';
 import { createKvEngine } from './kv.ts';
-import { LIST_MARKER_HEADER, listenWithListMethod } from './list-method.ts';
+import { LIST_MARKER_HEADER, listRewritingStream } from './list-method.ts';
 import { createPolicyStore } from './policies.ts';
 import { createVaultRouter, type VaultReply } from './router.ts';
 import { createTokenStore } from './tokens.ts';
@@ -30,10 +31,14 @@ export interface VaultStandInOptions {
   port?: number;
   /** Clock for token, wrapping-token and JWT lifetimes (ms since epoch); default `Date.now`. */
   now?: () => number;
+  /** Also serve over HTTPS with this certificate. */
+  tls?: TlsIdentity;
 }
 
 export interface VaultStandIn {
   addr: string;
+  /** The HTTPS twin of `addr` when the stand-in was given a certificate. */
+  httpsAddr?: string;
   faults: FaultInjector;
   close(): Promise<void>;
 }
@@ -153,15 +158,12 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     },
   });
 
-  await app.ready();
-  const listener = await listenWithListMethod(app.server, opts.port ?? 0);
+  const listeners = await serveOn(app, { port: opts.port, tls: opts.tls, connection: listRewritingStream });
   return {
-    addr: `http://127.0.0.1:${listener.port}`,
+    addr: listeners.url,
+    ...(listeners.httpsUrl ? { httpsAddr: listeners.httpsUrl } : {}),
     faults,
-    close: async () => {
-      await listener.close();
-      await app.close();
-    },
+    close: () => listeners.close(),
   };
 }
 
