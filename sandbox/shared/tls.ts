@@ -16,6 +16,8 @@ export interface SandboxCa {
 }
 
 const VALIDITY_MS = 30 * 24 * 3600 * 1000;
+// forge ends PEM lines with CRLF; files and the --json line read better with plain newlines.
+const pem = (text: string) => text.replaceAll('\r\n', '\n');
 
 // forge signs in JavaScript but generating RSA keys there takes seconds; Node makes them natively.
 function rsaKeyPair() {
@@ -48,7 +50,7 @@ export function createSandboxCa(): SandboxCa {
   ca.sign(caKeys.privateKey, forge.md.sha256.create());
 
   return {
-    certPem: forge.pki.certificateToPem(ca),
+    certPem: pem(forge.pki.certificateToPem(ca)),
     issueServerIdentity() {
       const keys = rsaKeyPair();
       const cert = newCertificate(keys.publicKey, '127.0.0.1');
@@ -67,7 +69,7 @@ export function createSandboxCa(): SandboxCa {
         { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
       ]);
       cert.sign(caKeys.privateKey, forge.md.sha256.create());
-      return { keyPem: keys.pem, certPem: forge.pki.certificateToPem(cert) };
+      return { keyPem: keys.pem, certPem: pem(forge.pki.certificateToPem(cert)) };
     },
   };
 }
