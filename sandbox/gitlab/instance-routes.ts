@@ -6,8 +6,8 @@ import type { SandboxRepository } from '../shared/host-state.ts';
 import { renderProjectIdentity } from './deploy-keys.ts';
 import type { GitlabRoutes } from './routes.ts';
 
-export const GITLAB_VERSION = { version: '17.11.1', revision: '6d6ea7ba2c3' };
-export const SANDBOX_USER = { id: 1, username: 'sandbox-admin', name: 'Sandbox Admin' };
+const GITLAB_VERSION = { version: '17.11.1', revision: '6d6ea7ba2c3' };
+const SANDBOX_USER = { id: 1, username: 'sandbox-admin', name: 'Sandbox Admin' };
 
 export function registerInstanceRoutes(app: FastifyInstance, routes: GitlabRoutes): void {
   const startedAt = new Date().toISOString();

@@ -124,7 +124,7 @@ function mountTable(kvMount: string): Record<string, Record<string, unknown>> {
         plugin_version: '',
         running_plugin_version: mount.runningVersion,
         running_sha256: '',
-        seal_wrap: mount.type === 'cubbyhole' || mount.type === 'system',
+        seal_wrap: false,
         type: mount.type,
         uuid: randomUUID(),
       },
