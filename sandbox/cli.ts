@@ -49,10 +49,28 @@ Issue a key and clone with it:
 `;
 }
 
+// `--tls`: the HTTPS twins of the stand-ins and the CA that signed them, for https-only clients.
+function tlsLine(standIns: StandIns) {
+  return {
+    caFile: standIns.tls?.caFile,
+    caCert: standIns.tls?.caCertPem,
+    github: standIns.github.api.httpsUrl,
+    gitlab: standIns.gitlab.api.httpsUrl,
+    vault: standIns.vault.httpsAddr,
+  };
+}
+
+function tlsSummary(standIns: StandIns): string {
+  const line = tlsLine(standIns);
+  return `  HTTPS (--tls)   GitHub ${line.github}   GitLab ${line.gitlab}   Vault ${line.vault}
+                  CA certificate: ${line.caFile} (SSL_CERT_FILE, VAULT_CACERT, REQUESTS_CA_BUNDLE)
+`;
+}
+
 export async function runSandboxCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { json: { type: 'boolean' }, 'api-port': { type: 'string' } },
+    options: { json: { type: 'boolean' }, 'api-port': { type: 'string' }, tls: { type: 'boolean' } },
     strict: true,
   });
   const apiPort = Number(values['api-port'] ?? '8080');
@@ -63,7 +81,7 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
   const databaseUrl = overrides.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   await ensureDatabase(databaseUrl);
 
-  const standIns = await startStandIns();
+  const standIns = await startStandIns({ tls: values.tls === true });
   // Token names are unique in the database, which outlives a sandbox run.
   const runId = randomBytes(3).toString('hex');
   const callerName = `sandbox-ci-${runId}`;
@@ -107,10 +125,12 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
       token,
       auditorToken: service.tokens[auditorName],
       oidc: { issuer: standIns.oidc.issuer, mint: standIns.oidc.mintUrl },
+      ...(standIns.tls ? { tls: tlsLine(standIns) } : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
   process.stderr.write(`${summary(standIns, service.url, token, service.tokens[auditorName]!)}\n`);
+  if (standIns.tls) process.stderr.write(tlsSummary(standIns));
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

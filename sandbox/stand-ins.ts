@@ -1,7 +1,7 @@
 // Starts every stand-in the service talks to: GitHub, GitLab and Gitea (REST + SSH git) and Vault,
 // with the demo repositories in place. Postgres and Redis stay real and are not started here.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGiteaDeployKeys } from './gitea/deploy-keys.ts';
@@ -11,6 +11,7 @@ import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
 import { createHostState, type HostState } from './shared/host-state.ts';
+import { createSandboxCa, type TlsIdentity } from './shared/tls.ts';
 import { createSeededBareRepo } from './ssh/git-repos.ts';
 import { type SshGitServer, startSshGitServer } from './ssh/git-server.ts';
 import { startVaultStandIn, type VaultStandIn } from './vault/stand-in.ts';
@@ -34,12 +35,27 @@ export interface StandIns {
   auditSigningKey: { privateKeyPem: string; publicKeyPem: string };
   repositories: string[];
   dataDir: string;
+  /** With `tls: true`: the CA that signed the stand-ins' HTTPS certificate, as PEM and as a file. */
+  tls?: { caCertPem: string; caFile: string };
   close(): Promise<void>;
 }
 
 const secret = (prefix: string) => `${prefix}${randomBytes(18).toString('base64url')}`;
 
-export async function startStandIns(options: { repositories?: string[] } = {}): Promise<StandIns> {
+export interface StandInsOptions {
+  repositories?: string[];
+  /** Also serve GitHub, GitLab and Vault over HTTPS, with a CA made for this run. */
+  tls?: boolean;
+}
+
+async function sandboxTls(dataDir: string) {
+  const ca = createSandboxCa();
+  const caFile = join(dataDir, 'sandbox-ca.pem');
+  await writeFile(caFile, ca.certPem);
+  return { identity: ca.issueServerIdentity(), caCertPem: ca.certPem, caFile };
+}
+
+export async function startStandIns(options: StandInsOptions = {}): Promise<StandIns> {
   const repositories = options.repositories ?? DEMO_REPOSITORIES;
   const dataDir = await mkdtemp(join(tmpdir(), 'deploykey-sandbox-'));
   const closers: (() => Promise<void>)[] = [() => rm(dataDir, { recursive: true, force: true })];
@@ -56,6 +72,9 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       gitlabState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitlab'), repository));
       giteaState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitea'), repository));
     }
+
+    const tls = options.tls ? await sandboxTls(dataDir) : undefined;
+    const https: { tls?: TlsIdentity } = tls ? { tls: tls.identity } : {};
 
     const githubSsh = await startSshGitServer({ state: githubState });
     closers.push(() => githubSsh.close());
@@ -74,11 +93,18 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       state: githubState,
       tokens: [githubToken],
       sshHostKeys: () => [githubSsh.hostPublicKey],
+      sshCloneUrl: (path) => githubSsh.cloneUrl(path),
+      ...https,
     });
     closers.push(() => github.close());
 
     const gitlabToken = secret('glpat-');
-    const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
+    const gitlab = await startGitlabStandIn({
+      state: gitlabState,
+      tokens: [gitlabToken],
+      sshCloneUrl: (path) => gitlabSsh.cloneUrl(path),
+      ...https,
+    });
     closers.push(() => gitlab.close());
 
     // Gitea tokens are 40 hexadecimal characters.
@@ -99,6 +125,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     const vault = await startVaultStandIn({
       rootToken: vaultToken,
       kubernetes: { publicKeysPem: [oidc.publicKeyPem()] },
+      ...https,
     });
     closers.push(() => vault.close());
 
@@ -117,6 +144,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       vault: { ...vault, token: vaultToken, mount: 'secret' },
       repositories,
       dataDir,
+      ...(tls ? { tls: { caCertPem: tls.caCertPem, caFile: tls.caFile } } : {}),
       close: closeAll,
     };
   } catch (error) {

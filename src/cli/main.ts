@@ -18,7 +18,7 @@ commands:
   revoke ID                                       revoke one key now
   list [--job J] [--repo R] [--status S]          list keys (these four reach the service at DEPLOYKEY_URL)
   openapi [--output FILE] [--check]               write the HTTP contract (openapi.yaml) from the routes
-  sandbox [--json] [--api-port N]                 run the service on local stand-ins
+  sandbox [--json] [--api-port N] [--tls]         run the service on local stand-ins
 
 examples:
   eval "$(deploykey issue --provider github --repo acme/models)"
