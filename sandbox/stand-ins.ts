@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
+import { type KubernetesStandIn, startKubernetesStandIn } from './kubernetes/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
 import { createHostState, type HostState } from './shared/host-state.ts';
 import { createSeededBareRepo } from './ssh/git-repos.ts';
@@ -26,6 +27,8 @@ export interface StandIns {
   gitlab: HostStandIn<GitlabStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
+  /** The Kubernetes API; `token` is the controller's bearer token, also in `kubeconfigPath`. */
+  kubernetes: KubernetesStandIn & { api: string; token: string };
   /** The Ed25519 pair that signs audit checkpoints (the service gets the private half). */
   auditSigningKey: { privateKeyPem: string; publicKeyPem: string };
   repositories: string[];
@@ -79,6 +82,16 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     });
     closers.push(() => vault.close());
 
+    // Pods' service account tokens come from the same issuer, so Vault's Kubernetes auth accepts them.
+    const kubernetesToken = secret('sandbox-k8s-');
+    const kubernetes = await startKubernetesStandIn({
+      tokens: [kubernetesToken],
+      kubeconfigDir: dataDir,
+      mintServiceAccountToken: (claims, { audience, expiresInSeconds }) =>
+        oidc.mint('kubernetes', claims, { audience, expiresInSeconds }),
+    });
+    closers.push(() => kubernetes.close());
+
     const auditPair = generateKeyPairSync('ed25519');
     const auditSigningKey = {
       privateKeyPem: auditPair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -91,6 +104,7 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
+      kubernetes: Object.assign(kubernetes, { api: kubernetes.url, token: kubernetesToken }),
       repositories,
       dataDir,
       close: closeAll,
