@@ -127,6 +127,7 @@ export function createRegistry(store: ObjectStore, now: () => Date) {
     const errors = [...createErrors, ...type.validate(object)];
     if (errors.length > 0) throw invalid(type, object.metadata.name!, errors);
     type.defaults(object);
+    type.normalize?.(object);
     return store.create(type.plural, object);
   }
 

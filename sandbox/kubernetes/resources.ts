@@ -1,7 +1,7 @@
 // The resource types the stand-in serves, each with what the API server's registry strategy for
 // it does: defaulting on create, validation, which fields an update may change, field selectors.
 import { jobDefaults, jobUpdateErrors, jobValidation } from './job-rules.ts';
-import { isRecord, type KubeObject, type Pod } from './objects.ts';
+import { isRecord, type KubeObject, kubeMicroTime, type Pod } from './objects.ts';
 import { podDefaults, podUpdateErrors, podValidation } from './pod-rules.ts';
 import { type FieldError, invalidValue, notSupported } from './status.ts';
 
@@ -27,6 +27,8 @@ export interface ResourceType {
   /** Batch/v1 Jobs orphan their pods when a delete names no propagation policy. */
   orphansByDefault: boolean;
   defaults(object: KubeObject): void;
+  /** Re-encodes fields the server stores in a canonical form (MicroTime), on every write. */
+  normalize?(object: KubeObject): void;
   validate(object: KubeObject): FieldError[];
   updateErrors(next: KubeObject, previous: KubeObject): FieldError[];
   /** The empty object a BOOKMARK carries, as Go serializes a zero value. */
@@ -170,6 +172,15 @@ const leases: ResourceType = {
   orphansByDefault: false,
   defaults: (lease) => {
     if (!isRecord(lease.spec)) lease.spec = {};
+  },
+  normalize: (lease) => {
+    const spec = isRecord(lease.spec) ? lease.spec : {};
+    for (const field of ['acquireTime', 'renewTime']) {
+      const value = spec[field];
+      if (typeof value !== 'string') continue;
+      const parsed = new Date(value);
+      if (!Number.isNaN(parsed.getTime())) spec[field] = kubeMicroTime(parsed);
+    }
   },
   validate: leaseValidation,
   updateErrors: () => [],

@@ -75,7 +75,15 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
 
   const faults = registerFaults(app, faultStatus);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  // The API reads bodies by their media type itself; the sandbox controls take JSON.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    if (!request.url.startsWith('/_sandbox/') || body === '') return done(null, body);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(badRequest('the body must be JSON'), undefined);
+    }
+  });
 
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     if (error instanceof KubeApiError) return reply.code(error.status.code ?? 500).send(error.status);

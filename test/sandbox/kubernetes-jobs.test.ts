@@ -30,7 +30,10 @@ interface Recorded<T> {
 }
 
 /** Records every event of a client-node watch on `path` and waits for the one a test expects. */
-async function record<T>(path: string, query: Record<string, unknown> = {}): Promise<Recorded<T>> {
+async function record<T>(
+  path: string,
+  query: Record<string, string | number | boolean> = {},
+): Promise<Recorded<T>> {
   const events: { type: string; object: T }[] = [];
   const waiters = new Set<() => void>();
   const request = await new Watch(kubeconfig).watch(

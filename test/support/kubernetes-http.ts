@@ -32,7 +32,11 @@ function open(server: Server, path: string, options: KubeRequestOptions) {
       : typeof options.body === 'string'
         ? options.body
         : JSON.stringify(options.body);
-  if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+  if (body !== undefined) {
+    headers['content-type'] = options.contentType ?? 'application/json';
+    // Node sends a DELETE's body unframed unless told its length.
+    headers['content-length'] = String(Buffer.byteLength(body));
+  }
   const request = httpsRequest(url, {
     method: options.method ?? 'GET',
     headers,
@@ -90,9 +94,14 @@ export function openWatchStream(server: Server, path: string, token: string): Pr
     const request = open(server, path, { token });
     request.on('error', reject);
     request.on('response', (response) => {
+      // Once streaming, an aborted or reset connection just ends the stream (tests cause both).
+      response.on('error', () => {});
+      request.removeListener('error', reject);
+      request.on('error', () => {});
       const events: WatchEvent[] = [];
       const waiters = new Set<() => void>();
       const lines = createInterface({ input: response });
+      lines.on('error', () => {});
       lines.on('line', (line) => {
         events.push(JSON.parse(line));
         for (const wake of [...waiters]) wake();
