@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { listObjects, type Query } from './list.ts';
-import { isRecord } from './objects.ts';
+import { isRecord, type KubeObject } from './objects.ts';
 import { PATCH_MEDIA_TYPES } from './patch.ts';
 import type { DeleteOptions, PatchType, Registry } from './registry.ts';
 import { findResourceType, type ResourceType } from './resources.ts';
@@ -16,6 +16,7 @@ import {
   qualifiedName,
   unsupportedMediaType,
 } from './status.ts';
+import { renderTable, tableVersionAccepted } from './table.ts';
 import { isTrue, serveWatch, type WatchConnection } from './watch.ts';
 
 export interface ResourcePath {
@@ -27,6 +28,7 @@ export interface ResourcePath {
 
 export interface ApiRouteOptions {
   registry: Registry;
+  now: () => Date;
   connections: Set<WatchConnection>;
   bookmarkIntervalMs: () => number;
 }
@@ -137,6 +139,15 @@ export function registerApiRoutes(app: FastifyInstance, options: ApiRouteOptions
     const { type, namespace, name } = path;
     const send = (code: number, body: unknown) =>
       reply.code(code).header('audit-id', randomUUID()).send(body);
+    const tableVersion = tableVersionAccepted(request.headers.accept);
+    const asTable = (objects: KubeObject[], resourceVersion: string, next?: string) =>
+      renderTable(type, objects, {
+        version: tableVersion!,
+        resourceVersion,
+        ...(next ? { continue: next } : {}),
+        ...(query.includeObject ? { includeObject: query.includeObject } : {}),
+        now: options.now(),
+      });
 
     if (name === undefined) {
       if (request.method === 'GET' && isTrue(query.watch)) {
@@ -156,7 +167,11 @@ export function registerApiRoutes(app: FastifyInstance, options: ApiRouteOptions
         }
         return reply;
       }
-      if (request.method === 'GET') return send(200, listObjects(registry.store, type, namespace, query));
+      if (request.method === 'GET') {
+        const list = listObjects(registry.store, type, namespace, query);
+        if (!tableVersion) return send(200, list);
+        return send(200, asTable(list.items, list.metadata.resourceVersion, list.metadata.continue));
+      }
       if (namespace === undefined) throw methodNotAllowed();
       if (request.method === 'POST')
         return send(201, registry.create(type, namespace, decodeBody(request, BODY_MEDIA_TYPES)));
@@ -171,8 +186,10 @@ export function registerApiRoutes(app: FastifyInstance, options: ApiRouteOptions
 
     const ns = namespace!;
     switch (request.method) {
-      case 'GET':
-        return send(200, registry.get(type, ns, name));
+      case 'GET': {
+        const object = registry.get(type, ns, name);
+        return send(200, tableVersion ? asTable([object], object.metadata.resourceVersion!) : object);
+      }
       case 'PUT':
         return send(200, registry.update(type, ns, name, decodeBody(request, BODY_MEDIA_TYPES)));
       case 'PATCH': {

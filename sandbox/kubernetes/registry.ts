@@ -3,8 +3,9 @@
 // finalizers and propagation policies. The HTTP layer and the simulated controllers both write
 // through it, so every object gets the same treatment whoever changes it.
 import { randomUUID } from 'node:crypto';
+import { createDeletion } from './deletion.ts';
 import { jobCreateErrors } from './job-rules.ts';
-import { clone, isRecord, type Job, type KubeObject, kubeTime, type Pod, randomSuffix } from './objects.ts';
+import { clone, isRecord, type Job, type KubeObject, kubeTime, randomSuffix } from './objects.ts';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import type { ResourceType } from './resources.ts';
 import {
@@ -14,31 +15,12 @@ import {
   type FieldError,
   invalid,
   invalidValue,
-  type KubeStatus,
   notFound,
   required,
-  success,
 } from './status.ts';
 import type { ObjectStore } from './store.ts';
 
-export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
-
-export interface DeleteOptions {
-  propagationPolicy?: PropagationPolicy;
-  orphanDependents?: boolean;
-  gracePeriodSeconds?: number;
-  preconditions?: { uid?: string; resourceVersion?: string };
-}
-
-export interface DeleteOutcome {
-  body: KubeObject | KubeStatus;
-  warning?: string;
-}
-
 export type PatchType = 'json' | 'merge' | 'strategic';
-
-export const ORPHAN_WARNING =
-  'child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning';
 
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SUBDOMAIN_MESSAGE =
@@ -220,80 +202,7 @@ export function createRegistry(store: ObjectStore, now: () => Date) {
     return update(type, namespace, name, patched);
   }
 
-  /** Stamps a deletion on an object that cannot go yet (finalizers, a pod's grace period). */
-  const markDeleting = (
-    type: ResourceType,
-    object: KubeObject,
-    graceSeconds: number,
-    finalizers: string[],
-  ) => {
-    const marked = clone(object);
-    marked.metadata.deletionTimestamp = kubeTime(new Date(now().getTime() + graceSeconds * 1000));
-    marked.metadata.deletionGracePeriodSeconds = graceSeconds;
-    marked.metadata.finalizers = finalizers;
-    const stored = store.update(type.plural, marked);
-    return removeIfDue(type, stored) ?? stored;
-  };
-
-  function remove(
-    type: ResourceType,
-    namespace: string,
-    name: string,
-    options: DeleteOptions = {},
-  ): DeleteOutcome {
-    const existing = find(type, namespace, name);
-    const { uid, resourceVersion } = options.preconditions ?? {};
-    if (uid !== undefined && uid !== existing.metadata.uid) {
-      throw conflict(
-        type,
-        name,
-        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.metadata.uid}`,
-      );
-    }
-    if (resourceVersion !== undefined && resourceVersion !== existing.metadata.resourceVersion) {
-      throw conflict(
-        type,
-        name,
-        `Precondition failed: ResourceVersion in precondition: ${resourceVersion}, ResourceVersion in object meta: ${existing.metadata.resourceVersion}`,
-      );
-    }
-    const named =
-      options.propagationPolicy ??
-      (options.orphanDependents === undefined
-        ? undefined
-        : options.orphanDependents
-          ? 'Orphan'
-          : 'Background');
-    const policy: PropagationPolicy = named ?? (type.orphansByDefault ? 'Orphan' : 'Background');
-    const warning = named === undefined && type.orphansByDefault ? ORPHAN_WARNING : undefined;
-    const finalizers = [...(existing.metadata.finalizers ?? [])];
-    if (type.plural === 'jobs' && policy !== 'Background') {
-      const gcFinalizer = policy === 'Orphan' ? 'orphan' : 'foregroundDeletion';
-      if (!finalizers.includes(gcFinalizer)) finalizers.push(gcFinalizer);
-    }
-    if (type.plural === 'pods') {
-      const pod = existing as Pod;
-      // An unscheduled pod has no kubelet to wait for; a scheduled one gets its grace period.
-      const grace = pod.spec.nodeName
-        ? (options.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
-        : 0;
-      if (
-        existing.metadata.deletionTimestamp &&
-        grace >= (existing.metadata.deletionGracePeriodSeconds ?? 0)
-      ) {
-        return { body: existing };
-      }
-      return { body: markDeleting(type, existing, grace, finalizers) };
-    }
-    if (finalizers.length > 0) {
-      if (existing.metadata.deletionTimestamp && finalizers.length === existing.metadata.finalizers?.length) {
-        return { body: existing, ...(warning ? { warning } : {}) };
-      }
-      return { body: markDeleting(type, existing, 0, finalizers), ...(warning ? { warning } : {}) };
-    }
-    const removed = store.remove(type.plural, namespace, name)!;
-    return { body: success(type, name, removed.metadata.uid!), ...(warning ? { warning } : {}) };
-  }
+  const remove = createDeletion({ store, now, find, removeIfDue });
 
   /** A write by a simulated cluster component (kubelet, scheduler, controllers): no client rules apply. */
   const systemUpdate = (type: ResourceType, object: KubeObject): KubeObject => {
@@ -315,3 +224,4 @@ export function createRegistry(store: ObjectStore, now: () => Date) {
 }
 
 export type Registry = ReturnType<typeof createRegistry>;
+export type { DeleteOptions } from './deletion.ts';

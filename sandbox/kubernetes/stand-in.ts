@@ -121,6 +121,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
   registerDiscovery(app);
   registerApiRoutes(app, {
     registry: cluster.registry,
+    now,
     connections,
     bookmarkIntervalMs: () => cluster.settings.bookmarkIntervalMs,
   });

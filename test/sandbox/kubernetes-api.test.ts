@@ -3,6 +3,7 @@
 // controls (pod service account tokens that Vault's Kubernetes auth accepts, faults, compaction).
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pod } from '../../sandbox/kubernetes/objects.ts';
 import { type KubernetesStandIn, startKubernetesStandIn } from '../../sandbox/kubernetes/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc/stand-in.ts';
 import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
@@ -178,6 +179,41 @@ describe('lists', () => {
       'b',
       'c',
     ]);
+  });
+});
+
+describe('server-side printing', () => {
+  it('answers kubectl get with a Table of the printer columns for Jobs and Pods', async () => {
+    await kubeRequest(standIn, '/_sandbox/jobs', {
+      method: 'POST',
+      body: { namespace: 'printed', name: 'shown' },
+    });
+    await standIn.cluster.waitFor(() =>
+      (standIn.cluster.store.list('pods', 'printed') as Pod[])[0]?.status?.phase === 'Running'
+        ? true
+        : undefined,
+    );
+    const accept =
+      'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
+    const jobs = await api('/apis/batch/v1/namespaces/printed/jobs', { accept });
+    expect(jobs.json).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1' });
+    expect(jobs.json.columnDefinitions.map((c: { name: string }) => c.name)).toEqual([
+      'Name',
+      'Status',
+      'Completions',
+      'Duration',
+      'Age',
+    ]);
+    expect(jobs.json.rows[0].cells.slice(0, 3)).toEqual(['shown', 'Running', '0/1']);
+    expect(jobs.json.rows[0].object).toMatchObject({
+      kind: 'PartialObjectMetadata',
+      metadata: { name: 'shown' },
+    });
+
+    const pods = await api('/api/v1/namespaces/printed/pods', { accept });
+    expect(pods.json.rows[0].cells.slice(1, 4)).toEqual(['1/1', 'Running', '0']);
+    const plain = await api('/api/v1/namespaces/printed/pods');
+    expect(plain.json.kind).toBe('PodList');
   });
 });
 

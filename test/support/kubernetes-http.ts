@@ -18,13 +18,14 @@ export interface KubeRequestOptions {
   token?: string | null;
   body?: unknown;
   contentType?: string;
+  accept?: string;
 }
 
 type Server = Pick<KubernetesStandIn, 'url' | 'caPem' | 'tlsServerName'>;
 
 function open(server: Server, path: string, options: KubeRequestOptions) {
   const url = new URL(path, server.url);
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const body =
     options.body === undefined
