@@ -3,7 +3,7 @@
 // `/_sandbox` controls. Held to the real API so that `@kubernetes/client-node` and kubectl work
 // against it unchanged; see sandbox/README.md for what it covers and what it leaves out.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
@@ -153,7 +153,9 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
   registerSandboxRoutes(app, { cluster, connections, podToken });
 
   const url = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
-  const kubeconfigDir = options.kubeconfigDir ?? (await mkdtemp(join(tmpdir(), 'kube-sandbox-')));
+  const ownDir =
+    options.kubeconfigDir === undefined ? await mkdtemp(join(tmpdir(), 'kube-sandbox-')) : undefined;
+  const kubeconfigDir = options.kubeconfigDir ?? ownDir!;
   const kubeconfigPath = await writeKubeconfig(
     kubeconfigDir,
     url,
@@ -175,6 +177,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
       cluster.close();
       dropWatches(connections, 'reset');
       await app.close();
+      if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },
   };
 }
