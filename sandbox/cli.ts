@@ -125,6 +125,11 @@ export async function runSandboxCommand(args: string[]): Promise<void> {
       token,
       auditorToken: service.tokens[auditorName],
       oidc: { issuer: standIns.oidc.issuer, mint: standIns.oidc.mintUrl },
+      kubernetes: {
+        api: standIns.kubernetes.api,
+        token: standIns.kubernetes.token,
+        kubeconfig: standIns.kubernetes.kubeconfigPath,
+      },
       ...(standIns.tls ? { tls: tlsLine(standIns) } : {}),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);

@@ -9,6 +9,7 @@ import { giteaSshMessages } from './gitea/ssh-messages.ts';
 import { type GiteaStandIn, startGiteaStandIn } from './gitea/stand-in.ts';
 import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
+import { type KubernetesStandIn, startKubernetesStandIn } from './kubernetes/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
 import { createHostState, type HostState } from './shared/host-state.ts';
 import { createSandboxCa, type TlsIdentity } from './shared/tls.ts';
@@ -31,6 +32,8 @@ export interface StandIns {
   gitea: HostStandIn<GiteaStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
+  /** The Kubernetes API; `token` is the controller's bearer token, also in `kubeconfigPath`. */
+  kubernetes: KubernetesStandIn & { api: string; token: string };
   /** The Ed25519 pair that signs audit checkpoints (the service gets the private half). */
   auditSigningKey: { privateKeyPem: string; publicKeyPem: string };
   repositories: string[];
@@ -129,6 +132,16 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
     });
     closers.push(() => vault.close());
 
+    // Pods' service account tokens come from the same issuer, so Vault's Kubernetes auth accepts them.
+    const kubernetesToken = secret('sandbox-k8s-');
+    const kubernetes = await startKubernetesStandIn({
+      tokens: [kubernetesToken],
+      kubeconfigDir: dataDir,
+      mintServiceAccountToken: (claims, { audience, expiresInSeconds }) =>
+        oidc.mint('kubernetes', claims, { audience, expiresInSeconds }),
+    });
+    closers.push(() => kubernetes.close());
+
     const auditPair = generateKeyPairSync('ed25519');
     const auditSigningKey = {
       privateKeyPem: auditPair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -142,6 +155,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       gitea: { api: gitea, state: giteaState, ssh: giteaSsh, token: giteaToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
+      kubernetes: Object.assign(kubernetes, { api: kubernetes.url, token: kubernetesToken }),
       repositories,
       dataDir,
       ...(tls ? { tls: { caCertPem: tls.caCertPem, caFile: tls.caFile } } : {}),
