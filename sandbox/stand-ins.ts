@@ -56,20 +56,21 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     const gitlabSsh = await startSshGitServer({ state: gitlabState });
     closers.push(() => gitlabSsh.close());
 
+    const oidc = await startOidcStandIn();
+    closers.push(() => oidc.close());
+
     const githubToken = secret('ghp_');
     const github = await startGithubStandIn({
       state: githubState,
       tokens: [githubToken],
       sshHostKeys: () => [githubSsh.hostPublicKey],
+      mintIdToken: (claims) => oidc.mint('github-actions', claims),
     });
     closers.push(() => github.close());
 
     const gitlabToken = secret('glpat-');
     const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
     closers.push(() => gitlab.close());
-
-    const oidc = await startOidcStandIn();
-    closers.push(() => oidc.close());
 
     // Vault's Kubernetes auth trusts the same issuer that mints the sandbox's Kubernetes tokens.
     const vaultToken = secret('hvs.');

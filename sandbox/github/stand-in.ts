@@ -4,6 +4,14 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState, SandboxRepository } from '../shared/host-state.ts';
+import {
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
+import { type IdTokenMinter, registerGithubActions } from './actions.ts';
+import type { ActionsState } from './actions-state.ts';
+import { registerGithubHooks } from './hooks.ts';
 import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
 import {
   deployKeyBody,
@@ -33,11 +41,17 @@ export interface GithubStandInOptions {
   sshHostKeys: () => string[];
   rateLimit?: GithubRateLimitOptions;
   port?: number;
+  /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
 }
 
 export interface GithubStandIn {
   url: string;
   faults: FaultInjector;
+  /** Workflow runs and jobs; every change is delivered to the subscribed hooks. */
+  actions: ActionsState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(opts: GithubStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -212,13 +226,23 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
 
   app.get('/meta', async () => metaBody(opts.sshHostKeys()));
 
+  let origin = '';
+  const origins = () => ({ api: origin, web: origin });
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGithubHooks(app, { state, dispatcher: deliveries, origins });
+  const actions = registerGithubActions(app, { state, hooks, origins, mintIdToken: opts.mintIdToken });
+
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: origin,
     faults,
+    actions,
+    deliveries,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),
     close: () => app.close(),
   };
