@@ -69,7 +69,11 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
     closers.push(() => github.close());
 
     const gitlabToken = secret('glpat-');
-    const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
+    const gitlab = await startGitlabStandIn({
+      state: gitlabState,
+      tokens: [gitlabToken],
+      mintIdToken: (claims) => oidc.mint('gitlab-ci', claims),
+    });
     closers.push(() => gitlab.close());
 
     // Vault's Kubernetes auth trusts the same issuer that mints the sandbox's Kubernetes tokens.

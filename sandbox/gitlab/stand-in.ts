@@ -11,12 +11,20 @@ import {
   type SandboxRepository,
 } from '../shared/host-state.ts';
 import {
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
+import { type IdTokenMinter, registerGitlabCi } from './ci.ts';
+import type { CiState } from './ci-state.ts';
+import {
   coerceCreateParams,
   coerceInteger,
   renderDeployKey,
   sanitizeKey,
   validateNewKey,
 } from './deploy-keys.ts';
+import { registerGitlabHooks } from './hooks.ts';
 import { paginate } from './pagination.ts';
 import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
@@ -27,12 +35,18 @@ export interface GitlabStandInOptions {
   /** Off by default; over the rate the API answers 429 with `Retry-After`. */
   rateLimit?: RateLimitOptions;
   port?: number;
+  /** Mints the id token a CI job would get; pipelines made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
 }
 
 export interface GitlabStandIn {
   /** Ends with `/api/v4`. */
   url: string;
   faults: FaultInjector;
+  /** Pipelines and jobs; every change is delivered to the subscribed project and group hooks. */
+  ci: CiState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(options: GitlabStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -192,12 +206,30 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     return reply.code(204).send();
   });
 
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGitlabHooks(app, {
+    state,
+    dispatcher: deliveries,
+    origin: () => origin,
+    isAuthenticated,
+  });
+  const ci = registerGitlabCi(app, {
+    state,
+    hooks,
+    origin: () => origin,
+    resolveProject,
+    mintIdToken: opts.mintIdToken,
+  });
+
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
   return {
     url: `${origin}${API}`,
     faults,
+    ci,
+    deliveries,
     setRateLimit: (options) => limiter.configure(options),
     close: () => app.close(),
   };
