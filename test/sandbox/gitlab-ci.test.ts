@@ -128,7 +128,7 @@ describe('GitLab stand-in: pipelines and jobs through @gitbeaker/rest', () => {
     expect(job.finished_at).not.toBeNull();
     const fetched = await api.Pipelines.show(projectId, pipeline.id);
     expect(fetched).toMatchObject({ status: 'failed', finished_at: expect.any(String) });
-    const failed = await api.Jobs.all(projectId, { pipelineId: pipeline.id, scope: ['failed'] });
+    const failed = await api.Jobs.all(projectId, { pipelineId: pipeline.id, scope: 'failed' });
     expect(failed.map((each) => each.id)).toEqual([jobs[1]!.id]);
   });
 
