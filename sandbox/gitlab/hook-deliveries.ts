@@ -98,7 +98,6 @@ export function createGitlabDeliverer(dispatcher: WebhookDispatcher, origin: () 
 
   return {
     deliver(hook, trigger, eventHeader, data) {
-      if (alertStatus(hook) !== 'executable') return;
       const template = {
         hookId: hook.id,
         trigger,
@@ -107,8 +106,9 @@ export function createGitlabDeliverer(dispatcher: WebhookDispatcher, origin: () 
         requestData: data,
       };
       dispatcher.enqueue({
+        // Like WebHookService#execute, a disabled hook is skipped when its turn comes, unlogged.
         send: async () => {
-          await attempt(hook, template);
+          if (alertStatus(hook) === 'executable') await attempt(hook, template);
         },
         lose() {
           const lost: HookLog = { ...template, id: nextId++, attempt: null };
