@@ -9,7 +9,8 @@ import {
   registerDeliveryFaults,
   type WebhookDispatcher,
 } from '../shared/webhook-dispatcher.ts';
-import { type IdTokenMinter, registerGithubActions } from './actions.ts';
+import { registerGithubActions } from './actions.ts';
+import type { IdTokenMinter } from './actions-sandbox.ts';
 import type { ActionsState } from './actions-state.ts';
 import { registerGithubHooks } from './hooks.ts';
 import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';

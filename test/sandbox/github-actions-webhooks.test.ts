@@ -256,6 +256,27 @@ describe('GitHub stand-in: workflow webhooks as GitHub sends them', () => {
   });
 });
 
+describe('GitHub stand-in: a job waiting for approval', () => {
+  it('is announced as workflow_job waiting, then in_progress once it starts', async () => {
+    const inbox = await receiver();
+    await repositoryHook(inbox.url, { events: ['workflow_job'] });
+    await inbox.waitFor(1);
+    const { jobs } = await newRun([{ name: 'deploy', waiting: true }]);
+    const waiting = parsed((await inbox.waitFor(2))[1]!).payload;
+    expectSchema(webhookSchema('workflow_job', 'waiting'), waiting);
+    expect(waiting).toMatchObject({
+      action: 'waiting',
+      workflow_job: { id: jobs[0]!.id, status: 'waiting' },
+    });
+    await sandbox(`actions/jobs/${jobs[0]!.id}/start`);
+    const started = parsed((await inbox.waitFor(3))[2]!).payload;
+    expect(started).toMatchObject({
+      action: 'in_progress',
+      workflow_job: { id: jobs[0]!.id, status: 'in_progress' },
+    });
+  });
+});
+
 describe('GitHub stand-in: failed deliveries and redelivery', () => {
   it('records a failed delivery once, does not retry it, and redelivers it with the same GUID when asked', async () => {
     const inbox = await receiver();
