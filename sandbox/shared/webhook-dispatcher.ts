@@ -45,6 +45,7 @@ export interface WebhookDispatcher {
 }
 
 const RESPONSE_BODY_LIMIT = 8 * 1024;
+const FAULT_NAMES = ['drop', 'duplicate', 'reverse'];
 
 /** POSTs one webhook and reports what happened; never throws. */
 export async function postWebhook(
@@ -187,8 +188,13 @@ export function createWebhookDispatcher(options: { concurrency?: number } = {}):
 /** `/_sandbox/deliveries/*`: the delivery faults, driven over HTTP like the request faults. */
 export function registerDeliveryFaults(app: FastifyInstance, dispatcher: WebhookDispatcher): void {
   app.post('/_sandbox/deliveries/faults', async (request, reply) => {
-    const body = (request.body ?? {}) as DeliveryFaults;
-    dispatcher.setFaults(body);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(body).filter((key) => !FAULT_NAMES.includes(key));
+    const invalid = FAULT_NAMES.filter((key) => body[key] !== undefined && !Number.isSafeInteger(body[key]));
+    if (unknown.length > 0 || invalid.length > 0 || FAULT_NAMES.some((key) => (body[key] as number) < 0)) {
+      return reply.code(400).send({ message: `faults are counts: ${FAULT_NAMES.join(', ')}` });
+    }
+    dispatcher.setFaults(body as DeliveryFaults);
     return reply.code(204).send();
   });
   app.delete('/_sandbox/deliveries/faults', async (_request, reply) => {
@@ -200,8 +206,10 @@ export function registerDeliveryFaults(app: FastifyInstance, dispatcher: Webhook
     return reply.code(204).send();
   });
   app.post('/_sandbox/deliveries/release', async (request, reply) => {
-    const { order } = (request.body ?? {}) as { order?: 'fifo' | 'reverse' };
-    dispatcher.release(order === 'reverse' ? 'reverse' : 'fifo');
+    const { order = 'fifo' } = (request.body ?? {}) as { order?: unknown };
+    if (order !== 'fifo' && order !== 'reverse')
+      return reply.code(400).send({ message: 'order is fifo or reverse' });
+    dispatcher.release(order);
     return reply.code(204).send();
   });
   app.post('/_sandbox/deliveries/idle', async (_request, reply) => {

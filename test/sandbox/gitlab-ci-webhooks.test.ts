@@ -340,6 +340,19 @@ describe('GitLab stand-in: delivery faults', () => {
     );
   });
 
+  it('refuses a fault that is not a count and an order it does not know', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${origin}/_sandbox/deliveries/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('faults', { drop: 'all' })).status).toBe(400);
+    expect((await post('faults', { drop: -1 })).status).toBe(400);
+    expect((await post('faults', { lose: 1 })).status).toBe(400);
+    expect((await post('release', { order: 'random' })).status).toBe(400);
+  });
+
   it('reverses and holds deliveries on request', async () => {
     const { inbox, jobs } = await ready();
     await sandbox('deliveries/faults', { reverse: 2 });
