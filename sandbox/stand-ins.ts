@@ -91,12 +91,16 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
     });
     closers.push(() => giteaSsh.close());
 
+    const oidc = await startOidcStandIn();
+    closers.push(() => oidc.close());
+
     const githubToken = secret('ghp_');
     const github = await startGithubStandIn({
       state: githubState,
       tokens: [githubToken],
       sshHostKeys: () => [githubSsh.hostPublicKey],
       sshCloneUrl: (path) => githubSsh.cloneUrl(path),
+      mintIdToken: (claims) => oidc.mint('github-actions', claims),
       ...https,
     });
     closers.push(() => github.close());
@@ -106,6 +110,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       state: gitlabState,
       tokens: [gitlabToken],
       sshCloneUrl: (path) => gitlabSsh.cloneUrl(path),
+      mintIdToken: (claims) => oidc.mint('gitlab-ci', claims),
       ...https,
     });
     closers.push(() => gitlab.close());
@@ -119,9 +124,6 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       ssh: { host: giteaSsh.host, port: giteaSsh.port },
     });
     closers.push(() => gitea.close());
-
-    const oidc = await startOidcStandIn();
-    closers.push(() => oidc.close());
 
     // Vault's Kubernetes auth trusts the same issuer that mints the sandbox's Kubernetes tokens.
     const vaultToken = secret('hvs.');

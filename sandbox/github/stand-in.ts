@@ -6,8 +6,17 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState } from '../shared/host-state.ts';
 import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
+import {
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
 import { registerAccountRoutes } from './account-routes.ts';
+import { registerGithubActions } from './actions.ts';
+import type { IdTokenMinter } from './actions-sandbox.ts';
+import type { ActionsState } from './actions-state.ts';
 import { registerDeployKeyRoutes } from './deploy-key-routes.ts';
+import { registerGithubHooks } from './hooks.ts';
 import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
 import { docs, errorBody, primaryLimitMessage, requestId, secondaryLimitMessage } from './responses.ts';
 import { ENTERPRISE_PREFIX, type GithubRoutes } from './routes.ts';
@@ -25,6 +34,8 @@ export interface GithubStandInOptions {
   /** Sees every request that reached a route, body parsed, e.g. to hold clients to the API. */
   onRequestSeen?: (request: SeenRequest) => void;
   port?: number;
+  /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
 }
 
 export interface SeenRequest {
@@ -42,6 +53,10 @@ export interface GithubStandIn {
   /** Every route served (method and Fastify path), `/api/v3` twins and `/_sandbox/` included. */
   routes: { method: string; url: string }[];
   faults: FaultInjector;
+  /** Workflow runs and jobs; every change is delivered to the subscribed hooks. */
+  actions: ActionsState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(opts: GithubStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -149,12 +164,28 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   await app.register(register);
   await app.register(register, { prefix: ENTERPRISE_PREFIX });
 
+  // Hooks and runs name the stand-in's own address in their bodies, known once it listens.
+  let origin = '';
+  const origins = () => ({ api: origin, web: origin });
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGithubHooks(app, { state: opts.state, dispatcher: deliveries, origins });
+  const actions = registerGithubActions(app, {
+    state: opts.state,
+    hooks,
+    origins,
+    mintIdToken: opts.mintIdToken,
+  });
+
   const listeners = await serveOn(app, { port: opts.port, tls: opts.tls });
+  origin = listeners.url;
   return {
     url: listeners.url,
     ...(listeners.httpsUrl ? { httpsUrl: listeners.httpsUrl } : {}),
     routes: served,
     faults,
+    actions,
+    deliveries,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),
     close: () => listeners.close(),
   };

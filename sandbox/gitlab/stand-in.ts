@@ -6,7 +6,15 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState } from '../shared/host-state.ts';
 import { type StandInListeners, serveOn, type TlsIdentity } from '../shared/listeners.ts';
+import {
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
+import { type IdTokenMinter, registerGitlabCi } from './ci.ts';
+import type { CiState } from './ci-state.ts';
 import { registerDeployKeyRoutes } from './deploy-key-routes.ts';
+import { registerGitlabHooks } from './hooks.ts';
 import { registerInstanceRoutes } from './instance-routes.ts';
 import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { API_PREFIX, flatten, type GitlabRoutes, pageOf } from './routes.ts';
@@ -22,6 +30,8 @@ export interface GitlabStandInOptions {
   /** Also serve over HTTPS with this certificate. */
   tls?: TlsIdentity;
   port?: number;
+  /** Mints the id token a CI job would get; pipelines made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
 }
 
 export interface GitlabStandIn {
@@ -30,6 +40,10 @@ export interface GitlabStandIn {
   /** The HTTPS twin of `url` when the stand-in was given a certificate. */
   httpsUrl?: string;
   faults: FaultInjector;
+  /** Pipelines and jobs; every change is delivered to the subscribed project and group hooks. */
+  ci: CiState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(options: GitlabStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
@@ -125,11 +139,32 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
   registerInstanceRoutes(app, routes);
   registerDeployKeyRoutes(app, routes);
 
+  // Hooks and pipelines name the stand-in's own address in their bodies, known once it listens.
+  let origin = '';
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGitlabHooks(app, {
+    state,
+    dispatcher: deliveries,
+    origin: () => origin,
+    isAuthenticated,
+  });
+  const ci = registerGitlabCi(app, {
+    state,
+    hooks,
+    origin: () => origin,
+    resolveProject: routes.resolveProject,
+    mintIdToken: opts.mintIdToken,
+  });
+
   const listeners: StandInListeners = await serveOn(app, { port: opts.port, tls: opts.tls });
+  origin = listeners.url;
   return {
     url: `${listeners.url}${API_PREFIX}`,
     ...(listeners.httpsUrl ? { httpsUrl: `${listeners.httpsUrl}${API_PREFIX}` } : {}),
     faults,
+    ci,
+    deliveries,
     setRateLimit: (options) => limiter.configure(options),
     close: () => listeners.close(),
   };
