@@ -47,6 +47,18 @@ export function restSchema(path: string, method: string, status: string): AnySch
   return schema;
 }
 
+/**
+ * Whether GitHub documents this method and path (`x` standing for each parameter) among the Actions
+ * and hook routes; those are walked by the Actions suites, not by the deploy-key conformance walk.
+ */
+export function isDocumentedActionsOrHooksRoute(method: string, path: string): boolean {
+  return Object.entries(rest.paths).some(
+    ([template, operations]) =>
+      operations[method.toLowerCase()] !== undefined &&
+      new RegExp(`^${template.replace(/\{\w+\}/g, '[^/]+')}$`).test(path),
+  );
+}
+
 /** The schema of a webhook payload, e.g. `('workflow_job', 'completed')` or `('ping')`. */
 export function webhookSchema(event: string, action?: string): AnySchemaObject {
   const name = [event, action].filter(Boolean).join('-').replaceAll('_', '-');
