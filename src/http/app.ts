@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Container } from '../container.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
@@ -52,7 +53,7 @@ export async function buildApp(container: Container): Promise<App> {
     });
   });
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, { [JOB_ID_PATTERN]: JOB_ID_RULE });
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));
