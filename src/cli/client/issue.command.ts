@@ -57,7 +57,7 @@ export function idempotencyKeyFor(jobId: string, provider: string, repository: s
 // key in this fixed sequence starts afresh, and a later retry walks the same sequence to the same key.
 const MAX_FRESH_STARTS = 5;
 
-async function issueIdempotently(client: ServiceClient, request: IssueKeyRequest) {
+export async function issueIdempotently(client: ServiceClient, request: IssueKeyRequest) {
   const base = idempotencyKeyFor(request.jobId, request.provider, request.repository);
   for (let start = 0; ; start++) {
     try {
