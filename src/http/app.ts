@@ -9,6 +9,7 @@ import { registerOpenApi } from './openapi.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
+import { statsRoutes } from './routes/stats.routes.ts';
 import { tokensRoutes } from './routes/tokens.routes.ts';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -83,6 +84,9 @@ export async function buildApp(container: Container): Promise<App> {
       authenticate: container.authenticate,
       clock: container.clock,
     }),
+  );
+  await app.register(
+    statsRoutes({ db: container.db.db, authenticate: container.authenticate, clock: container.clock }),
   );
   return app;
 }
