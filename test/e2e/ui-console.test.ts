@@ -211,11 +211,16 @@ it('flags a key that outlived its expiry and whose revoke keeps failing, live an
     );
     expect(await row.getAttribute('class')).toContain('row-attention');
 
-    // What the worker records once the revoke job has spent all its attempts.
-    await harness.service.container.keyService.revokeAttemptsSpent(stuck, 'GitHub answered 500');
-    await eventually(async () => ((await row.textContent()) ?? '').includes('Revoke failing'), {
-      what: 'the revoke failure to show without a reload',
-    });
+    // From the first failed attempt on, with the attempts and the last error, not once all are spent.
+    await eventually(
+      async () => /Revoke failing \(\d+ failed attempts?\)/.test((await row.textContent()) ?? ''),
+      {
+        what: 'the revoke failure to show without a reload',
+      },
+    );
+    const key = (await harness.api('GET', `/v1/keys/${stuck}`)).body;
+    expect(key.status).toBe('revoking');
+    expect(await row.locator('.flag-detail').textContent()).toBe(key.lastError);
     expect(await text(page, '#keys-count')).toContain('1 needs attention');
     await row.focus();
     await page.screenshot({ path: `${ARTIFACTS}/ui-console-attention.png` });
@@ -240,7 +245,8 @@ it('narrows by caller and by creation date, which the keys API itself cannot fil
   await page.getByLabel('Caller').fill('token:other-ci');
   await page.getByLabel('Created from').fill(day);
   await page.getByLabel('Created to').fill(day);
-  await page.getByRole('button', { name: 'Apply' }).click();
+  // No button to press: the filters apply once typing pauses, and the URL follows them.
+  await eventually(async () => page.url().includes('caller=token%3Aother-ci'), { what: 'the URL to follow' });
   await eventually(
     async () => {
       const rows = page.locator('#keys-body tr');
@@ -251,7 +257,6 @@ it('narrows by caller and by creation date, which the keys API itself cannot fil
 
   await page.getByLabel('Created from').fill(nextDay);
   await page.getByLabel('Created to').fill(nextDay);
-  await page.getByLabel('Created to').press('Enter');
   await eventually(async () => visible(page, '#keys-empty'), { what: 'no keys created on the next day' });
   expect(await rowTexts(page)).toEqual([]);
   expect(errors).toEqual([]);
@@ -287,7 +292,9 @@ it('shows an API error from the keys API in the status area', async () => {
   await page.getByLabel('Job').fill('not a job id!');
   await page.getByLabel('Job').press('Enter');
   await eventually(async () => visible(page, '#alert'), { what: 'the error alert' });
-  expect(await text(page, '#alert-text')).toMatch(/^Could not load the keys: querystring\/jobId must match/);
+  expect(await text(page, '#alert-text')).toMatch(
+    /^Could not load the keys: querystring\/jobId must be 1 to 128 characters of A-Z/,
+  );
   expect(await visible(page, '#view-keys')).toBe(true);
 });
 
@@ -314,4 +321,40 @@ it('serves only its own files, with their content types and a strict Content-Sec
     expect(response.status, path).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
   }
+});
+
+it('draws the overview charts from /v1/stats, and stays usable on a 390 and a 360 px wide phone', async () => {
+  const done = await issue('github', 'acme/models', 'ui-overview-1');
+  expect((await harness.api('POST', '/v1/jobs/ui-overview-1/complete')).status).toBe(202);
+  await eventually(async () => (await statusOf(done)) === 'revoked', { what: 'the revoke' });
+
+  const { page, errors } = await openConsole();
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await signIn(page, harness.tokens.auditor!);
+  await eventually(async () => (await page.locator('#overview-counts rect.bar-issued').count()) > 0, {
+    what: 'the issued bars',
+  });
+  expect(await page.locator('#overview-counts rect.bar-revoked').count()).toBeGreaterThan(0);
+  expect(await page.locator('#overview-counts svg').getAttribute('aria-label')).toMatch(
+    /^Keys per hour: \d+ issued, \d+ revoked$/,
+  );
+  expect(await page.locator('#overview-latency svg').getAttribute('aria-label')).toMatch(
+    /^Revoke latency: p50 \d+\.\d s, p99 \d+\.\d s$/,
+  );
+  expect(await page.locator('#overview-latency circle.dot-p99').count()).toBeGreaterThan(0);
+  await page.screenshot({ path: `${ARTIFACTS}/ui-console-1400.png`, fullPage: true });
+
+  for (const width of [390, 360]) {
+    await page.setViewportSize({ width, height: 800 });
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow, `no sideways scrolling at ${width} px`).toBe(0);
+    const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
+    expect(signOut!.x + signOut!.width, `Sign out fits at ${width} px`).toBeLessThanOrEqual(width);
+    if (width === 390) await page.screenshot({ path: `${ARTIFACTS}/ui-console-390.png`, fullPage: true });
+  }
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  expect(await visible(page, '#view-sign-in')).toBe(true);
+  expect(errors).toEqual([]);
 });
