@@ -346,8 +346,8 @@ it('draws the overview charts from /v1/stats, and stays usable on a 390 and a 36
 
   for (const width of [390, 360]) {
     await page.setViewportSize({ width, height: 800 });
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    const overflow = await page.evaluate<number>(
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
     );
     expect(overflow, `no sideways scrolling at ${width} px`).toBe(0);
     const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();

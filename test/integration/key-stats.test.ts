@@ -55,16 +55,18 @@ describe('GET /v1/stats', () => {
   });
 
   it('is for auditors: an issuer gets 403, a backwards or over-long range 400', async () => {
-    expectProblem(await harness.api('GET', '/v1/stats'), 403, 'role-not-allowed');
+    expectProblem(await harness.api('GET', '/v1/stats'), 403, 'role-not-allowed', /auditor/);
     expectProblem(
       await harness.api('GET', '/v1/stats?from=2024-02-01T00:00:00Z&to=2024-01-01T00:00:00Z', auditor()),
       400,
       'invalid-range',
+      /at most 31 days/,
     );
     expectProblem(
       await harness.api('GET', '/v1/stats?from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z', auditor()),
       400,
       'invalid-range',
+      /at most 31 days/,
     );
   });
 });
