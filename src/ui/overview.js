@@ -4,7 +4,6 @@ import { getJson, withQuery } from './api.js';
 import { byId } from './dom.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const WIDTH = 560;
 const HEIGHT = 150;
 const PAD = { top: 10, right: 8, bottom: 22, left: 36 };
 
@@ -16,6 +15,7 @@ function svgEl(name, attributes = {}, text) {
 }
 
 const hourLabel = (iso) => iso.slice(11, 13);
+const seconds = (value) => (value === null ? 'none' : `${value.toFixed(1)} s`);
 const niceMax = (value) =>
   value <= 4
     ? 4
@@ -23,13 +23,14 @@ const niceMax = (value) =>
 
 /** Axes, gridlines and hour labels shared by both charts; returns x and y scales. */
 function frame(svg, hours, max, unit) {
-  const plotW = WIDTH - PAD.left - PAD.right;
+  const width = svg.viewBox.baseVal.width;
+  const plotW = width - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const x = (i) => PAD.left + (plotW * i) / Math.max(hours.length, 1);
   const y = (v) => PAD.top + plotH - (plotH * v) / max;
   for (const tick of [0, max / 2, max]) {
     svg.append(
-      svgEl('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(tick), y2: y(tick), class: 'grid' }),
+      svgEl('line', { x1: PAD.left, x2: width - PAD.right, y1: y(tick), y2: y(tick), class: 'grid' }),
     );
     svg.append(
       svgEl(
@@ -54,19 +55,21 @@ function frame(svg, hours, max, unit) {
   return { x, y, slot: plotW / Math.max(hours.length, 1) };
 }
 
-function chart(label) {
+// Drawn at the width it is shown at, one unit a pixel, so its labels stay legible on a phone.
+function chart(label, container) {
+  const width = Math.max(240, container.clientWidth || 560);
   return svgEl('svg', {
-    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+    viewBox: `0 0 ${width} ${HEIGHT}`,
     role: 'img',
     'aria-label': label,
     class: 'chart',
   });
 }
 
-function countsChart(stats) {
+function countsChart(stats, container) {
   const issued = stats.hours.reduce((n, h) => n + h.issued, 0);
   const revoked = stats.hours.reduce((n, h) => n + h.revoked, 0);
-  const svg = chart(`Keys per hour: ${issued} issued, ${revoked} revoked`);
+  const svg = chart(`Keys per hour: ${issued} issued, ${revoked} revoked`, container);
   const max = niceMax(Math.max(1, ...stats.hours.map((h) => Math.max(h.issued, h.revoked))));
   const { x, y, slot } = frame(svg, stats.hours, max, '');
   const bar = Math.max(1, slot / 2 - 1);
@@ -90,10 +93,9 @@ function countsChart(stats) {
   return svg;
 }
 
-function latencyChart(stats) {
+function latencyChart(stats, container) {
   const { p50Seconds, p99Seconds } = stats.latency;
-  const say = (v) => (v === null ? 'none' : `${v.toFixed(1)} s`);
-  const svg = chart(`Revoke latency: p50 ${say(p50Seconds)}, p99 ${say(p99Seconds)}`);
+  const svg = chart(`Revoke latency: p50 ${seconds(p50Seconds)}, p99 ${seconds(p99Seconds)}`, container);
   const max = niceMax(Math.max(1, ...stats.hours.map((h) => h.latencyP99Seconds ?? 0)));
   const { x, y } = frame(svg, stats.hours, max, 's');
   for (const [series, field] of [
@@ -106,7 +108,7 @@ function latencyChart(stats) {
     stats.hours.forEach((h, i) => {
       if (h[field] === null) return;
       const dot = svgEl('circle', { cx: x(i + 0.5), cy: y(h[field]), r: 3, class: `dot-${series}` });
-      dot.append(svgEl('title', {}, `${hourLabel(h.start)}:00 UTC · ${series} ${say(h[field])}`));
+      dot.append(svgEl('title', {}, `${hourLabel(h.start)}:00 UTC · ${series} ${seconds(h[field])}`));
       svg.append(dot);
     });
   }
@@ -121,17 +123,30 @@ function statsRange(filters, now = new Date()) {
   return { from: new Date(Math.min(from, to - 3_600_000)).toISOString(), to: new Date(to).toISOString() };
 }
 
+const RESIZE_DELAY_MS = 150;
+
 export function createOverview() {
+  let shown;
+  const draw = (stats) => {
+    const counts = byId('overview-counts');
+    const latency = byId('overview-latency');
+    counts.replaceChildren(countsChart(stats, counts));
+    latency.replaceChildren(latencyChart(stats, latency));
+    byId('overview-latency-summary').textContent =
+      `p50 ${seconds(stats.latency.p50Seconds)} · p99 ${seconds(stats.latency.p99Seconds)} over ${stats.latency.count} revoked`;
+    byId('overview-range').textContent =
+      `${stats.from.slice(0, 16).replace('T', ' ')} – ${stats.to.slice(0, 16).replace('T', ' ')} UTC`;
+  };
+  // The charts are drawn at their shown width, so a rotated phone or a resized window redraws them.
+  let resizeTimer;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => shown && draw(shown), RESIZE_DELAY_MS);
+  });
   return {
     async show(filters, { signal } = {}) {
-      const stats = await getJson(withQuery('/v1/stats', statsRange(filters)), { signal });
-      byId('overview-counts').replaceChildren(countsChart(stats));
-      byId('overview-latency').replaceChildren(latencyChart(stats));
-      const say = (v) => (v === null ? '—' : `${v.toFixed(1)} s`);
-      byId('overview-latency-summary').textContent =
-        `p50 ${say(stats.latency.p50Seconds)} · p99 ${say(stats.latency.p99Seconds)} over ${stats.latency.count} revoked`;
-      byId('overview-range').textContent =
-        `${stats.from.slice(0, 16).replace('T', ' ')} – ${stats.to.slice(0, 16).replace('T', ' ')} UTC`;
+      shown = await getJson(withQuery('/v1/stats', statsRange(filters)), { signal });
+      draw(shown);
     },
   };
 }

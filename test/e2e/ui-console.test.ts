@@ -352,6 +352,17 @@ it('draws the overview charts from /v1/stats, and stays usable on a 390 and a 36
     expect(overflow, `no sideways scrolling at ${width} px`).toBe(0);
     const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
     expect(signOut!.x + signOut!.width, `Sign out fits at ${width} px`).toBeLessThanOrEqual(width);
+    // The checkbox sits just before its label, which stays on one line.
+    const overdue = (await page.getByRole('checkbox', { name: 'Overdue only' }).boundingBox())!;
+    const overdueLabel = (await page.locator('label[for="f-overdue"]').boundingBox())!;
+    expect(overdueLabel.x - (overdue.x + overdue.width), 'checkbox next to its label').toBeLessThan(12);
+    expect(overdueLabel.height, '"Overdue only" on one line').toBeLessThan(24);
+    // Redrawn for the narrower screen, the charts' axis labels stay legible.
+    await eventually(
+      async () =>
+        ((await page.locator('#overview-counts text.axis').first().boundingBox())?.height ?? 0) >= 9,
+      { what: `legible axis labels at ${width} px` },
+    );
     if (width === 390) await page.screenshot({ path: `${ARTIFACTS}/ui-console-390.png`, fullPage: true });
   }
   await page.getByRole('button', { name: 'Sign out' }).click();
