@@ -1,8 +1,8 @@
 // Builds the two single-file bundles CI jobs run: the GitHub Action (committed under action/dist,
 // because GitHub runs an action from the repository as it is) and the lean client
 // (client/dist/deploykey.mjs, packed by `npm pack client`). Both need nothing but Node.
-//   node --import tsx scripts/bundles.ts action|client [--check]
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+//   node --import tsx scripts/bundles.ts action|client
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -52,17 +52,11 @@ export async function buildBundle(name: BundleName): Promise<Map<string, string>
   return new Map(result.outputFiles.map((file) => [relative(ROOT, file.path), file.text]));
 }
 
-async function main([name, flag]: string[]): Promise<void> {
-  if (name !== 'action' && name !== 'client') throw new Error('usage: bundles.ts action|client [--check]');
+async function main([name]: string[]): Promise<void> {
+  if (name !== 'action' && name !== 'client') throw new Error('usage: bundles.ts action|client');
   const files = await buildBundle(name);
   for (const [path, text] of files) {
     const target = join(ROOT, path);
-    if (flag === '--check') {
-      const committed = await readFile(target, 'utf8').catch(() => '');
-      if (committed !== text)
-        throw new Error(`${path} does not match the sources: run npm run build:${name}`);
-      continue;
-    }
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, text, { mode: name === 'client' ? 0o755 : 0o644 });
     console.error(`wrote ${path} (${Buffer.byteLength(text)} bytes)`);
