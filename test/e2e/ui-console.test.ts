@@ -1,64 +1,34 @@
 // The audit console in a real browser (Debian's Chromium through playwright-core) against the real
 // service: an auditor signs in, filters, follows a key to its audit timeline by keyboard, exports it.
 import { mkdir, readFile } from 'node:fs/promises';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  ARTIFACTS,
+  type ConsoleBrowser,
+  launchConsoleBrowser,
+  rowTexts,
+  signIn,
+  text,
+  visible,
+} from '../support/console-browser.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
 
-const ARTIFACTS = '.artifacts';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 let harness: Harness;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let browser: ConsoleBrowser;
 
 beforeAll(async () => {
   [harness, browser] = await Promise.all([
     startHarness({ fileConfig: { audit: { checkpointPeriodSeconds: 1 } } }),
-    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+    launchConsoleBrowser(),
   ]);
   await mkdir(ARTIFACTS, { recursive: true });
 });
 afterAll(async () => {
-  for (const context of contexts) await context.close();
   await browser?.close();
   await harness?.close();
 });
 
-/** A fresh browser tab on a laptop-sized screen, recording every console error and page crash. */
-async function openConsole(): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, acceptDownloads: true });
-  contexts.push(context);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  const response = await page.goto(`${harness.service.url}/ui`);
-  expect(response?.status()).toBe(200);
-  expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
-  return { page, errors };
-}
-
-async function signIn(page: Page, token: string) {
-  const field = page.getByLabel('Auditor token');
-  await field.fill(token);
-  await field.press('Enter');
-}
-
-const rowTexts = (page: Page) => page.locator('#keys-body tr').allTextContents();
-const visible = (page: Page, selector: string) => page.locator(selector).isVisible();
-const text = async (page: Page, selector: string) => (await page.locator(selector).textContent()) ?? '';
+const openConsole = () => browser.openConsole(harness.service.url);
 
 async function issue(provider: string, repository: string, jobId: string, ttlSeconds = 600) {
   const issued = await harness.api('POST', '/v1/keys', { body: { provider, repository, jobId, ttlSeconds } });
@@ -321,51 +291,4 @@ it('serves only its own files, with their content types and a strict Content-Sec
     expect(response.status, path).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
   }
-});
-
-it('draws the overview charts from /v1/stats, and stays usable on a 390 and a 360 px wide phone', async () => {
-  const done = await issue('github', 'acme/models', 'ui-overview-1');
-  expect((await harness.api('POST', '/v1/jobs/ui-overview-1/complete')).status).toBe(202);
-  await eventually(async () => (await statusOf(done)) === 'revoked', { what: 'the revoke' });
-
-  const { page, errors } = await openConsole();
-  await page.setViewportSize({ width: 1400, height: 900 });
-  await signIn(page, harness.tokens.auditor!);
-  await eventually(async () => (await page.locator('#overview-counts rect.bar-issued').count()) > 0, {
-    what: 'the issued bars',
-  });
-  expect(await page.locator('#overview-counts rect.bar-revoked').count()).toBeGreaterThan(0);
-  expect(await page.locator('#overview-counts svg').getAttribute('aria-label')).toMatch(
-    /^Keys per hour: \d+ issued, \d+ revoked$/,
-  );
-  expect(await page.locator('#overview-latency svg').getAttribute('aria-label')).toMatch(
-    /^Revoke latency: p50 \d+\.\d s, p99 \d+\.\d s$/,
-  );
-  expect(await page.locator('#overview-latency circle.dot-p99').count()).toBeGreaterThan(0);
-  await page.screenshot({ path: `${ARTIFACTS}/ui-console-1400.png`, fullPage: true });
-
-  for (const width of [390, 360]) {
-    await page.setViewportSize({ width, height: 800 });
-    const overflow = await page.evaluate<number>(
-      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
-    );
-    expect(overflow, `no sideways scrolling at ${width} px`).toBe(0);
-    const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
-    expect(signOut!.x + signOut!.width, `Sign out fits at ${width} px`).toBeLessThanOrEqual(width);
-    // The checkbox sits just before its label, which stays on one line.
-    const overdue = (await page.getByRole('checkbox', { name: 'Overdue only' }).boundingBox())!;
-    const overdueLabel = (await page.locator('label[for="f-overdue"]').boundingBox())!;
-    expect(overdueLabel.x - (overdue.x + overdue.width), 'checkbox next to its label').toBeLessThan(12);
-    expect(overdueLabel.height, '"Overdue only" on one line').toBeLessThan(24);
-    // Redrawn for the narrower screen, the charts' axis labels stay legible.
-    await eventually(
-      async () =>
-        ((await page.locator('#overview-counts text.axis').first().boundingBox())?.height ?? 0) >= 9,
-      { what: `legible axis labels at ${width} px` },
-    );
-    if (width === 390) await page.screenshot({ path: `${ARTIFACTS}/ui-console-390.png`, fullPage: true });
-  }
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  expect(await visible(page, '#view-sign-in')).toBe(true);
-  expect(errors).toEqual([]);
 });
