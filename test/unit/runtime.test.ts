@@ -1,7 +1,8 @@
 // One Node runtime across what ships: the image, the Action, the engines the packages declare,
 // and the second Node CI runs the suite on all name the current LTS; Node 20 is past end of life.
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dockerfileStages, readText, readYaml } from '../support/packaging-files.ts';
+import { at, dockerfileStages, readText, readYaml } from '../support/packaging-files.ts';
 
 const LTS = 24;
 const imageMajor = () => Number(/^node:(\d+)-/.exec(dockerfileStages().at(-1)!.from)?.[1]);
@@ -28,6 +29,13 @@ describe('Node runtime', () => {
     expect(readText('.ci/node-lts')).toMatch(new RegExp(`^major=${LTS}$`, 'm'));
     const ci = readText('.ci/run');
     expect(ci).toMatch(/node24="\$\(\.ci\/node-lts\)"/);
-    expect(ci).toMatch(/PATH="\$\(dirname "\$node24"\):\$PATH" npx vitest run /);
+    expect(ci).toMatch(/PATH="\$\(dirname "\$node24"\):\$PATH" npx vitest run "\$\{node24_tests\[@\]\}"/);
+  });
+
+  it('every test the Node 24 pass names exists, so a renamed file cannot drop out of it unseen', () => {
+    const list = /^node24_tests=\(\n([\s\S]*?)\n\)$/m.exec(readText('.ci/run'))?.[1];
+    const paths = list!.split('\n').map((line) => line.trim());
+    expect(paths).toContain('test/unit/');
+    expect(paths.filter((path) => !existsSync(at(path)))).toEqual([]);
   });
 });
