@@ -1,10 +1,10 @@
 // The lean client: packed with `npm pack`, installed with `npm install ./<tarball>` in an empty
 // folder (no dependencies come with it), it issues a key, clones with it and completes the job.
-import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ClientTarball, installClient, packClient } from '../support/client-package.ts';
+import { runProcess } from '../support/process.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
@@ -24,31 +24,17 @@ afterAll(async () => {
 });
 
 /** A CI job's shell: the installed client on PATH, nothing of this checkout. */
-function sh(script: string, env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
-      cwd: folder,
-      env: {
-        PATH: `${join(folder, 'node_modules/.bin')}:${process.env.PATH}`,
-        HOME: folder,
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_TERMINAL_PROMPT: '0',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+const sh = (script: string, env: Record<string, string>) =>
+  runProcess('bash', ['-c', script], {
+    cwd: folder,
+    env: {
+      PATH: `${join(folder, 'node_modules/.bin')}:${process.env.PATH}`,
+      HOME: folder,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_TERMINAL_PROMPT: '0',
+      ...env,
+    },
   });
-}
 
 describe('the lean client package', () => {
   it('installs from its tarball with nothing but itself', async () => {

@@ -1,7 +1,6 @@
 // The README's CI snippets, run as written against the sandbox with the environment each CI
 // platform gives a job: the curl calls, the lean client in a shell, the GitHub Actions steps (the
 // action run as GitHub's runner runs it) and the GitLab CI job (the component included).
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { ROOT } from '../../scripts/bundles.ts';
 import { type ClientTarball, installClient, packClient } from '../support/client-package.ts';
 import { runAction, startTokenEndpoint, type TokenEndpoint } from '../support/github-runner.ts';
 import { loadInclude, type Pipeline, resolveJob, runGitlabJob } from '../support/gitlab-runner.ts';
+import { runProcess } from '../support/process.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
 
 vi.setConfig({ testTimeout: 180_000 });
@@ -62,27 +62,15 @@ afterAll(async () => {
 /** A CI job's shell (`bash -eo pipefail`, as GitHub's `run:` and GitLab's runner use) with the client on PATH. */
 async function bash(script: string, env: Record<string, string>) {
   const cwd = await mkdtemp(join(work, 'job-'));
-  return new Promise<{ code: number | null; output: string; cwd: string }>((resolve, reject) => {
-    const child = spawn('bash', ['-eo', 'pipefail', '-c', script], {
-      cwd,
-      env: {
-        PATH: `${join(clientFolder, 'node_modules/.bin')}:${process.env.PATH}`,
-        HOME: cwd,
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_TERMINAL_PROMPT: '0',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output, cwd }));
+  return runProcess('bash', ['-eo', 'pipefail', '-c', script], {
+    cwd,
+    env: {
+      PATH: `${join(clientFolder, 'node_modules/.bin')}:${process.env.PATH}`,
+      HOME: cwd,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_TERMINAL_PROMPT: '0',
+      ...env,
+    },
   });
 }
 

@@ -2,7 +2,6 @@
 // action.yml's defaults, `${{ github.* }}` filled in), the job's OIDC token from an
 // ACTIONS_ID_TOKEN_REQUEST_URL endpoint, GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STATE files between
 // steps, the state handed to `post` as STATE_*, and `post` run whatever `main` did.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { OidcStandIn } from '../../sandbox/oidc.ts';
+import { type ProcessResult, runProcess } from './process.ts';
 
 const ACTION_DIR = fileURLToPath(new URL('../../action/', import.meta.url));
 
@@ -73,15 +73,9 @@ export function parseFileCommands(text: string): Record<string, string> {
   return values;
 }
 
-export interface StepResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 export interface ActionRun {
-  main: StepResult;
-  post: StepResult;
+  main: ProcessResult;
+  post: ProcessResult;
   /** What main wrote to GITHUB_ENV, GITHUB_OUTPUT and GITHUB_STATE. */
   env: Record<string, string>;
   outputs: Record<string, string>;
@@ -97,24 +91,8 @@ export interface GithubJob {
   runnerTemp?: string;
 }
 
-function runStep(script: string, env: Record<string, string>): Promise<StepResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ACTION_DIR, script)], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runStep = (script: string, env: Record<string, string>) =>
+  runProcess(process.execPath, [join(ACTION_DIR, script)], { env });
 
 /** INPUT_* as the runner sets them: each input given in `with:`, else action.yml's default. */
 export async function actionInputs(

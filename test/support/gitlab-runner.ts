@@ -2,13 +2,13 @@
 // interpolated into `$[[ inputs.x ]]`, `extends:` merged, id_tokens minted for their `aud`,
 // before_script and script in one bash with `set -eo pipefail`, after_script in a new bash
 // afterwards whatever the outcome, with GitLab's predefined variables.
-import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { OidcStandIn } from '../../sandbox/oidc.ts';
+import { type ProcessResult, runProcess } from './process.ts';
 
 export type GitlabJobDefinition = {
   extends?: string | string[];
@@ -61,8 +61,8 @@ export function resolveJob(pipeline: Pipeline, name: string): GitlabJobDefinitio
 }
 
 export interface GitlabJobRun {
-  script: { code: number | null; output: string };
-  afterScript: { code: number | null; output: string };
+  script: ProcessResult;
+  afterScript: ProcessResult;
   jobId: string;
   projectDir: string;
 }
@@ -76,24 +76,8 @@ export interface GitlabJobContext {
   claims?: Record<string, unknown>;
 }
 
-function bash(lines: string[], env: Record<string, string>, cwd: string) {
-  return new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn('bash', ['-c', ['set -eo pipefail', ...lines].join('\n')], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      output += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
+const bash = (lines: string[], env: Record<string, string>, cwd: string) =>
+  runProcess('bash', ['-c', ['set -eo pipefail', ...lines].join('\n')], { env, cwd });
 
 export async function runGitlabJob(
   job: GitlabJobDefinition,
