@@ -7,7 +7,7 @@
 # What the code reads at run time (package.json, migrations/, the console's files in src/ui/) is
 # found from the project root, so it sits where it does in a checkout.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

@@ -1,13 +1,18 @@
-// Starts every stand-in the service talks to: GitHub and GitLab (REST + SSH git) and Vault,
+// Starts every stand-in the service talks to: GitHub, GitLab and Gitea (REST + SSH git) and Vault,
 // with the demo repositories in place. Postgres and Redis stay real and are not started here.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGiteaDeployKeys } from './gitea/deploy-keys.ts';
+import { giteaSshMessages } from './gitea/ssh-messages.ts';
+import { type GiteaStandIn, startGiteaStandIn } from './gitea/stand-in.ts';
 import { type GithubStandIn, startGithubStandIn } from './github/stand-in.ts';
 import { type GitlabStandIn, startGitlabStandIn } from './gitlab/stand-in.ts';
+import { type KubernetesStandIn, startKubernetesStandIn } from './kubernetes/stand-in.ts';
 import { type OidcStandIn, startOidcStandIn } from './oidc/stand-in.ts';
 import { createHostState, type HostState } from './shared/host-state.ts';
+import { createSandboxCa, type TlsIdentity } from './shared/tls.ts';
 import { createSeededBareRepo } from './ssh/git-repos.ts';
 import { type SshGitServer, startSshGitServer } from './ssh/git-server.ts';
 import { startVaultStandIn, type VaultStandIn } from './vault/stand-in.ts';
@@ -34,18 +39,36 @@ export interface SandboxGithubApp {
 export interface StandIns {
   github: HostStandIn<GithubStandIn> & { app: SandboxGithubApp };
   gitlab: HostStandIn<GitlabStandIn>;
+  gitea: HostStandIn<GiteaStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
   oidc: OidcStandIn;
+  /** The Kubernetes API; `token` is the controller's bearer token, also in `kubeconfigPath`. */
+  kubernetes: KubernetesStandIn & { api: string; token: string };
   /** The Ed25519 pair that signs audit checkpoints (the service gets the private half). */
   auditSigningKey: { privateKeyPem: string; publicKeyPem: string };
   repositories: string[];
   dataDir: string;
+  /** With `tls: true`: the CA that signed the stand-ins' HTTPS certificate, as PEM and as a file. */
+  tls?: { caCertPem: string; caFile: string };
   close(): Promise<void>;
 }
 
 const secret = (prefix: string) => `${prefix}${randomBytes(18).toString('base64url')}`;
 
-export async function startStandIns(options: { repositories?: string[] } = {}): Promise<StandIns> {
+export interface StandInsOptions {
+  repositories?: string[];
+  /** Also serve GitHub, GitLab and Vault over HTTPS, with a CA made for this run. */
+  tls?: boolean;
+}
+
+async function sandboxTls(dataDir: string) {
+  const ca = createSandboxCa();
+  const caFile = join(dataDir, 'sandbox-ca.pem');
+  await writeFile(caFile, ca.certPem);
+  return { identity: ca.issueServerIdentity(), caCertPem: ca.certPem, caFile };
+}
+
+export async function startStandIns(options: StandInsOptions = {}): Promise<StandIns> {
   const repositories = options.repositories ?? DEMO_REPOSITORIES;
   const dataDir = await mkdtemp(join(tmpdir(), 'deploykey-sandbox-'));
   const closers: (() => Promise<void>)[] = [() => rm(dataDir, { recursive: true, force: true })];
@@ -56,39 +79,81 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
   try {
     const githubState = createHostState('github');
     const gitlabState = createHostState('gitlab');
+    const giteaState = createHostState('gitea');
     for (const repository of repositories) {
       githubState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'github'), repository));
       gitlabState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitlab'), repository));
+      giteaState.addRepository(repository, await createSeededBareRepo(join(dataDir, 'gitea'), repository));
     }
+
+    const tls = options.tls ? await sandboxTls(dataDir) : undefined;
+    const https: { tls?: TlsIdentity } = tls ? { tls: tls.identity } : {};
 
     const githubSsh = await startSshGitServer({ state: githubState });
     closers.push(() => githubSsh.close());
     const gitlabSsh = await startSshGitServer({ state: gitlabState });
     closers.push(() => gitlabSsh.close());
+    // The Gitea API and its SSH side share the deploy-key records, so SSH messages name the key as Gitea does.
+    const giteaKeys = createGiteaDeployKeys(giteaState);
+    const giteaSsh = await startSshGitServer({
+      state: giteaState,
+      messages: giteaSshMessages(giteaState, giteaKeys),
+    });
+    closers.push(() => giteaSsh.close());
+
+    const oidc = await startOidcStandIn();
+    closers.push(() => oidc.close());
 
     const githubToken = secret('ghp_');
     const github = await startGithubStandIn({
       state: githubState,
       tokens: [githubToken],
       sshHostKeys: () => [githubSsh.hostPublicKey],
+      sshCloneUrl: (path) => githubSsh.cloneUrl(path),
+      mintIdToken: (claims) => oidc.mint('github-actions', claims),
+      ...https,
     });
     closers.push(() => github.close());
     const githubApp = await installSandboxApp(github, dataDir);
 
     const gitlabToken = secret('glpat-');
-    const gitlab = await startGitlabStandIn({ state: gitlabState, tokens: [gitlabToken] });
+    const gitlab = await startGitlabStandIn({
+      state: gitlabState,
+      tokens: [gitlabToken],
+      sshCloneUrl: (path) => gitlabSsh.cloneUrl(path),
+      mintIdToken: (claims) => oidc.mint('gitlab-ci', claims),
+      ...https,
+    });
     closers.push(() => gitlab.close());
 
-    const oidc = await startOidcStandIn();
-    closers.push(() => oidc.close());
+    // Gitea tokens are 40 hexadecimal characters.
+    const giteaToken = randomBytes(20).toString('hex');
+    const gitea = await startGiteaStandIn({
+      state: giteaState,
+      tokens: [giteaToken],
+      keys: giteaKeys,
+      ssh: { host: giteaSsh.host, port: giteaSsh.port },
+    });
+    closers.push(() => gitea.close());
 
     // Vault's Kubernetes auth trusts the same issuer that mints the sandbox's Kubernetes tokens.
     const vaultToken = secret('hvs.');
     const vault = await startVaultStandIn({
       rootToken: vaultToken,
       kubernetes: { publicKeysPem: [oidc.publicKeyPem()] },
+      ...https,
     });
     closers.push(() => vault.close());
+
+    // Pods' service account tokens come from the same issuer, so Vault's Kubernetes auth accepts them.
+    const kubernetesToken = secret('sandbox-k8s-');
+    const kubernetes = await startKubernetesStandIn({
+      tokens: [kubernetesToken],
+      kubeconfigDir: dataDir,
+      mintServiceAccountToken: (claims, { audience, expiresInSeconds }) =>
+        oidc.mint('kubernetes', claims, { audience, expiresInSeconds }),
+    });
+    closers.push(() => kubernetes.close());
 
     const auditPair = generateKeyPairSync('ed25519');
     const auditSigningKey = {
@@ -101,9 +166,12 @@ export async function startStandIns(options: { repositories?: string[] } = {}): 
       auditSigningKey,
       github: { api: github, state: githubState, ssh: githubSsh, token: githubToken, app: githubApp },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
+      gitea: { api: gitea, state: giteaState, ssh: giteaSsh, token: giteaToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
+      kubernetes: Object.assign(kubernetes, { api: kubernetes.url, token: kubernetesToken }),
       repositories,
       dataDir,
+      ...(tls ? { tls: { caCertPem: tls.caCertPem, caFile: tls.caFile } } : {}),
       close: closeAll,
     };
   } catch (error) {

@@ -23,12 +23,18 @@ export const appDocs = {
   installationRepositories: `${REST_DOCS}/apps/installations#list-repositories-accessible-to-the-app-installation`,
 } as const;
 
+/** Where the API and the web pages are: the same host, the API under `/api/v3` on an Enterprise Server. */
+export interface AppUrls {
+  api: string;
+  web: string;
+}
+
 /** GitHub's legacy global node id: base64 of `0<length of type>:<Type><id>`. */
 const nodeId = (type: string, id: number) =>
   Buffer.from(`0${type.length}:${type}${id}`).toString('base64').replace(/=+$/, '');
 
-export function accountBody(account: GithubAccount, apiUrl: string) {
-  const url = `${apiUrl}/users/${account.login}`;
+export function accountBody(account: GithubAccount, urls: AppUrls) {
+  const url = `${urls.api}/users/${account.login}`;
   return {
     login: account.login,
     id: account.id,
@@ -36,7 +42,7 @@ export function accountBody(account: GithubAccount, apiUrl: string) {
     avatar_url: `https://avatars.githubusercontent.com/u/${account.id}?v=4`,
     gravatar_id: '',
     url,
-    html_url: `${apiUrl}/${account.login}`,
+    html_url: `${urls.web}/${account.login}`,
     followers_url: `${url}/followers`,
     following_url: `${url}/following{/other_user}`,
     gists_url: `${url}/gists{/gist_id}`,
@@ -52,17 +58,17 @@ export function accountBody(account: GithubAccount, apiUrl: string) {
   };
 }
 
-export function appBody(app: GithubApp, installationsCount: number, apiUrl: string) {
+export function appBody(app: GithubApp, installationsCount: number, urls: AppUrls) {
   return {
     id: app.id,
     client_id: app.clientId,
     slug: app.slug,
     node_id: nodeId('Integration', app.id),
-    owner: accountBody(app.owner, apiUrl),
+    owner: accountBody(app.owner, urls),
     name: app.name,
     description: '',
-    external_url: `${apiUrl}/apps/${app.slug}`,
-    html_url: `${apiUrl}/apps/${app.slug}`,
+    external_url: `${urls.web}/apps/${app.slug}`,
+    html_url: `${urls.web}/apps/${app.slug}`,
     created_at: githubTime(app.createdAt),
     updated_at: githubTime(app.createdAt),
     permissions: app.permissions,
@@ -71,16 +77,16 @@ export function appBody(app: GithubApp, installationsCount: number, apiUrl: stri
   };
 }
 
-export function installationBody(installation: AppInstallation, apiUrl: string) {
+export function installationBody(installation: AppInstallation, urls: AppUrls) {
   const { app, account } = installation;
   return {
     id: installation.id,
     client_id: app.clientId,
-    account: accountBody(account, apiUrl),
+    account: accountBody(account, urls),
     repository_selection: installation.repositorySelection,
-    access_tokens_url: `${apiUrl}/app/installations/${installation.id}/access_tokens`,
-    repositories_url: `${apiUrl}/installation/repositories`,
-    html_url: `${apiUrl}/settings/installations/${installation.id}`,
+    access_tokens_url: `${urls.api}/app/installations/${installation.id}/access_tokens`,
+    repositories_url: `${urls.api}/installation/repositories`,
+    html_url: `${urls.web}/settings/installations/${installation.id}`,
     app_id: app.id,
     app_slug: app.slug,
     target_id: account.id,
@@ -97,8 +103,8 @@ export function installationBody(installation: AppInstallation, apiUrl: string) 
   };
 }
 
-export function repositoryBody(repository: SandboxRepository, owner: GithubAccount, apiUrl: string) {
-  const url = `${apiUrl}/repos/${repository.path}`;
+export function repositoryBody(repository: SandboxRepository, owner: GithubAccount, urls: AppUrls) {
+  const url = `${urls.api}/repos/${repository.path}`;
   const created = githubTime(new Date(0));
   const links = Object.fromEntries(
     [
@@ -140,14 +146,14 @@ export function repositoryBody(repository: SandboxRepository, owner: GithubAccou
       ['deployments_url', '/deployments'],
     ].map(([field, suffix]) => [field, `${url}${suffix}`]),
   );
-  const web = `${apiUrl}/${repository.path}`;
+  const web = `${urls.web}/${repository.path}`;
   return {
     id: repository.id,
     node_id: nodeId('Repository', repository.id),
     name: nameOf(repository),
     full_name: `${ownerOf(repository)}/${nameOf(repository)}`,
     private: true,
-    owner: accountBody(owner, apiUrl),
+    owner: accountBody(owner, urls),
     html_url: web,
     description: null,
     fork: false,
@@ -156,8 +162,8 @@ export function repositoryBody(repository: SandboxRepository, owner: GithubAccou
     created_at: created,
     updated_at: created,
     pushed_at: created,
-    git_url: `git://${new URL(apiUrl).host}/${repository.path}.git`,
-    ssh_url: `git@${new URL(apiUrl).hostname}:${repository.path}.git`,
+    git_url: `git://${new URL(urls.web).host}/${repository.path}.git`,
+    ssh_url: `git@${new URL(urls.web).hostname}:${repository.path}.git`,
     clone_url: `${web}.git`,
     svn_url: web,
     homepage: null,
@@ -188,7 +194,7 @@ export function repositoryBody(repository: SandboxRepository, owner: GithubAccou
   };
 }
 
-export function tokenBody(token: InstallationToken, repositories: SandboxRepository[], apiUrl: string) {
+export function tokenBody(token: InstallationToken, repositories: SandboxRepository[], urls: AppUrls) {
   const { installation } = token;
   const body: Record<string, unknown> = {
     token: token.token,
@@ -199,7 +205,7 @@ export function tokenBody(token: InstallationToken, repositories: SandboxReposit
   // GitHub lists the repositories only for a token narrowed to some of them.
   if (token.repositoryIds) {
     body.repositories = repositories.map((repository) =>
-      repositoryBody(repository, installation.account, apiUrl),
+      repositoryBody(repository, installation.account, urls),
     );
   }
   return body;

@@ -1,17 +1,16 @@
 // The GitHub stand-in's GitHub App routes: the authenticated App and its installations (App JWT),
-// installation access tokens, the repositories an installation token reaches, and `/_sandbox/apps`
-// to register Apps and install them from another process.
+// installation access tokens, the repositories an installation token reaches (served at the root
+// and under `/api/v3`, as a GitHub Enterprise Server serves them), and `/_sandbox/apps` to register
+// Apps and install them from another process.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { HostState } from '../shared/host-state.ts';
-import { appBody, appDocs, installationBody, repositoryBody, tokenBody } from './app-bodies.ts';
+import { type AppUrls, appBody, appDocs, installationBody, repositoryBody, tokenBody } from './app-bodies.ts';
 import type { AppRegistry, GithubApp, Permissions, RegisterAppInput, TokenRequest } from './app-registry.ts';
 import { errorBody, linkHeader, readPage } from './responses.ts';
+import { apiUrl, type GithubRoutes, notFound, webUrl } from './routes.ts';
 
 type Query = Record<string, string | undefined>;
 
-const apiUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
-const notFound = (reply: FastifyReply, docs: string) =>
-  reply.code(404).send(errorBody(404, 'Not Found', docs));
+const urlsOf = (request: FastifyRequest): AppUrls => ({ api: apiUrl(request), web: webUrl(request) });
 
 /** The App a route was called as; the credential hook has already refused anything else. */
 function appOf(request: FastifyRequest): GithubApp {
@@ -22,7 +21,7 @@ function appOf(request: FastifyRequest): GithubApp {
 
 function paged<T>(request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply, items: T[]): T[] {
   const page = readPage(request.query);
-  const link = linkHeader(new URL(request.url, apiUrl(request)), page, items.length);
+  const link = linkHeader(new URL(request.url, webUrl(request)), page, items.length);
   if (link) reply.header('link', link);
   return items.slice((page.page - 1) * page.perPage, page.page * page.perPage);
 }
@@ -60,12 +59,12 @@ function tokenRequest(body: unknown): TokenRequest | string {
   };
 }
 
-export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: AppRegistry): void {
+export function registerAppRoutes(app: FastifyInstance, { state, apps }: GithubRoutes): void {
   const appRoute = (docs: string) => ({ config: { docs, appAuth: true } });
 
   app.get('/app', appRoute(appDocs.app), async (request) => {
     const self = appOf(request);
-    return appBody(self, apps.installationsOf(self).length, apiUrl(request));
+    return appBody(self, apps.installationsOf(self).length, urlsOf(request));
   });
 
   app.get<{ Querystring: Query }>(
@@ -73,7 +72,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
     appRoute(appDocs.installations),
     async (request, reply) => {
       const all = apps.installationsOf(appOf(request));
-      return paged(request, reply, all).map((entry) => installationBody(entry, apiUrl(request)));
+      return paged(request, reply, all).map((entry) => installationBody(entry, urlsOf(request)));
     },
   );
 
@@ -86,7 +85,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
     async (request, reply) => {
       const installation = installationOf(request);
       if (!installation) return notFound(reply, appDocs.installation);
-      return installationBody(installation, apiUrl(request));
+      return installationBody(installation, urlsOf(request));
     },
   );
 
@@ -103,7 +102,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
       if ('status' in minted)
         return reply.code(minted.status).send(errorBody(minted.status, minted.message, appDocs.accessToken));
       const repositories = apps.tokenRepositories(minted.token);
-      return reply.code(201).send(tokenBody(minted.token, repositories, apiUrl(request)));
+      return reply.code(201).send(tokenBody(minted.token, repositories, urlsOf(request)));
     },
   );
 
@@ -114,7 +113,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
       const repository = state.findRepository(`${request.params.owner}/${request.params.repo}`);
       const installation = repository && apps.installationForRepository(appOf(request), repository);
       if (!installation) return notFound(reply, appDocs.repoInstallation);
-      return installationBody(installation, apiUrl(request));
+      return installationBody(installation, urlsOf(request));
     },
   );
 
@@ -124,7 +123,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
     async (request, reply) => {
       const installation = apps.installationForAccount(appOf(request), request.params.org);
       if (installation?.account.type !== 'Organization') return notFound(reply, appDocs.orgInstallation);
-      return installationBody(installation, apiUrl(request));
+      return installationBody(installation, urlsOf(request));
     },
   );
 
@@ -135,7 +134,7 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
     async (request, reply) => {
       const installation = apps.installationForAccount(appOf(request), request.params.username);
       if (!installation) return notFound(reply, appDocs.userInstallation);
-      return installationBody(installation, apiUrl(request));
+      return installationBody(installation, urlsOf(request));
     },
   );
 
@@ -155,16 +154,14 @@ export function registerAppRoutes(app: FastifyInstance, state: HostState, apps: 
         total_count: reachable.length,
         repository_selection: identity.token.repositoryIds ? 'selected' : installation.repositorySelection,
         repositories: paged(request, reply, reachable).map((repository) =>
-          repositoryBody(repository, installation.account, apiUrl(request)),
+          repositoryBody(repository, installation.account, urlsOf(request)),
         ),
       };
     },
   );
-
-  registerAppControls(app, apps);
 }
 
-function registerAppControls(app: FastifyInstance, apps: AppRegistry): void {
+export function registerAppControls(app: FastifyInstance, apps: AppRegistry): void {
   app.post<{ Body: RegisterAppInput }>('/_sandbox/apps', async (request, reply) => {
     const { app: registered, privateKeyPem } = apps.registerApp(request.body ?? {});
     return reply.code(201).send({

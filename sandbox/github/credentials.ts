@@ -24,6 +24,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route takes a GitHub App's JWT (and nothing else), as `/app/...` routes do. */
     appAuth?: boolean;
+    /**
+     * The repository permission an installation token needs here, read for GET and write for
+     * changes; unset, `metadata` (every installation has it) is enough.
+     */
+    installationPermission?: string;
   }
   interface FastifyRequest {
     githubIdentity: GithubIdentity | null;
@@ -79,16 +84,11 @@ export function createCredentialResolver(deps: {
   };
 }
 
-// The permission each deploy-key route needs (docs: "Fine-grained access tokens" of each endpoint).
-const DEPLOY_KEY_PERMISSION: Record<string, PermissionLevel> = {
-  GET: 'read',
-  POST: 'write',
-  DELETE: 'write',
-};
+const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /**
  * Repository routes answered to an installation token: a repository outside the token's reach is
- * hidden (404) as GitHub hides it; one inside it without the permission is 403.
+ * hidden (404) as GitHub hides it; one inside it without the route's permission is 403.
  */
 export function registerInstallationScope(app: FastifyInstance, state: HostState, apps: AppRegistry): void {
   app.decorateRequest('githubIdentity', null);
@@ -104,8 +104,10 @@ export function registerInstallationScope(app: FastifyInstance, state: HostState
     if (!apps.tokenRepositories(identity.token).some((reachable) => reachable.id === repository.id)) {
       return reply.code(404).send(errorBody(404, 'Not Found', docs));
     }
-    const level = DEPLOY_KEY_PERMISSION[request.method] ?? 'write';
-    if (!permissionsCover(identity.token.permissions, { administration: level })) {
+    const permission = request.routeOptions.config.installationPermission;
+    if (permission === undefined) return;
+    const level: PermissionLevel = READ_METHODS.has(request.method) ? 'read' : 'write';
+    if (!permissionsCover(identity.token.permissions, { [permission]: level })) {
       return reply.code(403).send(errorBody(403, 'Resource not accessible by integration', docs));
     }
   });

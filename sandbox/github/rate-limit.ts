@@ -25,6 +25,8 @@ export type RateLimitOutcome =
 export interface GithubRateLimiter {
   /** Count one request of `credential` (a token, or `null` for an unauthenticated caller). */
   take(credential: string | null, write: boolean): RateLimitOutcome;
+  /** The primary-limit standing of `credential` without counting a request. */
+  peek(credential: string | null): RateLimitSnapshot;
   configure(options: GithubRateLimitOptions | undefined): void;
 }
 
@@ -74,10 +76,14 @@ export function createGithubRateLimiter(
     reset: Math.ceil((bucket.windowStartedMs + windowMs()) / 1000),
   });
 
+  const limitFor = (credential: string | null) =>
+    credential === null ? UNAUTHENTICATED_LIMIT : (options.limit ?? DEFAULT_LIMIT);
+
   return {
+    peek: (credential) => snapshot(bucketFor(credential ?? '', now()), limitFor(credential)),
     take(credential, write) {
       const nowMs = now();
-      const limit = credential === null ? UNAUTHENTICATED_LIMIT : (options.limit ?? DEFAULT_LIMIT);
+      const limit = limitFor(credential);
       const bucket = bucketFor(credential ?? '', nowMs);
       if (bucket.used >= limit) return { kind: 'primary', snapshot: snapshot(bucket, limit) };
 

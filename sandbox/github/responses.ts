@@ -1,5 +1,5 @@
 // Response bodies of the GitHub stand-in, shaped like api.github.com's (checked against GitHub's
-// OpenAPI description in test/fixtures/github-deploy-keys.openapi.json and recorded responses).
+// OpenAPI description in test/fixtures/github-rest.openapi.json and recorded responses).
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import sshpk from 'sshpk';

@@ -1,62 +1,78 @@
-// Local stand-in for GitHub's REST API: the deploy-key endpoints, `/meta` and GitHub Apps, with
-// GitHub's auth, error bodies, pagination and rate limits. Served at the root, like api.github.com,
-// so Octokit takes `url` as its `baseUrl`.
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+// Local stand-in for GitHub's REST API: the deploy-key endpoints, the calls clients make first
+// (`/`, `/meta`, `/rate_limit`, `/user`, `/repos/{owner}/{repo}`) and GitHub Apps, with GitHub's
+// auth, headers, error bodies, pagination and rate limits. Served at the root, like api.github.com,
+// so Octokit takes `url` as its `baseUrl`, and under `/api/v3` like a GitHub Enterprise Server.
+import Fastify, { type FastifyInstance } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
-import type { HostState, SandboxRepository } from '../shared/host-state.ts';
-import { type AppRegistry, createAppRegistry } from './app-registry.ts';
-import { registerAppRoutes } from './app-routes.ts';
-import { createCredentialResolver, registerInstallationScope } from './credentials.ts';
-import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
+import type { HostState } from '../shared/host-state.ts';
+import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
 import {
-  deployKeyBody,
-  docs,
-  errorBody,
-  linkHeader,
-  metaBody,
-  parsePublicKey,
-  primaryLimitMessage,
-  readPage,
-  requestId,
-  secondaryLimitMessage,
-  validationFailed,
-} from './responses.ts';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** GitHub's documentation URL for the route, echoed in its error bodies. */
-    docs?: string;
-  }
-}
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
+import { registerAccountRoutes } from './account-routes.ts';
+import { registerGithubActions } from './actions.ts';
+import type { IdTokenMinter } from './actions-sandbox.ts';
+import type { ActionsState } from './actions-state.ts';
+import { type AppRegistry, createAppRegistry } from './app-registry.ts';
+import { registerAppControls, registerAppRoutes } from './app-routes.ts';
+import { createCredentialResolver, registerInstallationScope } from './credentials.ts';
+import { registerDeployKeyRoutes } from './deploy-key-routes.ts';
+import { registerGithubHooks } from './hooks.ts';
+import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
+import { docs, errorBody, primaryLimitMessage, requestId, secondaryLimitMessage } from './responses.ts';
+import { ENTERPRISE_PREFIX, type GithubRoutes } from './routes.ts';
 
 export interface GithubStandInOptions {
   state: HostState;
   tokens: string[];
   /** Public host keys (`ssh-ed25519 AAAA…`) for `GET /meta`; read per request, the SSH server may start later. */
   sshHostKeys: () => string[];
+  /** Clone URL of a repository on the SSH git server, for `ssh_url`; read per request. */
+  sshCloneUrl?: (path: string) => string;
   rateLimit?: GithubRateLimitOptions;
+  /** Also serve over HTTPS with this certificate. */
+  tls?: TlsIdentity;
+  /** Sees every request that reached a route, body parsed, e.g. to hold clients to the API. */
+  onRequestSeen?: (request: SeenRequest) => void;
   port?: number;
   /** Clock for App JWTs and installation tokens (ms since epoch), also sent as `Date`; default `Date.now`. */
   now?: () => number;
   /** Lifetime of installation access tokens; GitHub's is one hour. */
   installationTokenTtlSeconds?: number;
+  /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
+}
+
+export interface SeenRequest {
+  method: string;
+  /** Path and query as sent, `/api/v3` included when the client used it. */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
 }
 
 export interface GithubStandIn {
   url: string;
+  /** The HTTPS twin of `url` when the stand-in was given a certificate. */
+  httpsUrl?: string;
+  /** Every route served (method and Fastify path), `/api/v3` twins and `/_sandbox/` included. */
+  routes: { method: string; url: string }[];
   faults: FaultInjector;
   /** GitHub Apps: register them, install them on owners, set the installation token lifetime. */
   apps: AppRegistry;
+  /** Workflow runs and jobs; every change is delivered to the subscribed hooks. */
+  actions: ActionsState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(opts: GithubStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
 
-type RepoParams = { owner?: string; repo?: string; repository_id?: string };
-type KeyParams = RepoParams & { key_id: string };
-
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-// GitHub serves every repository route both by name and, in the Link headers it writes, by id.
-const REPOSITORY_PREFIXES = ['/repos/:owner/:repo', '/repositories/:repository_id'];
+// What a classic personal access token with these scopes is told; gh checks for `repo` and `read:org`.
+const TOKEN_SCOPES = 'admin:public_key, read:org, repo';
 
 export async function startGithubStandIn(opts: GithubStandInOptions): Promise<GithubStandIn> {
   const { state } = opts;
@@ -65,6 +81,10 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   const credentials = createCredentialResolver({ tokens: opts.tokens, apps, now });
   const limiter = createGithubRateLimiter(opts.rateLimit, now);
   const app = Fastify({ logger: false });
+  const served: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) served.push({ method, url: route.url });
+  });
 
   const faults = registerFaults(app, (status) => errorBody(status));
   registerInstallationScope(app, state, apps);
@@ -92,6 +112,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     reply.header('x-github-request-id', id).header('x-github-media-type', 'github.v3; format=json');
     // @octokit/auth-app corrects an App JWT for clock skew from this header.
     reply.header('date', new Date(now()).toUTCString());
+    const config = request.routeOptions.config;
 
     const resolved = credentials.resolve(request);
     if ('status' in resolved) {
@@ -101,6 +122,13 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     }
     const identity = resolved.identity;
     request.githubIdentity = identity;
+    // OAuth scopes belong to personal tokens: GitHub sends none for an App or an installation token.
+    if (identity?.kind === 'token')
+      reply.header('x-oauth-scopes', TOKEN_SCOPES).header('x-accepted-oauth-scopes', '');
+    if (config.uncounted) {
+      reply.headers(rateLimitHeaders(limiter.peek(identity?.rateKey ?? null)));
+      return;
+    }
 
     // Limits are counted per identity: a user's token, an App, an App installation.
     const outcome = limiter.take(identity?.rateKey ?? null, WRITE_METHODS.has(request.method));
@@ -120,140 +148,79 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
       return reply.code(403).send(errorBody(403, primaryLimitMessage(who, id), docs.rateLimits));
     }
 
-    const route = request.routeOptions.url;
-    if (identity === null && route !== undefined && route !== '/meta') {
-      const routeDocs = request.routeOptions.config.docs;
-      return reply.code(401).send(errorBody(401, 'Requires authentication', routeDocs));
+    if (identity === null && request.routeOptions.url !== undefined && !config.anonymous) {
+      return reply.code(401).send(errorBody(401, 'Requires authentication', config.docs));
     }
   });
+  app.addHook('preHandler', async (request) => {
+    opts.onRequestSeen?.({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: request.body,
+    });
+  });
+  addGithubHeaders(app);
 
-  const apiUrl = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
-
-  const findRepository = (params: RepoParams): SandboxRepository | undefined => {
-    if (params.repository_id !== undefined) {
-      return /^\d+$/.test(params.repository_id)
-        ? state.findRepository(Number(params.repository_id))
-        : undefined;
-    }
-    return state.findRepository(`${params.owner}/${params.repo}`);
+  const routes: GithubRoutes = {
+    state: opts.state,
+    limiter,
+    sshHostKeys: opts.sshHostKeys,
+    sshCloneUrl: (path) => opts.sshCloneUrl?.(path),
+    apps,
   };
+  const register = async (scope: FastifyInstance) => {
+    registerAccountRoutes(scope, routes);
+    registerDeployKeyRoutes(scope, routes);
+    registerAppRoutes(scope, routes);
+  };
+  await app.register(register);
+  await app.register(register, { prefix: ENTERPRISE_PREFIX });
+  registerAppControls(app, apps);
 
-  const notFound = (reply: FastifyReply, documentationUrl: string) =>
-    reply.code(404).send(errorBody(404, 'Not Found', documentationUrl));
+  // Hooks and runs name the stand-in's own address in their bodies, known once it listens.
+  let origin = '';
+  const origins = () => ({ api: origin, web: origin });
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGithubHooks(app, { state: opts.state, dispatcher: deliveries, origins });
+  const actions = registerGithubActions(app, {
+    state: opts.state,
+    hooks,
+    origins,
+    mintIdToken: opts.mintIdToken,
+  });
 
-  const keyIdOf = (params: KeyParams) => (/^\d+$/.test(params.key_id) ? Number(params.key_id) : undefined);
-
-  for (const prefix of REPOSITORY_PREFIXES) {
-    app.get<{ Params: RepoParams; Querystring: Record<string, string | undefined> }>(
-      `${prefix}/keys`,
-      { config: { docs: docs.list } },
-      async (request, reply) => {
-        const repository = findRepository(request.params);
-        if (!repository) return notFound(reply, docs.list);
-        const page = readPage(request.query);
-        const keys = state.listKeys(repository.id);
-        // api.github.com writes its Link URLs against /repositories/{id}, keeping the caller's query.
-        const { search } = new URL(request.url, apiUrl(request));
-        const linkBase = new URL(`/repositories/${repository.id}/keys${search}`, apiUrl(request));
-        const link = linkHeader(linkBase, page, keys.length);
-        if (link) reply.header('link', link);
-        const slice = keys.slice((page.page - 1) * page.perPage, page.page * page.perPage);
-        return slice.map((key) => deployKeyBody(key, apiUrl(request), repository.path));
-      },
-    );
-
-    app.post<{ Params: RepoParams; Body: unknown }>(
-      `${prefix}/keys`,
-      { config: { docs: docs.create } },
-      async (request, reply) => {
-        const repository = findRepository(request.params);
-        if (!repository) return notFound(reply, docs.create);
-        const body = request.body ?? {};
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          return reply.code(400).send(errorBody(400, 'Body should be a JSON object', docs.create));
-        }
-        const input = body as Record<string, unknown>;
-        const invalid = invalidRequest(input);
-        if (invalid) return reply.code(422).send(errorBody(422, invalid, docs.create));
-
-        const blob = parsePublicKey(input.key as string);
-        if (!blob) {
-          const message = 'key is invalid. You must supply a key in OpenSSH public key format';
-          return reply.code(422).send(validationFailed('key', message, docs.create));
-        }
-        // A public key may be a deploy key of one repository only, host-wide.
-        if (state.keysWithBlob(blob).length > 0) {
-          return reply.code(422).send(validationFailed('key', 'key is already in use', docs.create));
-        }
-        const key = state.addKey({
-          repositoryId: repository.id,
-          title: (input.title as string | undefined) ?? '',
-          key: blob,
-          // Omitting read_only gives a read-write key on GitHub.
-          readOnly: (input.read_only as boolean | undefined) ?? false,
-          expiresAt: null,
-        });
-        const created = deployKeyBody(key, apiUrl(request), repository.path);
-        return reply.code(201).header('location', created.url).send(created);
-      },
-    );
-
-    app.get<{ Params: KeyParams }>(
-      `${prefix}/keys/:key_id`,
-      { config: { docs: docs.get } },
-      async (request, reply) => {
-        const repository = findRepository(request.params);
-        const keyId = keyIdOf(request.params);
-        const key = repository && keyId !== undefined ? state.getKey(repository.id, keyId) : undefined;
-        if (!repository || !key) return notFound(reply, docs.get);
-        return deployKeyBody(key, apiUrl(request), repository.path);
-      },
-    );
-
-    app.delete<{ Params: KeyParams }>(
-      `${prefix}/keys/:key_id`,
-      { config: { docs: docs.delete } },
-      async (request, reply) => {
-        const repository = findRepository(request.params);
-        const keyId = keyIdOf(request.params);
-        if (!repository || keyId === undefined || !state.deleteKey(repository.id, keyId)) {
-          return notFound(reply, docs.delete);
-        }
-        return reply.code(204).send();
-      },
-    );
-  }
-
-  app.get('/meta', async () => metaBody(opts.sshHostKeys()));
-  registerAppRoutes(app, state, apps);
-
-  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
-
+  const listeners = await serveOn(app, { port: opts.port, tls: opts.tls });
+  origin = listeners.url;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listeners.url,
+    ...(listeners.httpsUrl ? { httpsUrl: listeners.httpsUrl } : {}),
+    routes: served,
     faults,
     apps,
+    actions,
+    deliveries,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),
-    close: () => app.close(),
+    close: () => listeners.close(),
   };
 }
 
-// GitHub checks the body against the operation's schema before anything else and answers
-// "Invalid request." (no `errors` array) for a missing or mistyped field.
-function invalidRequest(body: Record<string, unknown>): string | undefined {
-  if (body.key === undefined) return 'Invalid request.\n\n"key" wasn\'t supplied.';
-  const expected: Array<[string, 'string' | 'boolean']> = [
-    ['key', 'string'],
-    ['title', 'string'],
-    ['read_only', 'boolean'],
-  ];
-  for (const [field, type] of expected) {
-    const value = body[field];
-    if (value !== undefined && typeof value !== type) {
-      return `Invalid request.\n\nFor 'properties/${field}', ${JSON.stringify(value)} is not a ${type}.`;
-    }
-  }
-  return undefined;
+// Headers api.github.com sends with every REST answer besides the rate-limit and request-id ones.
+function addGithubHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/_sandbox/')) return payload;
+    const cacheable = request.method === 'GET' && reply.statusCode === 200;
+    reply.headers({
+      'cache-control': cacheable ? 'private, max-age=60, s-maxage=60' : 'no-cache',
+      vary: 'Accept, Authorization, Cookie, X-GitHub-OTP, Accept-Encoding',
+      'x-github-api-version-selected': '2022-11-28',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'deny',
+      'x-xss-protection': '0',
+      'referrer-policy': 'origin-when-cross-origin, strict-origin-when-cross-origin',
+      'content-security-policy': "default-src 'none'",
+    });
+    return payload;
+  });
 }

@@ -1,7 +1,7 @@
 // GitLab deploy key semantics: request coercion as Grape answers it, model validation as the
 // `Key`/`DeployKeysProject` ActiveRecord models answer it, and the `DeployKeysProject` entity.
 import sshpk from 'sshpk';
-import { normalizeKeyBlob, type SandboxDeployKey } from '../shared/host-state.ts';
+import { normalizeKeyBlob, type SandboxDeployKey, type SandboxRepository } from '../shared/host-state.ts';
 
 export interface DeployKeyEntity {
   id: number;
@@ -80,6 +80,20 @@ export function renderDeployKey(record: SandboxDeployKey, storedKey: string): De
   };
 }
 
+/** `Entities::ProjectIdentity`, as the admin deploy key list names each project. */
+export function renderProjectIdentity(project: SandboxRepository) {
+  const segments = project.path.split('/');
+  return {
+    id: project.id,
+    description: null,
+    name: segments.at(-1) ?? project.path,
+    name_with_namespace: segments.join(' / '),
+    path: segments.at(-1) ?? project.path,
+    path_with_namespace: project.path,
+    created_at: project.createdAt.toISOString(),
+  };
+}
+
 function coerceString(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -93,7 +107,8 @@ export function coerceInteger(value: unknown): number | undefined {
   return undefined;
 }
 
-function coerceBoolean(value: unknown): boolean | undefined {
+/** Grape `Boolean` coercion; `undefined` when the value is not a boolean. */
+export function coerceBoolean(value: unknown): boolean | undefined {
   if (typeof value === 'boolean') return value;
   const text = coerceString(value)?.toLowerCase();
   if (text !== undefined && TRUE_VALUES.has(text)) return true;

@@ -1,60 +1,57 @@
-// GitLab REST stand-in: the project deploy keys API (`/api/v4/projects/:id/deploy_keys`) as
-// GitLab's Grape API answers it, including its error bodies, pagination and API throttle.
+// GitLab REST stand-in (`/api/v4`): the deploy keys API and the calls clients make first, as
+// GitLab's Grape API answers them, with its headers, error bodies, pagination and API throttle.
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import type { HostState } from '../shared/host-state.ts';
+import { type StandInListeners, serveOn, type TlsIdentity } from '../shared/listeners.ts';
 import {
-  type HostState,
-  normalizeKeyBlob,
-  type SandboxDeployKey,
-  type SandboxRepository,
-} from '../shared/host-state.ts';
-import {
-  coerceCreateParams,
-  coerceInteger,
-  renderDeployKey,
-  sanitizeKey,
-  validateNewKey,
-} from './deploy-keys.ts';
-import { paginate } from './pagination.ts';
+  createWebhookDispatcher,
+  registerDeliveryFaults,
+  type WebhookDispatcher,
+} from '../shared/webhook-dispatcher.ts';
+import { type IdTokenMinter, registerGitlabCi } from './ci.ts';
+import type { CiState } from './ci-state.ts';
+import { registerDeployKeyRoutes } from './deploy-key-routes.ts';
+import { registerGitlabHooks } from './hooks.ts';
+import { registerInstanceRoutes } from './instance-routes.ts';
 import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { API_PREFIX, flatten, type GitlabRoutes, pageOf } from './routes.ts';
 import { createTokenRegistry, registerTokenRoutes, type TokenRegistry } from './tokens.ts';
 
 export interface GitlabStandInOptions {
   state: HostState;
-  /** Accepted personal access / OAuth tokens; every one may administer every project. */
+  /** Accepted personal access / OAuth tokens; every one belongs to an administrator. */
   tokens: string[];
   /** Off by default; over the rate the API answers 429 with `Retry-After`. */
   rateLimit?: RateLimitOptions;
+  /** Clone URL of a project on the SSH git server, for `ssh_url_to_repo`; read per request. */
+  sshCloneUrl?: (path: string) => string;
+  /** Also serve over HTTPS with this certificate. */
+  tls?: TlsIdentity;
   port?: number;
+  /** Mints the id token a CI job would get; pipelines made on the stand-in come with one per job. */
+  mintIdToken?: IdTokenMinter;
 }
 
 export interface GitlabStandIn {
   /** Ends with `/api/v4`. */
   url: string;
+  /** The HTTPS twin of `url` when the stand-in was given a certificate. */
+  httpsUrl?: string;
   faults: FaultInjector;
   /** The accepted tokens: set one's expiry date or revoke it. */
   tokens: TokenRegistry;
+  /** Pipelines and jobs; every change is delivered to the subscribed project and group hooks. */
+  ci: CiState;
+  /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
+  deliveries: WebhookDispatcher;
   setRateLimit(options: GitlabStandInOptions['rateLimit']): void;
   close(): Promise<void>;
 }
 
-type ProjectParams = { id: string };
-type KeyParams = { id: string; key_id: string };
-
-const API = '/api/v4';
-const KEYS_PATH = `${API}/projects/:id/deploy_keys`;
-
 const statusMessage = (status: number) => `${status} ${STATUS_CODES[status] ?? 'Error'}`;
-
-function flatten(query: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries((query ?? {}) as Record<string, unknown>)) {
-    out[name] = Array.isArray(value) ? String(value.at(-1)) : String(value);
-  }
-  return out;
-}
 
 /** GitLab reads a token from `PRIVATE-TOKEN`, `Authorization: Bearer`, or the query string. */
 function tokenOf(request: FastifyRequest): string | undefined {
@@ -66,17 +63,26 @@ function tokenOf(request: FastifyRequest): string | undefined {
   return query.private_token || query.access_token || undefined;
 }
 
+// Rails' correlation ids are 26 characters of Crockford base32, like a ULID.
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const correlationId = () => [...randomBytes(26)].map((byte) => CROCKFORD[byte % 32]).join('');
+
 export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<GitlabStandIn> {
   const { state } = opts;
   const tokens = createTokenRegistry(opts.tokens);
   const limiter = createRateLimiter(opts.rateLimit);
-  // The key text as GitLab stores it (first comment word kept); host state keeps only type and blob.
-  const storedKeys = new Map<number, string>();
-  const storedKey = (record: SandboxDeployKey) => storedKeys.get(record.id) ?? record.key;
-  const render = (record: SandboxDeployKey) => renderDeployKey(record, storedKey(record));
 
-  let origin = '';
   const app = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 } });
+  // Rails parses JSON and form bodies; a bodiless request that names a JSON type (clients send
+  // `Content-Type: application/json` on every call, DELETE included) has no parameters.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch (error) {
+      done(Object.assign(error as Error, { statusCode: 400 }), undefined);
+    }
+  });
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
@@ -86,7 +92,6 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
   );
 
   const faults = registerFaults(app, (status) => ({ message: statusMessage(status) }));
-
   const isAuthenticated = (request: FastifyRequest) => {
     const token = tokenOf(request);
     return token !== undefined && tokens.has(token);
@@ -105,6 +110,7 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     if (decision.throttled) return reply.code(429).type('text/plain').send('Retry later\n');
   });
   registerTokenRoutes(app, tokens, tokenOf);
+  addGitlabHeaders(app);
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: '404 Not Found' }));
   app.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
@@ -112,98 +118,81 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     return reply.code(status).send({ message: statusMessage(status) });
   });
 
-  /** `authenticate!` then `user_project`, in the order Grape's `before` blocks run them. */
-  const resolveProject = (request: FastifyRequest, reply: FastifyReply): SandboxRepository | undefined => {
-    if (!isAuthenticated(request)) {
+  const routes: GitlabRoutes = {
+    state,
+    api: API_PREFIX,
+    origin: (request) => `${request.protocol}://${request.host}`,
+    sshCloneUrl: (path) => opts.sshCloneUrl?.(path),
+    authenticate(request, reply) {
+      if (isAuthenticated(request)) return true;
       reply.code(401).send({ message: '401 Unauthorized' });
-      return undefined;
-    }
-    const project = state.findRepository((request.params as ProjectParams).id);
-    if (!project) reply.code(404).send({ message: '404 Project Not Found' });
-    return project;
+      return false;
+    },
+    resolveProject(request, reply) {
+      if (!routes.authenticate(request, reply)) return undefined;
+      const project = state.findRepository((request.params as { id: string }).id);
+      if (!project) reply.code(404).send({ message: '404 Project Not Found' });
+      return project;
+    },
+    paginate: (request, items, routeParams) => pageOf(routes.origin(request), request, items, routeParams),
+    bodyOf: (request) =>
+      typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body)
+        ? (request.body as Record<string, unknown>)
+        : {},
   };
+  registerInstanceRoutes(app, routes);
+  registerDeployKeyRoutes(app, routes);
 
-  app.get<{ Params: ProjectParams }>(KEYS_PATH, async (request, reply) => {
-    const project = resolveProject(request, reply);
-    if (!project) return reply;
-    const [path] = request.url.split('?');
-    const page = paginate(state.listKeys(project.id), {
-      baseUrl: `${origin}${path}`,
-      params: { ...flatten(request.query), id: request.params.id },
-    });
-    if ('error' in page) return reply.code(400).send({ error: page.error });
-    return reply.headers(page.headers).send(page.items.map(render));
+  // Hooks and pipelines name the stand-in's own address in their bodies, known once it listens.
+  let origin = '';
+  const deliveries = createWebhookDispatcher();
+  registerDeliveryFaults(app, deliveries);
+  const hooks = registerGitlabHooks(app, {
+    state,
+    dispatcher: deliveries,
+    origin: () => origin,
+    isAuthenticated,
+  });
+  const ci = registerGitlabCi(app, {
+    state,
+    hooks,
+    origin: () => origin,
+    resolveProject: routes.resolveProject,
+    mintIdToken: opts.mintIdToken,
   });
 
-  app.get<{ Params: KeyParams }>(`${KEYS_PATH}/:key_id`, async (request, reply) => {
-    const project = resolveProject(request, reply);
-    if (!project) return reply;
-    const keyId = coerceInteger(request.params.key_id);
-    if (keyId === undefined) return reply.code(400).send({ error: 'key_id is invalid' });
-    const record = state.getKey(project.id, keyId);
-    // `find_by!` raises RecordNotFound, which the API turns into this generic body.
-    if (!record) return reply.code(404).send({ message: '404 Not found' });
-    return render(record);
-  });
-
-  app.post<{ Params: ProjectParams }>(KEYS_PATH, async (request, reply) => {
-    const project = resolveProject(request, reply);
-    if (!project) return reply;
-    const body = typeof request.body === 'object' && request.body !== null ? request.body : {};
-    const params = coerceCreateParams({ ...flatten(request.query), ...(body as Record<string, unknown>) });
-    if ('error' in params) return reply.code(400).send({ error: params.error });
-
-    // GitLab looks the key up by its exact text: the same key already on this project is answered
-    // as if created, and a key enabled on another project is joined here, keeping its title.
-    const stored = sanitizeKey(params.key);
-    const sameText = state.keysWithBlob(normalizeKeyBlob(stored)).filter((k) => storedKey(k) === params.key);
-    const existing = sameText.find((k) => k.repositoryId === project.id);
-    if (existing) return reply.code(201).send(render(existing));
-    const elsewhere = sameText[0];
-    if (elsewhere) {
-      const joined = state.addKey({
-        repositoryId: project.id,
-        title: elsewhere.title,
-        key: elsewhere.key,
-        readOnly: !params.canPush,
-        expiresAt: elsewhere.expiresAt,
-      });
-      storedKeys.set(joined.id, storedKey(elsewhere));
-      return reply.code(201).send(render(joined));
-    }
-
-    const errors = validateNewKey(params, (blob) => state.keysWithBlob(blob).length > 0, new Date());
-    if (Object.keys(errors).length > 0) return reply.code(400).send({ message: errors });
-    const created = state.addKey({
-      repositoryId: project.id,
-      title: params.title,
-      key: stored,
-      readOnly: !params.canPush,
-      expiresAt: params.expiresAt,
-    });
-    storedKeys.set(created.id, stored);
-    return reply.code(201).send(render(created));
-  });
-
-  app.delete<{ Params: KeyParams }>(`${KEYS_PATH}/:key_id`, async (request, reply) => {
-    const project = resolveProject(request, reply);
-    if (!project) return reply;
-    const keyId = coerceInteger(request.params.key_id);
-    if (keyId === undefined) return reply.code(400).send({ error: 'key_id is invalid' });
-    if (!state.deleteKey(project.id, keyId))
-      return reply.code(404).send({ message: '404 Deploy key Not Found' });
-    storedKeys.delete(keyId);
-    return reply.code(204).send();
-  });
-
-  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
-  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-
+  const listeners: StandInListeners = await serveOn(app, { port: opts.port, tls: opts.tls });
+  origin = listeners.url;
   return {
-    url: `${origin}${API}`,
+    url: `${listeners.url}${API_PREFIX}`,
+    ...(listeners.httpsUrl ? { httpsUrl: `${listeners.httpsUrl}${API_PREFIX}` } : {}),
     faults,
     tokens,
+    ci,
+    deliveries,
     setRateLimit: (options) => limiter.configure(options),
-    close: () => app.close(),
+    close: () => listeners.close(),
   };
+}
+
+// The headers Rails and Workhorse put on every API answer. GitLab's JSON has no charset parameter;
+// a client that compares the media type exactly (python-gitlab does) needs it so.
+function addGitlabHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/_sandbox/')) return payload;
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (type.startsWith('application/json')) reply.header('content-type', 'application/json');
+    const id = correlationId();
+    const cacheable = request.method === 'GET' && reply.statusCode === 200;
+    reply.headers({
+      'cache-control': cacheable ? 'max-age=0, private, must-revalidate' : 'no-cache',
+      vary: 'Origin',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'SAMEORIGIN',
+      'x-gitlab-meta': JSON.stringify({ correlation_id: id, version: '1' }),
+      'x-request-id': id,
+      'x-runtime': (reply.elapsedTime / 1000).toFixed(6),
+    });
+    return payload;
+  });
 }

@@ -94,6 +94,8 @@ function githubClaims(given: Claims): Claims {
     run_id: String(randomInt(1e9, 2 ** 32)),
     run_number: '1',
     run_attempt: '1',
+    // The job's check run id (a job is a check run in Actions), in tokens since November 2025.
+    check_run_id: String(randomInt(1e10, 2 ** 40)),
     runner_environment: 'github-hosted',
     actor,
     workflow: 'CI',
@@ -211,7 +213,7 @@ const PLATFORMS: Record<OidcPlatform, Platform> = {
 
 const CLAIMS_SUPPORTED = `sub aud exp iat iss jti nbf ref sha environment runner_environment
   repository repository_id repository_owner repository_owner_id repository_visibility run_id run_number
-  run_attempt actor actor_id workflow workflow_ref workflow_sha head_ref base_ref event_name ref_type
+  run_attempt check_run_id actor actor_id workflow workflow_ref workflow_sha head_ref base_ref event_name ref_type
   ref_protected job_workflow_ref job_workflow_sha project_id project_path namespace_id namespace_path user_id
   user_login user_email user_access_level job_project_id job_project_path job_namespace_id job_namespace_path
   pipeline_id pipeline_source job_id ref_path environment_protected deployment_tier environment_action

@@ -8,6 +8,7 @@ export interface SandboxRepository {
   path: string;
   /** Absolute path of the bare git repository that the SSH server serves. */
   bareDir: string;
+  createdAt: Date;
 }
 
 export interface SandboxDeployKey {
@@ -29,6 +30,19 @@ export interface HostState {
   findRepository(idOrPath: string | number): SandboxRepository | undefined;
   listRepositories(): SandboxRepository[];
   addKey(input: Omit<SandboxDeployKey, 'id' | 'createdAt'>): SandboxDeployKey;
+  /**
+   * Puts an existing key on one more repository under the same id, as GitLab's `DeployKeysProject`
+   * does; the key's title, text, creation and expiry are shared, write access is per repository.
+   */
+  linkKey(keyId: number, repositoryId: number, readOnly: boolean): SandboxDeployKey | undefined;
+  /** Every repository's record of one key id, oldest link first. */
+  keyLinks(keyId: number): SandboxDeployKey[];
+  /** A new title applies to every link of the key; write access only to this repository's link. */
+  updateKey(
+    repositoryId: number,
+    keyId: number,
+    changes: { title?: string; readOnly?: boolean },
+  ): SandboxDeployKey | undefined;
   getKey(repositoryId: number, keyId: number): SandboxDeployKey | undefined;
   listKeys(repositoryId: number): SandboxDeployKey[];
   deleteKey(repositoryId: number, keyId: number): boolean;
@@ -51,7 +65,10 @@ function isLive(key: SandboxDeployKey, now: Date): boolean {
 
 export function createHostState(name: string): HostState {
   const repositories = new Map<number, SandboxRepository>();
-  const keys = new Map<number, SandboxDeployKey>();
+  // One record per key and repository; GitHub keys have one each, GitLab keys may have several.
+  const keys = new Map<string, SandboxDeployKey>();
+  const slot = (repositoryId: number, keyId: number) => `${repositoryId}:${keyId}`;
+  const keyLinks = (keyId: number) => [...keys.values()].filter((key) => key.id === keyId);
   let nextRepositoryId = 1;
   // Real hosts hand out large, increasing ids. A random start keeps a restarted sandbox from reusing
   // an id that an older run recorded in Postgres.
@@ -74,7 +91,7 @@ export function createHostState(name: string): HostState {
   return {
     name,
     addRepository(path, bareDir) {
-      const repository = { id: nextRepositoryId++, path, bareDir };
+      const repository = { id: nextRepositoryId++, path, bareDir, createdAt: new Date() };
       repositories.set(repository.id, repository);
       return repository;
     },
@@ -87,21 +104,30 @@ export function createHostState(name: string): HostState {
         id: nextKeyId++,
         createdAt: new Date(),
       };
-      keys.set(key.id, key);
+      keys.set(slot(key.repositoryId, key.id), key);
       return key;
     },
-    getKey(repositoryId, keyId) {
-      const key = keys.get(keyId);
-      return key && key.repositoryId === repositoryId ? key : undefined;
+    linkKey(keyId, repositoryId, readOnly) {
+      const existing = keys.get(slot(repositoryId, keyId));
+      if (existing) return existing;
+      const [first] = keyLinks(keyId);
+      if (!first || !repositories.has(repositoryId)) return undefined;
+      const linked = { ...first, repositoryId, readOnly };
+      keys.set(slot(repositoryId, keyId), linked);
+      return linked;
     },
+    keyLinks,
+    updateKey(repositoryId, keyId, changes) {
+      const target = keys.get(slot(repositoryId, keyId));
+      if (!target) return undefined;
+      if (changes.title !== undefined) for (const link of keyLinks(keyId)) link.title = changes.title;
+      if (changes.readOnly !== undefined) target.readOnly = changes.readOnly;
+      return target;
+    },
+    getKey: (repositoryId, keyId) => keys.get(slot(repositoryId, keyId)),
     listKeys: (repositoryId) =>
       [...keys.values()].filter((key) => key.repositoryId === repositoryId).sort((a, b) => a.id - b.id),
-    deleteKey(repositoryId, keyId) {
-      const key = keys.get(keyId);
-      if (!key || key.repositoryId !== repositoryId) return false;
-      keys.delete(keyId);
-      return true;
-    },
+    deleteKey: (repositoryId, keyId) => keys.delete(slot(repositoryId, keyId)),
     keysWithBlob,
     isUsableKey: (keyBlob, now = new Date()) => keysWithBlob(keyBlob).some((key) => isLive(key, now)),
     authorize(keyBlob, repositoryPath, write, now = new Date()) {

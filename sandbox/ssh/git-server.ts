@@ -14,6 +14,8 @@ export interface SshGitServerOptions {
   state: HostState;
   /** OpenSSH or PEM private key; default: a fresh Ed25519 key made at start. */
   hostKeyPem?: string;
+  /** What the host tells a refused or shell client; default GitHub's, or GitLab's for a `gitlab` state. */
+  messages?: HostMessages;
   port?: number;
 }
 
@@ -29,11 +31,18 @@ export interface SshGitServer {
   close(): Promise<void>;
 }
 
-type Refusal = Exclude<AccessDecision, 'allowed'> | 'bad-command';
+export type Refusal = Exclude<AccessDecision, 'allowed'> | 'bad-command';
 
-interface HostMessages {
-  refusal(reason: Refusal, command: string): string;
-  shell(repositoryPath: string | undefined): { text: string; code: number };
+/** The authenticated key and what it asked for, for hosts whose messages name them. */
+export interface SshRequest {
+  keyBlob: string;
+  repositoryPath?: string;
+  write: boolean;
+}
+
+export interface HostMessages {
+  refusal(reason: Refusal, command: string, request: SshRequest): string;
+  shell(repositoryPath: string | undefined, keyBlob: string): { text: string; code: number };
 }
 
 // GitHub answers a read-only deploy key push and an unknown repository with these exact lines
@@ -170,7 +179,7 @@ function runGitService(
 
 export async function startSshGitServer(opts: SshGitServerOptions): Promise<SshGitServer> {
   const { state } = opts;
-  const messages = /gitlab/i.test(state.name) ? gitlabMessages : githubMessages;
+  const messages = opts.messages ?? (/gitlab/i.test(state.name) ? gitlabMessages : githubMessages);
   const hostKey = loadHostKey(opts.hostKeyPem);
   const hostParsed = ssh2.utils.parseKey(hostKey);
   if (hostParsed instanceof Error) throw hostParsed;
@@ -200,14 +209,14 @@ export async function startSshGitServer(opts: SshGitServerOptions): Promise<SshG
     session.on('shell', (accept) => {
       const stream = accepted(accept);
       const repository = state.keysWithBlob(keyBlob).map((key) => state.findRepository(key.repositoryId))[0];
-      const { text, code } = messages.shell(repository?.path);
+      const { text, code } = messages.shell(repository?.path, keyBlob);
       finishChannel(stream, text, code);
     });
     session.on('exec', (accept, _reject, info) => {
       const stream = accepted(accept);
       const command = parseGitCommand(info.command);
       if (!command) {
-        finishChannel(stream, messages.refusal('bad-command', info.command), 1);
+        finishChannel(stream, messages.refusal('bad-command', info.command, { keyBlob, write: false }), 1);
         return;
       }
       const write = command.service === 'receive-pack';
@@ -217,7 +226,11 @@ export async function startSshGitServer(opts: SshGitServerOptions): Promise<SshG
       if (decision !== 'allowed' || !repository) {
         finishChannel(
           stream,
-          messages.refusal(decision === 'allowed' ? 'no-access' : decision, info.command),
+          messages.refusal(decision === 'allowed' ? 'no-access' : decision, info.command, {
+            keyBlob,
+            repositoryPath: command.repositoryPath,
+            write,
+          }),
           1,
         );
         return;

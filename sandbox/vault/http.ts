@@ -102,6 +102,18 @@ export function goTime(date: Date): string {
   return iso.replace(/\.(\d*?)0*Z$/, (_all, fraction: string) => (fraction ? `.${fraction}Z` : 'Z'));
 }
 
+// Wall-clock nanoseconds: the epoch at start plus the monotonic clock since, as Go's time.Now()
+// gives them; Date alone stops at milliseconds.
+const START_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+/** Now in Go's RFC3339Nano, as Vault writes the times it records (`2018-03-22T02:24:06.945319214Z`). */
+export function goTimeNow(): string {
+  const nanos = START_NS + process.hrtime.bigint();
+  const seconds = new Date(Number(nanos / 1_000_000n)).toISOString().slice(0, 19);
+  const fraction = (nanos % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${seconds}${fraction === '' ? '' : `.${fraction}`}Z`;
+}
+
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-9,
   us: 1e-6,

@@ -3,7 +3,7 @@
 
 import {
   badRequest,
-  goTime,
+  goTimeNow,
   isObject,
   parseDurationSeconds,
   type VaultRequest,
@@ -33,7 +33,7 @@ interface KvSecret {
   updatedTime: string;
 }
 
-const now = () => goTime(new Date());
+const now = goTimeNow;
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const isGone = (version: KvVersion) => version.destroyed || version.deletionTime !== '';
 

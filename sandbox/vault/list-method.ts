@@ -1,10 +1,9 @@
 // Vault clients send the non-standard `LIST` HTTP method, which Node's HTTP parser rejects
-// (HPE_INVALID_METHOD) before any framework sees it. The stand-in therefore accepts TCP
-// connections itself and rewrites `LIST <path>` request lines into `GET <path>` plus a marker
-// header before handing the stream to the HTTP server; the app restores the method from it.
+// (HPE_INVALID_METHOD) before any framework sees it. The stand-in therefore rewrites `LIST <path>`
+// request lines of each accepted connection into `GET <path>` plus a marker header before the
+// HTTP server reads them; the app restores the method from it.
 
-import type { Server } from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { Duplex } from 'node:stream';
 
 export const LIST_MARKER_HEADER = 'x-vault-sandbox-method';
@@ -92,7 +91,8 @@ export function createListRewriter(): (chunk: Buffer) => Buffer {
   };
 }
 
-function rewritingStream(socket: net.Socket): Duplex {
+/** One connection (plain or already decrypted TLS) as the HTTP server should read it. */
+export function listRewritingStream(socket: net.Socket): Duplex {
   const rewrite = createListRewriter();
   const stream = new Duplex({
     read: () => {
@@ -119,6 +119,7 @@ function rewritingStream(socket: net.Socket): Duplex {
   socket.on('timeout', () => stream.emit('timeout'));
   // The HTTP server reads addresses and tunes timeouts through these socket members.
   Object.assign(stream, {
+    encrypted: (socket as net.Socket & { encrypted?: boolean }).encrypted === true,
     remoteAddress: socket.remoteAddress,
     remotePort: socket.remotePort,
     remoteFamily: socket.remoteFamily,
@@ -138,31 +139,4 @@ function rewritingStream(socket: net.Socket): Duplex {
     },
   });
   return stream;
-}
-
-export interface ListAwareListener {
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Listens on 127.0.0.1 and feeds every connection, LIST-rewritten, to `server`. */
-export async function listenWithListMethod(server: Server, port: number): Promise<ListAwareListener> {
-  const sockets = new Set<net.Socket>();
-  const listener = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    server.emit('connection', rewritingStream(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(port, '127.0.0.1', () => resolve());
-  });
-  return {
-    port: (listener.address() as net.AddressInfo).port,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
 }

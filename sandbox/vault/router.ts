@@ -24,7 +24,7 @@ export interface VaultRouter {
 }
 
 // Older sys paths that Vault answers with `data` also copied to the top level (http/logical.go).
-const TOP_LEVEL_DATA = /^sys\/policy(\/|$)/;
+const TOP_LEVEL_DATA = /^sys\/(policy|mounts)(\/|$)/;
 
 const errorReply = (status: number, ...errors: string[]): VaultReply => ({ status, body: { errors } });
 

@@ -1,9 +1,9 @@
 // Local stand-in for HashiCorp Vault's HTTP API (`/v1/`): KV v2, tokens and ACL policies,
 // response wrapping, Kubernetes, AppRole and JWT auth and sys/health, with Vault's envelopes and
 // error bodies.
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
 import { createAppRoleAuth } from './approle.ts';
 import { type AuthControls, registerAuthControls } from './auth-controls.ts';
 import {
@@ -19,9 +19,10 @@ import {
 import { createJwtAuth } from './jwt-auth.ts';
 import { createKubernetesAuth } from './kubernetes.ts';
 import { createKvEngine } from './kv.ts';
-import { LIST_MARKER_HEADER, listenWithListMethod } from './list-method.ts';
+import { LIST_MARKER_HEADER, listRewritingStream } from './list-method.ts';
 import { createPolicyStore } from './policies.ts';
 import { createVaultRouter, type VaultReply } from './router.ts';
+import { createSystemRoutes, healthAnswer, newVaultIdentity } from './system.ts';
 import { createTokenStore } from './tokens.ts';
 import { createWrapping } from './wrapping.ts';
 
@@ -34,17 +35,19 @@ export interface VaultStandInOptions {
   port?: number;
   /** Clock for token, wrapping-token and JWT lifetimes (ms since epoch); default `Date.now`. */
   now?: () => number;
+  /** Also serve over HTTPS with this certificate. */
+  tls?: TlsIdentity;
 }
 
 export interface VaultStandIn {
   addr: string;
+  /** The HTTPS twin of `addr` when the stand-in was given a certificate. */
+  httpsAddr?: string;
   faults: FaultInjector;
   /** Revoke tokens, refuse renewals, take logins down. */
   auth: AuthControls;
   close(): Promise<void>;
 }
-
-const VERSION = '1.17.2';
 
 const FAULT_MESSAGES: Record<number, string[]> = {
   400: ['invalid request'],
@@ -63,6 +66,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
   const policies = createPolicyStore();
   const now = opts.now ?? Date.now;
   const tokens = createTokenStore(opts.rootToken, now);
+  const identity = newVaultIdentity();
   const wrapping = createWrapping(tokens);
   const router = createVaultRouter({
     mounts: [
@@ -76,6 +80,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
       { prefix: 'identity/', type: 'identity' },
     ],
     routes: [
+      ...createSystemRoutes(identity, kvMount),
       ...createKvEngine(kvMount),
       ...policies.routes,
       ...tokens.routes,
@@ -88,8 +93,6 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     policies,
     wrapping,
   });
-  const clusterName = `vault-cluster-${Math.random().toString(16).slice(2, 10)}`;
-  const clusterId = randomUUID();
 
   const app = Fastify({ logger: false });
   // Before the fault hook, so a rule with `method: 'LIST'` sees the method the client sent.
@@ -117,6 +120,13 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     reply.code(status).send({ errors: [status >= 500 ? multiError('internal error') : error.message] });
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ errors: [] }));
+  // Vault writes `Content-Type: application/json`, without the charset Fastify would add.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
+      reply.header('content-type', 'application/json');
+    }
+    return payload;
+  });
 
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
@@ -124,28 +134,10 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     handler: async (request, reply) => {
       // sys/health has its own HTTP handler in Vault: other methods get a bare 405.
       if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).send({ errors: [] });
-      const query = request.query as Record<string, string | undefined>;
-      const status = query.activecode ? Number(query.activecode) : 200;
-      return reply
-        .code(status)
-        .header('cache-control', 'no-store')
-        .send({
-          initialized: true,
-          sealed: false,
-          standby: false,
-          performance_standby: false,
-          replication_performance_mode: 'disabled',
-          replication_dr_mode: 'disabled',
-          server_time_utc: Math.floor(Date.now() / 1000),
-          version: VERSION,
-          enterprise: false,
-          cluster_name: clusterName,
-          cluster_id: clusterId,
-          echo_duration_ms: 0,
-          clock_skew_ms: 0,
-          replication_primary_canary_age_ms: 0,
-          removed_from_cluster: false,
-        });
+      const answer = healthAnswer(request.query as Record<string, string | undefined>, identity);
+      reply.code(answer.status).header('cache-control', 'no-store');
+      // A HEAD answer is the status alone.
+      return request.method === 'HEAD' ? reply.send() : reply.send(answer.body);
     },
   });
 
@@ -164,16 +156,13 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     },
   });
 
-  await app.ready();
-  const listener = await listenWithListMethod(app.server, opts.port ?? 0);
+  const listeners = await serveOn(app, { port: opts.port, tls: opts.tls, connection: listRewritingStream });
   return {
-    addr: `http://127.0.0.1:${listener.port}`,
+    addr: listeners.url,
+    ...(listeners.httpsUrl ? { httpsAddr: listeners.httpsUrl } : {}),
     faults,
     auth,
-    close: async () => {
-      await listener.close();
-      await app.close();
-    },
+    close: () => listeners.close(),
   };
 }
 

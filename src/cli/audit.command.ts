@@ -84,10 +84,6 @@ export function verificationSummary(result: AuditVerification): string {
 
 export async function runAuditCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  if (action === 'help' || action === '--help' || action === '-h') {
-    console.error(AUDIT_USAGE);
-    return;
-  }
   if (action !== 'verify' && action !== 'export') {
     throw new UsageError(action ? `unknown audit command "${action}"` : 'missing audit command', AUDIT_USAGE);
   }

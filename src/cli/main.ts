@@ -1,6 +1,9 @@
 // Each command loads only what it needs, so the client commands a CI job runs start fast.
-import { parseArgs } from 'node:util';
-import { ClientError } from './client/client-error.ts';
+
+import { parseCommandArgs } from './client/command-support.ts';
+import { CLIENT_COMMAND_LINES, CLIENT_COMMANDS } from './client/commands.ts';
+import { exitOnFailure } from './failure.ts';
+import { helpRequested, printUsage } from './help.ts';
 import type { Role } from './serve.command.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -13,12 +16,11 @@ commands:
   token create|list|revoke                        manage API tokens (deploykey token --help)
   policy check --issuer I --provider P --repo R   explain what the access policy decides (deploykey policy --help)
   audit verify|export                             check or export the audit log (deploykey audit --help)
-  issue --provider P --repo R [--job J]           get a deploy key for a CI job (deploykey issue --help)
-  complete [--job J]                              revoke the job's keys now that it is done
-  revoke ID                                       revoke one key now
-  list [--job J] [--repo R] [--status S]          list keys (these four reach the service at DEPLOYKEY_URL)
+${CLIENT_COMMAND_LINES}
   openapi [--output FILE] [--check]               write the HTTP contract (openapi.yaml) from the routes
-  sandbox [--json] [--api-port N]                 run the service on local stand-ins
+  sandbox [--json] [--logs] [--tls] [--api-port N]  run the service on local stand-ins
+
+Every command answers --help with its options and examples.
 
 examples:
   eval "$(deploykey issue --provider github --repo acme/models)"
@@ -26,107 +28,97 @@ examples:
   deploykey serve --role api
   DEPLOYKEY_CONFIG=config.yaml deploykey serve`;
 
+const SERVE_USAGE = `usage: deploykey serve [--role api|worker|all] [--no-migrate]
+       deploykey worker [--no-migrate]
+
+Runs the service with the settings of the environment and DEPLOYKEY_CONFIG: the HTTP API, the
+revoke worker and reconciler, or both (the default). Pending migrations are applied first unless
+--no-migrate. "worker" is "serve --role worker". SIGTERM or SIGINT stops it within 10 s.
+
+examples:
+  deploykey serve
+  DEPLOYKEY_CONFIG=config.yaml deploykey serve --role api --no-migrate
+  deploykey worker`;
+
+const MIGRATE_USAGE = `usage: deploykey migrate
+
+Applies the pending database migrations (DATABASE_URL) and names them; "serve" does the same at
+start unless --no-migrate.
+
+examples:
+  DATABASE_URL=postgres://deploykey@db/deploykey deploykey migrate`;
+
 const ROLES: Role[] = ['api', 'worker', 'all'];
 
-async function run(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
+/** The usage of each service command, loaded only when asked for. */
+const SERVICE_USAGES: Record<string, () => Promise<string>> = {
+  serve: async () => SERVE_USAGE,
+  worker: async () => SERVE_USAGE,
+  migrate: async () => MIGRATE_USAGE,
+  token: async () => (await import('./token.command.ts')).TOKEN_USAGE,
+  policy: async () => (await import('./policy.command.ts')).POLICY_USAGE,
+  audit: async () => (await import('./audit.command.ts')).AUDIT_USAGE,
+  openapi: async () => (await import('./openapi.command.ts')).OPENAPI_USAGE,
+  sandbox: async () => (await import('../../sandbox/cli.ts')).SANDBOX_USAGE,
+};
+
+async function usageOf(command: string): Promise<string | undefined> {
+  return CLIENT_COMMANDS[command]?.usage ?? (await SERVICE_USAGES[command]?.());
+}
+
+async function serve(command: 'serve' | 'worker', args: string[]): Promise<void> {
+  const { values } = parseCommandArgs(
+    { args, options: { role: { type: 'string' }, 'no-migrate': { type: 'boolean' } } },
+    SERVE_USAGE,
+  );
+  if (command === 'worker' && values.role) throw new UsageError('worker takes no --role', SERVE_USAGE);
+  const role = (command === 'worker' ? 'worker' : (values.role ?? 'all')) as Role;
+  if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`, SERVE_USAGE);
+  const { startService, stopOnSignals } = await import('./serve.command.ts');
+  stopOnSignals(await startService(role, { migrate: !values['no-migrate'] }));
+}
+
+async function migrate(args: string[]): Promise<void> {
+  parseCommandArgs({ args, options: {} }, MIGRATE_USAGE);
+  const { assertDatabaseReachable, loadConfigOrExplain } = await import('./startup.ts');
+  const { migrateDatabase } = await import('../db/migrate.ts');
+  const config = loadConfigOrExplain();
+  await assertDatabaseReachable(config);
+  const applied = await migrateDatabase(config.databaseUrl);
+  console.error(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+}
+
+async function run([command, ...rest]: string[]): Promise<void> {
+  if (command === undefined) throw new UsageError('missing command', USAGE);
+  if (command === 'help' || command === '--help' || command === '-h') {
+    printUsage((rest[0] && (await usageOf(rest[0]))) || USAGE);
+    return;
+  }
+  const usage = await usageOf(command);
+  if (usage === undefined) throw new UsageError(`unknown command "${command}"`, USAGE);
+  if (helpRequested(rest)) {
+    printUsage(usage);
+    return;
+  }
+  const client = CLIENT_COMMANDS[command];
+  if (client) return client.run(rest);
   switch (command) {
     case 'serve':
-    case 'worker': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { role: { type: 'string' }, 'no-migrate': { type: 'boolean' } },
-        strict: true,
-      });
-      const role = (command === 'worker' ? 'worker' : (values.role ?? 'all')) as Role;
-      if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-      const { startService, stopOnSignals } = await import('./serve.command.ts');
-      stopOnSignals(await startService(role, { migrate: !values['no-migrate'] }));
-      return;
-    }
-    case 'migrate': {
-      parseArgs({ args: rest, options: {}, strict: true });
-      const { assertDatabaseReachable, loadConfigOrExplain } = await import('./startup.ts');
-      const { migrateDatabase } = await import('../db/migrate.ts');
-      const config = loadConfigOrExplain();
-      await assertDatabaseReachable(config);
-      const applied = await migrateDatabase(config.databaseUrl);
-      console.error(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-      return;
-    }
-    case 'token': {
-      const { runTokenCommand } = await import('./token.command.ts');
-      await runTokenCommand(rest);
-      return;
-    }
-    case 'policy': {
-      const { runPolicyCommand } = await import('./policy.command.ts');
-      await runPolicyCommand(rest);
-      return;
-    }
-    case 'audit': {
-      const { runAuditCommand } = await import('./audit.command.ts');
-      await runAuditCommand(rest);
-      return;
-    }
-    case 'issue': {
-      const { runIssueCommand } = await import('./client/issue.command.ts');
-      await runIssueCommand(rest);
-      return;
-    }
-    case 'complete': {
-      const { runCompleteCommand } = await import('./client/complete.command.ts');
-      await runCompleteCommand(rest);
-      return;
-    }
-    case 'revoke': {
-      const { runRevokeCommand } = await import('./client/revoke.command.ts');
-      await runRevokeCommand(rest);
-      return;
-    }
-    case 'list': {
-      const { runListCommand } = await import('./client/list.command.ts');
-      await runListCommand(rest);
-      return;
-    }
-    case 'openapi': {
-      const { runOpenApiCommand } = await import('./openapi.command.ts');
-      await runOpenApiCommand(rest);
-      return;
-    }
-    case 'sandbox': {
-      const { runSandboxCommand } = await import('../../sandbox/cli.ts');
-      await runSandboxCommand(rest);
-      return;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.error(USAGE);
-      return;
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+    case 'worker':
+      return serve(command, rest);
+    case 'migrate':
+      return migrate(rest);
+    case 'token':
+      return (await import('./token.command.ts')).runTokenCommand(rest);
+    case 'policy':
+      return (await import('./policy.command.ts')).runPolicyCommand(rest);
+    case 'audit':
+      return (await import('./audit.command.ts')).runAuditCommand(rest);
+    case 'openapi':
+      return (await import('./openapi.command.ts')).runOpenApiCommand(rest);
+    case 'sandbox':
+      return (await import('../../sandbox/cli.ts')).runSandboxCommand(rest);
   }
 }
 
-run(process.argv.slice(2)).catch((error: Error & { code?: string }) => {
-  if (error instanceof UsageError) {
-    console.error(`deploykey: ${error.message}\n\n${error.usage ?? USAGE}`);
-    process.exit(error.exitCode);
-  }
-  if (error instanceof ClientError) {
-    console.error(`deploykey: ${error.message}`);
-    process.exit(error.exitCode);
-  }
-  if (error.code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`deploykey: ${error.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (error.name === 'StartupError') {
-    console.error(`deploykey: ${error.message}`);
-    process.exit(1);
-  }
-  console.error(`deploykey: ${error.message}`);
-  process.exit(1);
-});
+run(process.argv.slice(2)).catch((error: Error) => exitOnFailure(error, USAGE));

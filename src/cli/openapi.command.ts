@@ -1,19 +1,24 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { type ContainerOverrides, createContainer } from '../container.ts';
 import { type App, buildApp } from '../http/app.ts';
 import { openApiDocument, openApiYaml } from '../http/openapi.ts';
 import { createLogger } from '../log.ts';
+import { parseCommandArgs } from './client/command-support.ts';
 import { UsageError } from './usage-error.ts';
 
-const USAGE = `usage: deploykey openapi [--output FILE] [--check]
+export const OPENAPI_USAGE = `usage: deploykey openapi [--output FILE] [--check]
 
 Writes the HTTP contract (OpenAPI 3.1) generated from the route schemas. Needs no database, Redis or Vault.
 
   --output FILE   where to write it (default: openapi.yaml; "-" for stdout)
-  --check         write nothing; exit 1 if FILE differs from what the routes generate`;
+  --check         write nothing; exit 1 if FILE differs from what the routes generate
+
+examples:
+  deploykey openapi
+  deploykey openapi --output - | grep '^  /v1/'
+  deploykey openapi --check`;
 
 // Port 1 refuses at once: the routes only use the container inside handlers, which never run here.
 const OFFLINE_ENV = {
@@ -61,21 +66,12 @@ export async function generateOpenApiYaml(): Promise<string> {
 }
 
 export async function runOpenApiCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      output: { type: 'string' },
-      check: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.error(USAGE);
-    return;
-  }
+  const { values } = parseCommandArgs(
+    { args, options: { output: { type: 'string' }, check: { type: 'boolean' } } },
+    OPENAPI_USAGE,
+  );
   const output = values.output ?? 'openapi.yaml';
-  if (values.check && output === '-') throw new UsageError('--check needs a file, not "-"', USAGE);
+  if (values.check && output === '-') throw new UsageError('--check needs a file, not "-"', OPENAPI_USAGE);
   const yaml = await generateOpenApiYaml();
   if (output === '-') {
     process.stdout.write(yaml);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createAccessPolicy } from '../auth/access-policy.ts';
 import { ConfigError, loadFileConfig } from '../config.ts';
 import { DELIVERIES, type DeliveryMode } from '../keys/policy.ts';
+import { parseCommandArgs } from './client/command-support.ts';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -44,22 +44,24 @@ export async function runPolicyCommand(args: string[]): Promise<void> {
       POLICY_USAGE,
     );
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      issuer: { type: 'string' },
-      'token-name': { type: 'string' },
-      claims: { type: 'string' },
-      'claims-file': { type: 'string' },
-      provider: { type: 'string' },
-      repo: { type: 'string' },
-      ttl: { type: 'string' },
-      delivery: { type: 'string' },
-      active: { type: 'string' },
-      json: { type: 'boolean' },
+  const { values } = parseCommandArgs(
+    {
+      args: rest,
+      options: {
+        issuer: { type: 'string' },
+        'token-name': { type: 'string' },
+        claims: { type: 'string' },
+        'claims-file': { type: 'string' },
+        provider: { type: 'string' },
+        repo: { type: 'string' },
+        ttl: { type: 'string' },
+        delivery: { type: 'string' },
+        active: { type: 'string' },
+        json: { type: 'boolean' },
+      },
     },
-    strict: true,
-  });
+    POLICY_USAGE,
+  );
   if (!values.issuer || !values.provider || !values.repo) {
     throw new UsageError('policy check needs --issuer, --provider and --repo', POLICY_USAGE);
   }

@@ -1,8 +1,8 @@
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { createApiTokens, ROLES, toTokenView } from '../auth/api-tokens.ts';
 import { createDb } from '../db/database.ts';
 import type { Role } from '../db/schema.ts';
+import { parseCommandArgs } from './client/command-support.ts';
 import { parseDuration } from './duration.ts';
 import { assertDatabaseReachable, loadConfigOrExplain } from './startup.ts';
 import { UsageError } from './usage-error.ts';
@@ -33,20 +33,22 @@ const OPERATOR = operatorName();
 
 export async function runTokenCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      name: { type: 'string' },
-      role: { type: 'string' },
-      expires: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    allowPositionals: action === 'revoke',
-    strict: true,
-  });
   if (action !== 'create' && action !== 'list' && action !== 'revoke') {
     throw new UsageError(action ? `unknown token command "${action}"` : 'missing token command', TOKEN_USAGE);
   }
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: rest,
+      options: {
+        name: { type: 'string' },
+        role: { type: 'string' },
+        expires: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      allowPositionals: action === 'revoke',
+    },
+    TOKEN_USAGE,
+  );
   if (action === 'create' && (!values.name || !values.role)) {
     throw new UsageError('token create needs --name and --role', TOKEN_USAGE);
   }

@@ -3,11 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Container } from '../container.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
+import { statsRoutes } from './routes/stats.routes.ts';
 import { tokensRoutes } from './routes/tokens.routes.ts';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -52,7 +54,7 @@ export async function buildApp(container: Container): Promise<App> {
     });
   });
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, { [JOB_ID_PATTERN]: JOB_ID_RULE });
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));
@@ -82,6 +84,9 @@ export async function buildApp(container: Container): Promise<App> {
       authenticate: container.authenticate,
       clock: container.clock,
     }),
+  );
+  await app.register(
+    statsRoutes({ db: container.db.db, authenticate: container.authenticate, clock: container.clock }),
   );
   return app;
 }

@@ -89,18 +89,28 @@ function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string,
     .send({ ...body, instance: reply.request.url.split('?')[0] });
 }
 
-function fromFrameworkError(error: FastifyError): Problem | undefined {
+/** Regular expressions of the schemas, each with the rule it stands for in words. */
+export type PatternRules = Record<string, string>;
+
+function issueMessage(issue: NonNullable<FastifyError['validation']>[number], rules: PatternRules): string {
+  const params = issue.params as { additionalProperty?: unknown; pattern?: unknown } | undefined;
+  if (typeof params?.additionalProperty === 'string')
+    return `has an unknown field "${params.additionalProperty}"`;
+  // A raw regular expression tells a caller little about what to send instead.
+  if (issue.keyword === 'pattern' && typeof params?.pattern === 'string' && rules[params.pattern]) {
+    return rules[params.pattern]!;
+  }
+  return issue.message ?? 'is invalid';
+}
+
+function fromFrameworkError(error: FastifyError, rules: PatternRules): Problem | undefined {
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    const errors = error.validation.map((issue) => {
-      const extra = (issue.params as { additionalProperty?: unknown } | undefined)?.additionalProperty;
-      return {
-        location: where,
-        pointer: issue.instancePath || '/',
-        message:
-          typeof extra === 'string' ? `has an unknown field "${extra}"` : (issue.message ?? 'is invalid'),
-      };
-    });
+    const errors = error.validation.map((issue) => ({
+      location: where,
+      pointer: issue.instancePath || '/',
+      message: issueMessage(issue, rules),
+    }));
     const first = errors[0];
     const detail = first
       ? `${where}${first.pointer === '/' ? '' : first.pointer} ${first.message}`
@@ -167,6 +177,7 @@ export function sendClientError(error: NodeJS.ErrnoException, socket: Duplex): v
 
 export function registerErrorHandling(
   app: Pick<FastifyInstance, 'setErrorHandler' | 'setNotFoundHandler'>,
+  patternRules: PatternRules = {},
 ): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
@@ -174,7 +185,7 @@ export function registerErrorHandling(
       const detail = error.expose ? error.message : undefined;
       return sendProblem(reply, problem(error.status, error.code, detail, error.extra), error.headers);
     }
-    const framework = fromFrameworkError(error);
+    const framework = fromFrameworkError(error, patternRules);
     if (framework) return sendProblem(reply, framework);
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, problem(500, 'internal', 'The service failed to handle this request.'));

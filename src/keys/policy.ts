@@ -4,6 +4,8 @@ import { AppError } from '../http/errors.ts';
 
 // "." and ".." are refused: the job id is a segment of the key's Vault path.
 export const JOB_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$';
+/** JOB_ID_PATTERN in words, for whoever sent a job id that does not match it. */
+export const JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';
 export const DELIVERIES = ['vault', 'response', 'wrapped'] as const;
 export type DeliveryMode = (typeof DELIVERIES)[number];
 

@@ -4,6 +4,7 @@ import { resetChain, verifyChain } from './chain-status.js';
 import { byId } from './dom.js';
 import { createKeyPage } from './key-page.js';
 import { createKeysView, exportFilters, filtersFrom } from './keys-view.js';
+import { createOverview } from './overview.js';
 
 const POLL_MS = 5_000;
 const CHAIN_POLL_MS = 60_000;
@@ -62,6 +63,7 @@ function handleError(error, what) {
   showAlert(what ? `Could not load the ${what}: ${error.message}` : error.message);
 }
 
+const overview = createOverview();
 const keysView = createKeysView({
   openKey: (id) => {
     location.hash = `#/keys/${id}`;
@@ -93,7 +95,13 @@ async function refresh() {
   busy = true;
   try {
     if (currentView === 'key') await keyPage.refresh({ signal: controller?.signal });
-    else await keysView.refresh({ signal: controller?.signal });
+    else {
+      const filters = filtersFrom(new URLSearchParams(location.hash.split('?')[1] ?? ''));
+      await Promise.all([
+        keysView.refresh({ signal: controller?.signal }),
+        overview.show(filters, { signal: controller?.signal }),
+      ]);
+    }
   } catch (error) {
     handleError(error, currentView === 'key' ? 'key' : 'keys');
   } finally {
@@ -144,7 +152,8 @@ async function route() {
     } else {
       lastListHash = location.hash.startsWith('#/keys') ? location.hash : '#/keys';
       const query = location.hash.startsWith('#/keys?') ? location.hash.slice('#/keys?'.length) : '';
-      await keysView.show(filtersFrom(new URLSearchParams(query)), { signal });
+      const filters = filtersFrom(new URLSearchParams(query));
+      await Promise.all([keysView.show(filters, { signal }), overview.show(filters, { signal })]);
       if (changed && lastKeyId) {
         byId('keys-body')
           .querySelector(`tr[data-id="${CSS.escape(lastKeyId)}"]`)
@@ -204,6 +213,20 @@ keysView.form.addEventListener('submit', (event) => {
   event.preventDefault();
   go(keysView.formHash());
 });
+// Filters apply as they change, once typing pauses; the URL follows without a history entry per key.
+const FILTER_DELAY_MS = 350;
+let filterTimer;
+function applyFiltersSoon() {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    const hash = keysView.formHash();
+    if (location.hash === hash) return;
+    history.replaceState(null, '', hash);
+    route();
+  }, FILTER_DELAY_MS);
+}
+keysView.form.addEventListener('input', applyFiltersSoon);
+keysView.form.addEventListener('change', applyFiltersSoon);
 keysView.form.addEventListener('reset', (event) => {
   event.preventDefault();
   go('#/keys');

@@ -58,12 +58,12 @@ export function isOverdue(key, now = Date.now()) {
   return ['pending', 'active', 'revoking'].includes(key.status) && Date.parse(key.expiresAt) < now;
 }
 
-const revokeFailing = (key) => key.status === 'revoking' && Boolean(key.failureReason || key.revokeFailing);
+// Flagged at the first failed attempt, not once all are spent: an auditor should not learn of a key
+// the host refuses to delete minutes after the service does.
+const revokeFailing = (key) =>
+  key.status === 'revoking' && (key.attempts > 0 || Boolean(key.lastError || key.failureReason));
 
-/**
- * A key that did not go away cleanly: ended `failed`, or still `revoking` after a failure. The keys
- * API does not expose revoke attempts, so `revokeFailing` is set from `key.revoke_failed` audit events.
- */
+/** A key that did not go away cleanly: ended `failed`, or still `revoking` after a failed attempt. */
 export function isRevokeFailed(key) {
   return key.status === 'failed' || revokeFailing(key);
 }
@@ -92,14 +92,16 @@ export function attentionBadges(key, now = Date.now()) {
   const badges = [];
   // A `failed` key already says so in its status badge; a failing revoke is still `revoking`.
   if (revokeFailing(key)) {
+    const attempts = `${key.attempts} failed attempt${key.attempts === 1 ? '' : 's'}`;
     badges.push(
       el(
         'span',
-        { class: 'flag flag-failed' },
+        { class: 'flag flag-failed', title: key.lastError ?? '' },
         el('span', { class: 'icon', 'aria-hidden': 'true' }, '⚠'),
-        'Revoke failing',
+        `Revoke failing (${attempts})`,
       ),
     );
+    if (key.lastError) badges.push(el('span', { class: 'flag-detail' }, key.lastError));
   }
   if (isOverdue(key, now)) {
     badges.push(

@@ -134,9 +134,7 @@ export function createKeyPage({ announce, reportError }) {
     if (key.status === 'rejected') throw key.reason;
     const list = events.status === 'fulfilled' ? events.value : [];
     const requested = list.find((e) => e.action === 'key.requested');
-    const revokeFailing =
-      key.value.status === 'revoking' && list.some((e) => e.action === 'key.revoke_failed');
-    renderKey({ ...key.value, revokeFailing }, requested?.actor);
+    renderKey(key.value, requested?.actor);
     if (events.status === 'fulfilled') renderEvents(events.value);
     else if (events.reason?.name === 'AbortError' || events.reason?.status === 401) throw events.reason;
     else {

@@ -112,20 +112,7 @@ async function loadKeys(filters, { target, cursor, signal }) {
       else if (inRange(key, filters) && (!callerKeys || callerKeys.has(key.id))) rows.push(key);
     }
   } while (next && rows.length < target && pages < MAX_PAGES_PER_LOAD);
-  return { rows: await markRevokeFailures(rows, signal), cursor: next ?? null };
-}
-
-/** Flags `revoking` keys whose revoke job spent its attempts (a `key.revoke_failed` event). */
-async function markRevokeFailures(rows, signal) {
-  if (!rows.some((key) => key.status === 'revoking')) return rows;
-  const body = await getJson(
-    withQuery('/v1/audit/events', { action: 'key.revoke_failed', order: 'desc', limit: 500 }),
-    { signal },
-  );
-  const failing = new Set(body.items.map((event) => event.keyId));
-  return rows.map((key) =>
-    key.status === 'revoking' && failing.has(key.id) ? { ...key, revokeFailing: true } : key,
-  );
+  return { rows, cursor: next ?? null };
 }
 
 export function createKeysView({ openKey, announce }) {

@@ -327,14 +327,15 @@ describe('refusals and mistakes', () => {
     expect(hostKeys().filter((key) => key.title.endsWith(' job=7003-1'))).toEqual([]);
   });
 
-  it('answers --help on every command with its usage and examples', async () => {
-    const commands = ['issue', 'complete', 'revoke', 'list'];
-    const runs = await Promise.all(commands.map((command) => cli([command, '--help'], {})));
-    for (const [index, command] of commands.entries()) {
-      expect(runs[index]!.code).toBe(0);
-      expect(runs[index]!.stderr).toMatch(new RegExp(`^usage: deploykey ${command} `));
-      expect(runs[index]!.stderr).toContain('\nexamples:\n');
-      expect(runs[index]!.stderr).toContain('exit codes: 0 ok, 1 service or network error, 2 usage, 3 ');
-    }
+  it('a provider the service does not know is a usage error: exit 2, naming the configured ones', async () => {
+    const typo = await cli(
+      ['issue', '--provider', 'githb', '--repo', 'acme/models', '--out', newDir()],
+      githubJob('7005'),
+    );
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(
+      /^deploykey: 400 unknown-provider: provider "githb" is not configured; .*github, gitlab\n$/,
+    );
+    expect(typo.stdout).toBe('');
   });
 });

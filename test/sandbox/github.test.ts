@@ -13,7 +13,7 @@ type Operation = {
   responses: Record<string, { content: { 'application/json': { schema: AnySchemaObject } } }>;
 };
 const spec = JSON.parse(
-  readFileSync(new URL('../fixtures/github-deploy-keys.openapi.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/github-rest.openapi.json', import.meta.url), 'utf8'),
 ) as { paths: Record<string, Record<string, Operation>> };
 const schemaOf = (path: string, method: string, status: string) =>
   spec.paths[path]![method]!.responses[status]!.content['application/json'].schema;

@@ -253,7 +253,7 @@ describe('GitLab stand-in: project deploy keys API', () => {
     });
 
     const joined = await api.DeployKeys.create('acme/datasets', 'ignored title', key);
-    expect(joined).toMatchObject({ title: 'original', key, can_push: false });
+    expect(joined).toMatchObject({ id: original.id, title: 'original', key, can_push: false });
     expect(state.keysWithBlob(normalizeKeyBlob(key)).map((k) => k.repositoryId)).toHaveLength(2);
   });
 

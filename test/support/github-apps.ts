@@ -1,5 +1,6 @@
-// Shared by the GitHub App stand-in tests: GitHub's own response schemas for the App routes, App JWTs
-// signed by hand (to break one rule at a time), and the failure of an Octokit call.
+// Shared by the GitHub App stand-in tests: GitHub's own description of the App routes (which
+// operations, their response schemas), App JWTs signed by hand (to break one rule at a time), and
+// the failure of an Octokit call.
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
@@ -43,6 +44,28 @@ export function expectGithubSchema(path: string, method: string, status: string,
   }
   expect(validate(body), `${key}: ${ajv.errorsText(validate.errors)}`).toBe(true);
 }
+
+const ENTERPRISE_PREFIX = '/api/v3';
+
+/**
+ * The documented App operation (`GET /app/installations/{installation_id}`) for a method and a path
+ * (`x` standing for each parameter), a GitHub Enterprise `/api/v3` prefix dropped.
+ */
+export function appOperationFor(method: string, path: string): string | undefined {
+  const unprefixed = path.startsWith(`${ENTERPRISE_PREFIX}/`) ? path.slice(ENTERPRISE_PREFIX.length) : path;
+  const template = Object.keys(spec.paths).find(
+    (candidate) =>
+      spec.paths[candidate]![method.toLowerCase()] !== undefined &&
+      new RegExp(`^${candidate.replace(/\{\w+\}/g, '[^/]+')}$`).test(unprefixed),
+  );
+  return template === undefined ? undefined : `${method.toUpperCase()} ${template}`;
+}
+
+/** Every App operation GitHub's description holds, as `METHOD /template`. */
+export const documentedAppOperations = () =>
+  Object.entries(spec.paths).flatMap(([template, methods]) =>
+    Object.keys(methods).map((method) => `${method.toUpperCase()} ${template}`),
+  );
 
 export type HttpFailure = {
   status: number;

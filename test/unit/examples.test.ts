@@ -28,34 +28,31 @@ const issuerId = (url: string) => config.auth.oidcIssuers.find((i) => i.issuer =
 const allowed = (subject: PolicySubject, request: PolicyRequest) =>
   policy.decide(subject, request, 0).allowed;
 
-/** `--flag value` from a command line, quotes removed. */
-const flag = (line: string, name: string) =>
-  /--(\S+)\s+"?([^"\s]+)"?/g.exec(line.slice(line.indexOf(`--${name} `)))?.[2];
-
 describe('CI examples', () => {
-  it('GitHub Actions: requests an ID token for our audience, issues for its own repository, always completes', () => {
+  it('GitHub Actions: uses the action, which requests an ID token for our audience; the policy lets it clone its own repository', async () => {
     const workflow = readYaml('examples/github-actions.yml')[0] as {
       permissions: Record<string, string>;
-      env: Record<string, string>;
-      jobs: Record<string, { steps: { run?: string; if?: string }[] }>;
+      jobs: Record<string, { steps: { uses?: string; run?: string; with?: Record<string, string> }[] }>;
     };
     expect(workflow.permissions['id-token']).toBe('write');
+    const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+    const action = steps.find((s) => s.uses?.endsWith('/deploykey-rotator/action@v1'))!;
+    expect(action, 'the workflow uses the action').toBeDefined();
+    expect(
+      steps.filter((s) => s.run?.includes('npm install')),
+      'no client install step',
+    ).toEqual([]);
+    const manifest = readYaml('action/action.yml')[0] as { inputs: Record<string, { default?: string }> };
+    expect(manifest.inputs.audience?.default).toBe(DEFAULT_AUDIENCE);
     expect(CLIENT_AUDIENCE).toBe(DEFAULT_AUDIENCE);
     expect(config.auth.audience).toBe(DEFAULT_AUDIENCE);
-    const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
-    const issue = steps.find((s) => s.run?.includes('deploykey issue'))!.run!.replace(/\\\n\s*/g, '');
-    const complete = steps.find((s) => s.run?.includes('deploykey complete'))!;
-    expect(issue).toMatch(/deploykey issue --provider github --repo \$\{\{ github\.repository \}\}/);
-    expect(complete.if).toBe('always()');
-    expect(flag(complete.run!, 'job')).toBe(flag(issue, 'job'));
-    expect(config.hosts.find((h) => h.id === 'github')?.type).toBe('github');
+    expect(config.hosts.find((h) => h.id === manifest.inputs.provider?.default)?.type).toBe('github');
 
     const claims = { repository: 'acme/models', repository_owner: 'acme', workflow: 'train' };
-    const ttlSeconds = parseDuration(flag(issue, 'ttl')!)!;
     const request = {
       provider: 'github',
       repository: 'acme/models',
-      ttlSeconds,
+      ttlSeconds: parseDuration(action.with!.ttl!)!,
       delivery: 'response',
     } as const;
     const subject = { issuer: issuerId('https://token.actions.githubusercontent.com'), claims };
@@ -63,25 +60,27 @@ describe('CI examples', () => {
     expect(allowed(subject, { ...request, repository: 'acme/datasets' })).toBe(false);
   });
 
-  it('GitLab CI: asks GitLab for an ID token with our audience in the variable the client reads', () => {
-    const pipeline = readYaml('examples/gitlab-ci.yml')[0] as Record<
-      string,
-      { id_tokens?: Record<string, { aud: string }>; script?: string[]; after_script?: string[] }
-    >;
-    const job = Object.values(pipeline).find((value) => value.id_tokens)!;
-    expect(job.id_tokens).toEqual({ [DEFAULT_GITLAB_TOKEN_VAR]: { aud: DEFAULT_AUDIENCE } });
-    const issue = job.script!.find((line) => line.includes('deploykey issue'))!;
-    expect(issue).toContain('deploykey issue --provider gitlab --repo "$CI_PROJECT_PATH"');
-    expect(flag(job.after_script!.find((line) => line.includes('deploykey complete'))!, 'job')).toBe(
-      flag(issue, 'job'),
-    );
+  it('GitLab CI: includes the component, whose id token has our audience in the variable the client reads', () => {
+    const pipeline = readYaml('examples/gitlab-ci.yml')[0] as {
+      include: { component: string; inputs: Record<string, string> }[];
+    } & Record<string, { extends?: string }>;
+    const [include] = pipeline.include;
+    expect(include!.component).toMatch(/\/deploykey-rotator\/deploykey@1$/);
+    expect(
+      Object.values(pipeline).some((job) => (job as { extends?: string }).extends === '.deploykey'),
+    ).toBe(true);
+    const [spec, body] = readYaml('templates/deploykey.yml') as [
+      { spec: { inputs: Record<string, { default?: string }> } },
+      Record<string, { id_tokens: Record<string, { aud: string }> }>,
+    ];
+    expect(spec.spec.inputs.audience?.default).toBe(DEFAULT_AUDIENCE);
+    expect(Object.keys(body['.deploykey']!.id_tokens)).toEqual([DEFAULT_GITLAB_TOKEN_VAR]);
 
     const claims = { project_path: 'acme/models', namespace_path: 'acme' };
-    const ttlSeconds = parseDuration(flag(issue, 'ttl')!)!;
     const request = {
-      provider: 'gitlab',
+      provider: spec.spec.inputs.provider!.default!,
       repository: 'acme/models',
-      ttlSeconds,
+      ttlSeconds: parseDuration(include!.inputs.ttl!)!,
       delivery: 'response',
     } as const;
     expect(allowed({ issuer: issuerId('https://gitlab.com'), claims }, request)).toBe(true);
@@ -200,14 +199,13 @@ describe.each([
 describe('deploykey commands in the examples', () => {
   // What the CI platforms and the operator's shell put in place of the examples' variables.
   const VARIABLES: Record<string, string> = {
-    DEPLOYKEY_JOB: '4242-1',
+    CI_JOB_ID: '4242',
     CI_PROJECT_PATH: 'acme/models',
-    RUNNER_TEMP: tmpdir(),
     CI_BUILDS_DIR: tmpdir(),
   };
+  // The CI examples run the action and the GitLab component, which test/e2e runs for real.
   const FILES = [
-    'examples/github-actions.yml',
-    'examples/gitlab-ci.yml',
+    'gitlab/deploykey.gitlab-ci.yml',
     'examples/kubernetes/training-job-agent-injector.yaml',
     'examples/kubernetes/training-job-csi.yaml',
   ];

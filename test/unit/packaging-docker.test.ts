@@ -27,8 +27,8 @@ describe('Dockerfile', () => {
   const runtime = stages.at(-1)!;
   const steps = (op: string) => runtime.steps.filter((s) => s.op === op).map((s) => s.args);
 
-  it('builds on node:20-bookworm-slim in stages and compiles the sources before packaging them', () => {
-    expect(stages.map((s) => s.from)).toEqual(stages.map(() => 'node:20-bookworm-slim'));
+  it('builds on the current Node LTS (node:24-bookworm-slim) in stages and compiles the sources before packaging them', () => {
+    expect(stages.map((s) => s.from)).toEqual(stages.map(() => 'node:24-bookworm-slim'));
     const stage = (name: string) => stages.find((s) => s.name === name)?.steps.map((s) => s.args);
     expect(stage('deps')).toContain('npm ci --no-audit --no-fund');
     expect(stage('build')).toContain('npm run build');

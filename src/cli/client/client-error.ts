@@ -13,6 +13,9 @@ export class ClientError extends Error {
 }
 
 export function exitCodeForStatus(status: number): number {
+  // The service refused the request as malformed (an unknown provider, a bad repository name):
+  // the caller's mistake, as with a bad flag, which a retry will not fix.
+  if (status === 400 || status === 413 || status === 422) return EXIT.usage;
   if (status === 401 || status === 403) return EXIT.refused;
   if (status === 404) return EXIT.notFound;
   return EXIT.failed;

@@ -16,7 +16,6 @@ export const CONNECTION_OPTIONS = {
   'gitlab-token-var': { type: 'string' },
   'k8s-token-file': { type: 'string' },
   audience: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const CONNECTION_HELP = `service and credential:
@@ -29,8 +28,8 @@ export const CONNECTION_HELP = `service and credential:
   (ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN), the GitLab CI id token, the
   Kubernetes token file.
 
-exit codes: 0 ok, 1 service or network error, 2 usage, 3 authentication or authorization refused,
-  4 not found`;
+exit codes: 0 ok, 1 service or network error, 2 usage (a bad flag, or a request the service refused
+  as invalid, such as an unknown provider), 3 authentication or authorization refused, 4 not found`;
 
 type ConnectionValues = {
   url?: string | undefined;

@@ -1,4 +1,4 @@
-import { JOB_ID_PATTERN } from '../../keys/policy.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../../keys/policy.ts';
 import { UsageError } from '../usage-error.ts';
 import {
   CONNECTION_HELP,
@@ -31,15 +31,11 @@ export async function runCompleteCommand(args: string[]): Promise<void> {
     { args, options: { ...CONNECTION_OPTIONS, job: { type: 'string' }, json: { type: 'boolean' } } },
     COMPLETE_USAGE,
   );
-  if (values.help) {
-    console.error(COMPLETE_USAGE);
-    return;
-  }
   const env = clientEnvironment(values);
   const jobId = values.job ?? jobIdFromEnvironment(env);
   if (!jobId) throw new UsageError(`complete needs --job (no ${JOB_ID_SOURCES} found)`, COMPLETE_USAGE);
   if (!new RegExp(JOB_ID_PATTERN).test(jobId)) {
-    throw new UsageError(`job id "${jobId}" must be 1 to 128 of A-Z a-z 0-9 . _ : -`, COMPLETE_USAGE);
+    throw new UsageError(`job id "${jobId}" ${JOB_ID_RULE}`, COMPLETE_USAGE);
   }
   const client = await connect(values, env, COMPLETE_USAGE);
   const done = await client.completeJob(jobId);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DELIVERIES, type DeliveryMode, JOB_ID_PATTERN } from '../../keys/policy.ts';
+import { DELIVERIES, type DeliveryMode, JOB_ID_PATTERN, JOB_ID_RULE } from '../../keys/policy.ts';
 import { parseDuration } from '../duration.ts';
 import { UsageError } from '../usage-error.ts';
 import { ClientError } from './client-error.ts';
@@ -57,7 +57,7 @@ export function idempotencyKeyFor(jobId: string, provider: string, repository: s
 // key in this fixed sequence starts afresh, and a later retry walks the same sequence to the same key.
 const MAX_FRESH_STARTS = 5;
 
-async function issueIdempotently(client: ServiceClient, request: IssueKeyRequest) {
+export async function issueIdempotently(client: ServiceClient, request: IssueKeyRequest) {
   const base = idempotencyKeyFor(request.jobId, request.provider, request.repository);
   for (let start = 0; ; start++) {
     try {
@@ -89,10 +89,6 @@ export async function runIssueCommand(args: string[]): Promise<void> {
     },
     ISSUE_USAGE,
   );
-  if (values.help) {
-    console.error(ISSUE_USAGE);
-    return;
-  }
   if (!values.provider || !values.repo)
     throw new UsageError('issue needs --provider and --repo', ISSUE_USAGE);
   const ttlSeconds = values.ttl === undefined ? undefined : parseDuration(values.ttl);
@@ -107,7 +103,7 @@ export async function runIssueCommand(args: string[]): Promise<void> {
   const jobId = values.job ?? jobIdFromEnvironment(env);
   if (!jobId) throw new UsageError(`--job is needed here (no ${JOB_ID_SOURCES} found)`, ISSUE_USAGE);
   if (!new RegExp(JOB_ID_PATTERN).test(jobId)) {
-    throw new UsageError(`job id "${jobId}" must be 1 to 128 of A-Z a-z 0-9 . _ : -`, ISSUE_USAGE);
+    throw new UsageError(`job id "${jobId}" ${JOB_ID_RULE}`, ISSUE_USAGE);
   }
 
   const client = await connect(values, env, ISSUE_USAGE);

@@ -44,10 +44,6 @@ export async function runListCommand(args: string[]): Promise<void> {
     },
     LIST_USAGE,
   );
-  if (values.help) {
-    console.error(LIST_USAGE);
-    return;
-  }
   if (values.status && !STATUSES.includes(values.status)) {
     throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`, LIST_USAGE);
   }

@@ -30,10 +30,6 @@ export async function runRevokeCommand(args: string[]): Promise<void> {
     { args, options: { ...CONNECTION_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true },
     REVOKE_USAGE,
   );
-  if (values.help) {
-    console.error(REVOKE_USAGE);
-    return;
-  }
   if (positionals.length !== 1) throw new UsageError('revoke needs exactly one key ID', REVOKE_USAGE);
   const id = positionals[0]!.toLowerCase();
   if (!KEY_ID.test(id)) throw new UsageError(`"${positionals[0]}" is not a key ID (a UUID)`, REVOKE_USAGE);

@@ -1,0 +1,88 @@
+// `/_sandbox/…`: shortcuts for tests, benchmarks and demos that a real cluster offers only through
+// workloads and time — start a Job, end it or one of its pods, hand a pod its service account
+// token, drop every watch, compact the change log, tune the simulated cluster's timings.
+import type { FastifyInstance } from 'fastify';
+import type { Cluster, JobOutcome, QuickJob } from './cluster.ts';
+import type { PodOutcome } from './kubelet.ts';
+import { isRecord } from './objects.ts';
+import { badRequest } from './status.ts';
+import type { WatchConnection } from './watch.ts';
+
+export interface PodTokenRequest {
+  audience?: string;
+  expirationSeconds?: number;
+}
+
+export interface SandboxRouteOptions {
+  cluster: Cluster;
+  connections: Set<WatchConnection>;
+  podToken(
+    namespace: string,
+    pod: string,
+    request: PodTokenRequest,
+  ): Promise<{ token: string; expirationTimestamp: string }>;
+}
+
+type Params = { namespace: string; name: string };
+
+const bodyOf = (body: unknown): Record<string, unknown> => {
+  if (body === undefined || body === null || body === '') return {};
+  const parsed = typeof body === 'string' ? JSON.parse(body) : body;
+  if (!isRecord(parsed)) throw badRequest('the body must be a JSON object');
+  return parsed;
+};
+
+export function dropWatches(connections: Set<WatchConnection>, mode: 'close' | 'reset'): number {
+  const open = [...connections];
+  for (const connection of open) connection.drop(mode);
+  return open.length;
+}
+
+export function registerSandboxRoutes(app: FastifyInstance, options: SandboxRouteOptions): void {
+  const { cluster, connections } = options;
+
+  app.post('/_sandbox/jobs', async (request, reply) =>
+    reply.code(201).send(cluster.createJob(bodyOf(request.body) as QuickJob)),
+  );
+
+  app.post<{ Params: Params }>('/_sandbox/namespaces/:namespace/jobs/:name/end', async (request) => {
+    const { outcome } = bodyOf(request.body);
+    return cluster.endJob(request.params.namespace, request.params.name, String(outcome) as JobOutcome);
+  });
+
+  app.post<{ Params: Params }>('/_sandbox/namespaces/:namespace/pods/:name/end', async (request) => {
+    const { outcome, exitCode } = bodyOf(request.body);
+    if (exitCode !== undefined && !Number.isInteger(exitCode))
+      throw badRequest('exitCode must be an integer');
+    return cluster.endPod(
+      request.params.namespace,
+      request.params.name,
+      String(outcome) as PodOutcome,
+      exitCode as number | undefined,
+    );
+  });
+
+  app.post<{ Params: Params }>('/_sandbox/namespaces/:namespace/pods/:name/token', async (request) => {
+    const { audience, expirationSeconds } = bodyOf(request.body);
+    if (audience !== undefined && typeof audience !== 'string') throw badRequest('audience must be a string');
+    if (expirationSeconds !== undefined && !Number.isInteger(expirationSeconds)) {
+      throw badRequest('expirationSeconds must be an integer');
+    }
+    return options.podToken(request.params.namespace, request.params.name, {
+      ...(audience === undefined ? {} : { audience }),
+      ...(expirationSeconds === undefined ? {} : { expirationSeconds: expirationSeconds as number }),
+    });
+  });
+
+  app.get('/_sandbox/watches', async () => ({ open: connections.size }));
+  app.delete<{ Querystring: { mode?: string } }>('/_sandbox/watches', async (request) => {
+    const mode = request.query.mode ?? 'reset';
+    if (mode !== 'close' && mode !== 'reset') throw badRequest('mode must be "close" or "reset"');
+    return { dropped: dropWatches(connections, mode) };
+  });
+
+  app.post('/_sandbox/compact', async () => ({ compactedRevision: cluster.store.compact() }));
+
+  app.get('/_sandbox/settings', async () => cluster.settings);
+  app.put('/_sandbox/settings', async (request) => cluster.updateSettings(bodyOf(request.body)));
+}

@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import Type from 'typebox';
+import type { Authenticator } from '../../auth/authenticator.ts';
+import type { Database } from '../../db/schema.ts';
+import { keyStats } from '../../keys/key-stats.ts';
+import { requireCaller } from '../auth.ts';
+import { AppError } from '../errors.ts';
+import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
+
+export interface StatsRouteDeps {
+  db: Kysely<Database>;
+  authenticate: Authenticator;
+  clock: () => Date;
+}
+
+const DAY_MS = 86_400_000;
+const MAX_RANGE_DAYS = 31;
+
+export const StatsQuery = Type.Object(
+  {
+    from: Type.Optional(
+      Type.String({ format: 'date-time', description: 'Start, inclusive (default: 24 h before `to`)' }),
+    ),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'End, exclusive (default: now)' })),
+  },
+  { additionalProperties: false },
+);
+
+const Seconds = Type.Union([Type.Number(), Type.Null()]);
+export const StatsSchema = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  hours: Type.Array(
+    Type.Object({
+      start: Type.String({ format: 'date-time' }),
+      issued: Type.Integer({ description: 'Keys that became active in this hour' }),
+      revoked: Type.Integer({ description: 'Keys revoked in this hour' }),
+      latencyP50Seconds: Seconds,
+      latencyP99Seconds: Seconds,
+    }),
+    { description: 'One entry per hour of the range, oldest first' },
+  ),
+  latency: Type.Object(
+    {
+      count: Type.Integer(),
+      p50Seconds: Seconds,
+      p99Seconds: Seconds,
+    },
+    { description: 'From job end, revoke request or expiry to revoked, over the keys revoked in the range' },
+  ),
+});
+
+/** Keys issued and revoked per hour and revoke latency: auditors and admins only. */
+export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.addHook('onRequest', async (request) => {
+      request.caller = await deps.authenticate(request);
+      requireCaller(request, ['auditor', 'admin']);
+    });
+    app.get(
+      '/v1/stats',
+      {
+        schema: {
+          tags: ['audit'],
+          summary: 'Issue and revoke statistics',
+          description:
+            'Keys issued and revoked per hour, and revoke latency (p50, p99), over at most 31 days.',
+          operationId: 'getKeyStats',
+          querystring: StatsQuery,
+          response: {
+            200: described(StatsSchema, 'Per-hour counts and latencies for the range'),
+            ...problemResponses({
+              401: COMMON_PROBLEMS.unauthorized,
+              403: '`role-not-allowed`: only auditors and admins read statistics',
+              400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` not before \`to\`, or over ${MAX_RANGE_DAYS} days)`,
+              500: COMMON_PROBLEMS.internal,
+              503: COMMON_PROBLEMS.issuerUnavailable,
+            }),
+          },
+        },
+      },
+      async (request) => {
+        const to = request.query.to ? new Date(request.query.to) : deps.clock();
+        const from = request.query.from ? new Date(request.query.from) : new Date(to.getTime() - DAY_MS);
+        if (!(from < to) || to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
+          throw new AppError(
+            'invalid-range',
+            400,
+            `\`from\` must be before \`to\`, at most ${MAX_RANGE_DAYS} days apart`,
+          );
+        }
+        return keyStats(deps.db, from, to);
+      },
+    );
+  };
+}
