@@ -189,7 +189,7 @@ function jsonLine(standIns: StandIns, api: string, token: string, auditorToken: 
     knownHosts: h.ssh.knownHostsLines.join('\n'),
   });
   return {
-    github: { api: standIns.github.api.url, ...host(standIns.github) },
+    github: { api: standIns.github.api.url, ...host(standIns.github), app: standIns.github.app },
     gitlab: { api: standIns.gitlab.api.url, ...host(standIns.gitlab) },
     gitea: { api: standIns.gitea.api.apiUrl, ...host(standIns.gitea) },
     vault: { addr: standIns.vault.addr, token: standIns.vault.token, mount: standIns.vault.mount },

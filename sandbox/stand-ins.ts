@@ -26,8 +26,18 @@ export interface HostStandIn<T> {
   token: string;
 }
 
+/** The GitHub App the sandbox registers and installs on `acme`: what a service needs to act as it. */
+export interface SandboxGithubApp {
+  id: number;
+  clientId: string;
+  slug: string;
+  /** The App's private key (PEM, mode 0600) in the sandbox's data directory. */
+  privateKeyPath: string;
+  installationId: number;
+}
+
 export interface StandIns {
-  github: HostStandIn<GithubStandIn>;
+  github: HostStandIn<GithubStandIn> & { app: SandboxGithubApp };
   gitlab: HostStandIn<GitlabStandIn>;
   gitea: HostStandIn<GiteaStandIn>;
   vault: VaultStandIn & { token: string; mount: string };
@@ -104,6 +114,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       ...https,
     });
     closers.push(() => github.close());
+    const githubApp = await installSandboxApp(github, dataDir);
 
     const gitlabToken = secret('glpat-');
     const gitlab = await startGitlabStandIn({
@@ -153,7 +164,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
     return {
       oidc,
       auditSigningKey,
-      github: { api: github, state: githubState, ssh: githubSsh, token: githubToken },
+      github: { api: github, state: githubState, ssh: githubSsh, token: githubToken, app: githubApp },
       gitlab: { api: gitlab, state: gitlabState, ssh: gitlabSsh, token: gitlabToken },
       gitea: { api: gitea, state: giteaState, ssh: giteaSsh, token: giteaToken },
       vault: { ...vault, token: vaultToken, mount: 'secret' },
@@ -167,6 +178,21 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
     await closeAll();
     throw error;
   }
+}
+
+// The recommended production setup authenticates as a GitHub App, so the sandbox has one.
+async function installSandboxApp(github: GithubStandIn, dataDir: string): Promise<SandboxGithubApp> {
+  const { app, privateKeyPem } = github.apps.registerApp({ name: 'deploykey-rotator-sandbox' });
+  const privateKeyPath = join(dataDir, 'github-app.private-key.pem');
+  await writeFile(privateKeyPath, privateKeyPem!, { mode: 0o600 });
+  const installation = github.apps.install(app.id, { account: 'acme' });
+  return {
+    id: app.id,
+    clientId: app.clientId,
+    slug: app.slug,
+    privateKeyPath,
+    installationId: installation.id,
+  };
 }
 
 export const SANDBOX_OIDC_ISSUER_ID = 'sandbox-oidc';

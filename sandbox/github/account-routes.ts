@@ -2,7 +2,7 @@
 // `GET /rate_limit`, `GET /user` and `GET /repos/{owner}/{repo}`.
 import type { FastifyInstance } from 'fastify';
 import { privateUserBody, rateLimitBody, repositoryBody, rootBody } from './account-responses.ts';
-import { metaBody, REST_DOCS } from './responses.ts';
+import { errorBody, metaBody, REST_DOCS } from './responses.ts';
 import { apiUrl, findRepository, type GithubRoutes, notFound, type RepoParams, webUrl } from './routes.ts';
 
 const DOCS = {
@@ -28,12 +28,21 @@ export function registerAccountRoutes(app: FastifyInstance, routes: GithubRoutes
   app.get(
     '/rate_limit',
     { config: { docs: DOCS.rateLimit, anonymous: true, uncounted: true } },
-    async (request) => rateLimitBody(routes.limiter.peek(routes.credentialOf(request))),
+    async (request) => rateLimitBody(routes.limiter.peek(request.githubIdentity?.rateKey ?? null)),
   );
 
-  app.get('/user', { config: { docs: DOCS.user } }, async (request) =>
-    privateUserBody(apiUrl(request), webUrl(request), startedAt, routes.state.listRepositories().length),
-  );
+  app.get('/user', { config: { docs: DOCS.user } }, async (request, reply) => {
+    // An installation acts for no user: GitHub refuses its token here.
+    if (request.githubIdentity?.kind === 'installation') {
+      return reply.code(403).send(errorBody(403, 'Resource not accessible by integration', DOCS.user));
+    }
+    return privateUserBody(
+      apiUrl(request),
+      webUrl(request),
+      startedAt,
+      routes.state.listRepositories().length,
+    );
+  });
 
   app.get<{ Params: RepoParams }>(
     '/repos/:owner/:repo',

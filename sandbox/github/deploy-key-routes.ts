@@ -1,5 +1,6 @@
 // GitHub's deploy keys API (docs.github.com/rest/deploy-keys/deploy-keys): list, create, get and
 // delete, by repository name and, as the Link headers GitHub writes name them, by repository id.
+// An App installation's token needs the "Administration" repository permission for them.
 import type { FastifyInstance } from 'fastify';
 import {
   deployKeyBody,
@@ -23,7 +24,7 @@ export function registerDeployKeyRoutes(app: FastifyInstance, routes: GithubRout
   for (const prefix of REPOSITORY_PREFIXES) {
     app.get<{ Params: RepoParams; Querystring: Record<string, string | undefined> }>(
       `${prefix}/keys`,
-      { config: { docs: docs.list } },
+      { config: { docs: docs.list, installationPermission: 'administration' } },
       async (request, reply) => {
         const repository = findRepository(state, request.params);
         if (!repository) return notFound(reply, docs.list);
@@ -45,7 +46,7 @@ export function registerDeployKeyRoutes(app: FastifyInstance, routes: GithubRout
 
     app.post<{ Params: RepoParams; Body: unknown }>(
       `${prefix}/keys`,
-      { config: { docs: docs.create } },
+      { config: { docs: docs.create, installationPermission: 'administration' } },
       async (request, reply) => {
         const repository = findRepository(state, request.params);
         if (!repository) return notFound(reply, docs.create);
@@ -81,7 +82,7 @@ export function registerDeployKeyRoutes(app: FastifyInstance, routes: GithubRout
 
     app.get<{ Params: KeyParams }>(
       `${prefix}/keys/:key_id`,
-      { config: { docs: docs.get } },
+      { config: { docs: docs.get, installationPermission: 'administration' } },
       async (request, reply) => {
         const repository = findRepository(state, request.params);
         const keyId = keyIdOf(request.params);
@@ -93,7 +94,7 @@ export function registerDeployKeyRoutes(app: FastifyInstance, routes: GithubRout
 
     app.delete<{ Params: KeyParams }>(
       `${prefix}/keys/:key_id`,
-      { config: { docs: docs.delete } },
+      { config: { docs: docs.delete, installationPermission: 'administration' } },
       async (request, reply) => {
         const repository = findRepository(state, request.params);
         const keyId = keyIdOf(request.params);

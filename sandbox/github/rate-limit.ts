@@ -51,7 +51,10 @@ export function rateLimitHeaders(snapshot: RateLimitSnapshot): Record<string, st
   };
 }
 
-export function createGithubRateLimiter(initial: GithubRateLimitOptions | undefined): GithubRateLimiter {
+export function createGithubRateLimiter(
+  initial: GithubRateLimitOptions | undefined,
+  now: () => number = () => Date.now(),
+): GithubRateLimiter {
   let options: GithubRateLimitOptions = initial ?? {};
   let buckets = new Map<string, Bucket>();
 
@@ -77,9 +80,9 @@ export function createGithubRateLimiter(initial: GithubRateLimitOptions | undefi
     credential === null ? UNAUTHENTICATED_LIMIT : (options.limit ?? DEFAULT_LIMIT);
 
   return {
-    peek: (credential) => snapshot(bucketFor(credential ?? '', Date.now()), limitFor(credential)),
+    peek: (credential) => snapshot(bucketFor(credential ?? '', now()), limitFor(credential)),
     take(credential, write) {
-      const nowMs = Date.now();
+      const nowMs = now();
       const limit = limitFor(credential);
       const bucket = bucketFor(credential ?? '', nowMs);
       if (bucket.used >= limit) return { kind: 'primary', snapshot: snapshot(bucket, limit) };

@@ -3,6 +3,7 @@
 // as gh and PyGithub expect the REST API of a host that is not github.com.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HostState, SandboxRepository } from '../shared/host-state.ts';
+import type { AppRegistry } from './app-registry.ts';
 import type { GithubRateLimiter } from './rate-limit.ts';
 import { errorBody } from './responses.ts';
 
@@ -26,8 +27,8 @@ export interface GithubRoutes {
   sshHostKeys(): string[];
   /** Clone URL of a repository on the SSH git server, when one is known. */
   sshCloneUrl(path: string): string | undefined;
-  /** The token the request was accepted with; `null` when it carries none. */
-  credentialOf(request: FastifyRequest): string | null;
+  /** GitHub Apps and their installations; the caller's identity is on `request.githubIdentity`. */
+  apps: AppRegistry;
 }
 
 /** `https://host:port` or `…/api/v3` as the client addressed the stand-in. */

@@ -1,8 +1,8 @@
-// Local stand-in for GitHub's REST API: the deploy-key endpoints and the calls clients make first
-// (`/`, `/meta`, `/rate_limit`, `/user`, `/repos/{owner}/{repo}`), with GitHub's auth, headers,
-// error bodies, pagination and rate limits. Served at the root, like api.github.com, so Octokit
-// takes `url` as its `baseUrl`, and under `/api/v3` like a GitHub Enterprise Server.
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+// Local stand-in for GitHub's REST API: the deploy-key endpoints, the calls clients make first
+// (`/`, `/meta`, `/rate_limit`, `/user`, `/repos/{owner}/{repo}`) and GitHub Apps, with GitHub's
+// auth, headers, error bodies, pagination and rate limits. Served at the root, like api.github.com,
+// so Octokit takes `url` as its `baseUrl`, and under `/api/v3` like a GitHub Enterprise Server.
+import Fastify, { type FastifyInstance } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import type { HostState } from '../shared/host-state.ts';
 import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
@@ -15,6 +15,9 @@ import { registerAccountRoutes } from './account-routes.ts';
 import { registerGithubActions } from './actions.ts';
 import type { IdTokenMinter } from './actions-sandbox.ts';
 import type { ActionsState } from './actions-state.ts';
+import { type AppRegistry, createAppRegistry } from './app-registry.ts';
+import { registerAppControls, registerAppRoutes } from './app-routes.ts';
+import { createCredentialResolver, registerInstallationScope } from './credentials.ts';
 import { registerDeployKeyRoutes } from './deploy-key-routes.ts';
 import { registerGithubHooks } from './hooks.ts';
 import { createGithubRateLimiter, type GithubRateLimitOptions, rateLimitHeaders } from './rate-limit.ts';
@@ -34,6 +37,10 @@ export interface GithubStandInOptions {
   /** Sees every request that reached a route, body parsed, e.g. to hold clients to the API. */
   onRequestSeen?: (request: SeenRequest) => void;
   port?: number;
+  /** Clock for App JWTs and installation tokens (ms since epoch), also sent as `Date`; default `Date.now`. */
+  now?: () => number;
+  /** Lifetime of installation access tokens; GitHub's is one hour. */
+  installationTokenTtlSeconds?: number;
   /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
   mintIdToken?: IdTokenMinter;
 }
@@ -53,6 +60,8 @@ export interface GithubStandIn {
   /** Every route served (method and Fastify path), `/api/v3` twins and `/_sandbox/` included. */
   routes: { method: string; url: string }[];
   faults: FaultInjector;
+  /** GitHub Apps: register them, install them on owners, set the installation token lifetime. */
+  apps: AppRegistry;
   /** Workflow runs and jobs; every change is delivered to the subscribed hooks. */
   actions: ActionsState;
   /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
@@ -62,13 +71,15 @@ export interface GithubStandIn {
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const AUTHORIZATION = /^(?:token|bearer)\s+(\S+)\s*$/i;
 // What a classic personal access token with these scopes is told; gh checks for `repo` and `read:org`.
 const TOKEN_SCOPES = 'admin:public_key, read:org, repo';
 
 export async function startGithubStandIn(opts: GithubStandInOptions): Promise<GithubStandIn> {
-  const tokens = new Set(opts.tokens);
-  const limiter = createGithubRateLimiter(opts.rateLimit);
+  const { state } = opts;
+  const now = opts.now ?? (() => Date.now());
+  const apps = createAppRegistry({ state, now, tokenTtlSeconds: opts.installationTokenTtlSeconds });
+  const credentials = createCredentialResolver({ tokens: opts.tokens, apps, now });
+  const limiter = createGithubRateLimiter(opts.rateLimit, now);
   const app = Fastify({ logger: false });
   const served: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
@@ -76,6 +87,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   });
 
   const faults = registerFaults(app, (status) => errorBody(status));
+  registerInstallationScope(app, state, apps);
 
   // GitHub reads the body as JSON whatever Content-Type the client declares.
   app.removeAllContentTypeParsers();
@@ -94,32 +106,32 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody(404)));
 
-  const credentialOf = (request: FastifyRequest) => {
-    const header = request.headers.authorization;
-    const token = header === undefined ? undefined : AUTHORIZATION.exec(header)?.[1];
-    return token !== undefined && tokens.has(token) ? token : null;
-  };
-
   app.addHook('onRequest', async (request, reply) => {
     if (request.url.startsWith('/_sandbox/')) return;
     const id = requestId();
     reply.header('x-github-request-id', id).header('x-github-media-type', 'github.v3; format=json');
+    // @octokit/auth-app corrects an App JWT for clock skew from this header.
+    reply.header('date', new Date(now()).toUTCString());
     const config = request.routeOptions.config;
 
-    const credential = credentialOf(request);
-    if (request.headers.authorization !== undefined && credential === null) {
+    const resolved = credentials.resolve(request);
+    if ('status' in resolved) {
       const outcome = limiter.take(null, false);
       if (outcome.kind !== 'secondary') reply.headers(rateLimitHeaders(outcome.snapshot));
-      return reply.code(401).send(errorBody(401, 'Bad credentials'));
+      return reply.code(resolved.status).send(errorBody(resolved.status, resolved.message));
     }
-    if (credential !== null)
+    const identity = resolved.identity;
+    request.githubIdentity = identity;
+    // OAuth scopes belong to personal tokens: GitHub sends none for an App or an installation token.
+    if (identity?.kind === 'token')
       reply.header('x-oauth-scopes', TOKEN_SCOPES).header('x-accepted-oauth-scopes', '');
     if (config.uncounted) {
-      reply.headers(rateLimitHeaders(limiter.peek(credential)));
+      reply.headers(rateLimitHeaders(limiter.peek(identity?.rateKey ?? null)));
       return;
     }
 
-    const outcome = limiter.take(credential, WRITE_METHODS.has(request.method));
+    // Limits are counted per identity: a user's token, an App, an App installation.
+    const outcome = limiter.take(identity?.rateKey ?? null, WRITE_METHODS.has(request.method));
     // A secondary-limit answer carries `retry-after` and no x-ratelimit-* headers, as api.github.com's does.
     if (outcome.kind === 'secondary') {
       return reply
@@ -130,13 +142,13 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     reply.headers(rateLimitHeaders(outcome.snapshot));
     if (outcome.kind === 'primary') {
       const who =
-        credential === null
+        identity === null
           ? `${request.ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`
-          : `user ID ${opts.tokens.indexOf(credential) + 1}`;
+          : identity.label;
       return reply.code(403).send(errorBody(403, primaryLimitMessage(who, id), docs.rateLimits));
     }
 
-    if (credential === null && request.routeOptions.url !== undefined && !config.anonymous) {
+    if (identity === null && request.routeOptions.url !== undefined && !config.anonymous) {
       return reply.code(401).send(errorBody(401, 'Requires authentication', config.docs));
     }
   });
@@ -155,14 +167,16 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     limiter,
     sshHostKeys: opts.sshHostKeys,
     sshCloneUrl: (path) => opts.sshCloneUrl?.(path),
-    credentialOf,
+    apps,
   };
   const register = async (scope: FastifyInstance) => {
     registerAccountRoutes(scope, routes);
     registerDeployKeyRoutes(scope, routes);
+    registerAppRoutes(scope, routes);
   };
   await app.register(register);
   await app.register(register, { prefix: ENTERPRISE_PREFIX });
+  registerAppControls(app, apps);
 
   // Hooks and runs name the stand-in's own address in their bodies, known once it listens.
   let origin = '';
@@ -184,6 +198,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     ...(listeners.httpsUrl ? { httpsUrl: listeners.httpsUrl } : {}),
     routes: served,
     faults,
+    apps,
     actions,
     deliveries,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),

@@ -18,6 +18,7 @@ import { registerGitlabHooks } from './hooks.ts';
 import { registerInstanceRoutes } from './instance-routes.ts';
 import { createRateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { API_PREFIX, flatten, type GitlabRoutes, pageOf } from './routes.ts';
+import { createTokenRegistry, registerTokenRoutes, type TokenRegistry } from './tokens.ts';
 
 export interface GitlabStandInOptions {
   state: HostState;
@@ -40,6 +41,8 @@ export interface GitlabStandIn {
   /** The HTTPS twin of `url` when the stand-in was given a certificate. */
   httpsUrl?: string;
   faults: FaultInjector;
+  /** The accepted tokens: set one's expiry date or revoke it. */
+  tokens: TokenRegistry;
   /** Pipelines and jobs; every change is delivered to the subscribed project and group hooks. */
   ci: CiState;
   /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
@@ -66,7 +69,7 @@ const correlationId = () => [...randomBytes(26)].map((byte) => CROCKFORD[byte % 
 
 export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<GitlabStandIn> {
   const { state } = opts;
-  const tokens = new Set(opts.tokens);
+  const tokens = createTokenRegistry(opts.tokens);
   const limiter = createRateLimiter(opts.rateLimit);
 
   const app = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 } });
@@ -106,6 +109,7 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     reply.headers(decision.headers);
     if (decision.throttled) return reply.code(429).type('text/plain').send('Retry later\n');
   });
+  registerTokenRoutes(app, tokens, tokenOf);
   addGitlabHeaders(app);
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: '404 Not Found' }));
@@ -163,6 +167,7 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
     url: `${listeners.url}${API_PREFIX}`,
     ...(listeners.httpsUrl ? { httpsUrl: `${listeners.httpsUrl}${API_PREFIX}` } : {}),
     faults,
+    tokens,
     ci,
     deliveries,
     setRateLimit: (options) => limiter.configure(options),

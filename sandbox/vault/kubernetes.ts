@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   badRequest,
   globMatch,
+  multiError,
   PERMISSION_DENIED,
   parseDurationSeconds,
   stringList,
@@ -13,7 +14,8 @@ import {
 } from './http.ts';
 import { parsePublicKeyPem, verifyServiceAccountJwt } from './kubernetes-jwt.ts';
 import { sanitizePolicies } from './policies.ts';
-import { DEFAULT_TOKEN_TTL, newEntityId, type TokenStore } from './tokens.ts';
+import { calculateTtl } from './token-ttl.ts';
+import { newEntityId, type TokenStore } from './tokens.ts';
 
 interface KubernetesConfig {
   kubernetes_host: string;
@@ -185,11 +187,25 @@ export function createKubernetesAuth(
     }
     if (account.uid === '') throw vaultFailure(500, 'could not parse UID from claims');
 
-    let ttl = role.token_ttl || DEFAULT_TOKEN_TTL;
-    if (role.token_max_ttl > 0) ttl = Math.min(ttl, role.token_max_ttl);
+    const { ttl, warnings } = calculateTtl({
+      backendTtl: role.token_ttl,
+      period: 0,
+      backendMaxTtl: role.token_max_ttl,
+      explicitMaxTtl: 0,
+      issuedAtMs: now(),
+      nowMs: now(),
+    });
+    const name = roleName.toLowerCase();
+    const renewal = () => {
+      const current = roles.get(name);
+      if (!current) throw vaultFailure(500, multiError(`role ${roleName} does not exist during renewal`));
+      return { ttl: current.token_ttl, maxTtl: current.token_max_ttl, period: 0 };
+    };
     const entry = tokens.issue({
       policies: sanitizePolicies(role.token_policies, !role.token_no_default_policy),
       ttl,
+      maxTtl: role.token_max_ttl,
+      renewal,
       numUses: role.token_num_uses,
       meta: {
         role: roleName,
@@ -202,7 +218,7 @@ export function createKubernetesAuth(
       path: 'auth/kubernetes/login',
       entityId: newEntityId(),
     });
-    return { auth: tokens.auth(entry) };
+    return { auth: tokens.auth(entry), warnings };
   };
 
   return [

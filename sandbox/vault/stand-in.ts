@@ -1,8 +1,11 @@
 // Local stand-in for HashiCorp Vault's HTTP API (`/v1/`): KV v2, tokens and ACL policies,
-// response wrapping, Kubernetes auth and sys/health, with Vault's envelopes and error bodies.
+// response wrapping, Kubernetes, AppRole and JWT auth and sys/health, with Vault's envelopes and
+// error bodies.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
 import { serveOn, type TlsIdentity } from '../shared/listeners.ts';
+import { createAppRoleAuth } from './approle.ts';
+import { type AuthControls, registerAuthControls } from './auth-controls.ts';
 import {
   isObject,
   isVaultFailure,
@@ -13,6 +16,7 @@ import {
   type VaultRequest,
   vaultFailure,
 } from './http.ts';
+import { createJwtAuth } from './jwt-auth.ts';
 import { createKubernetesAuth } from './kubernetes.ts';
 import { createKvEngine } from './kv.ts';
 import { LIST_MARKER_HEADER, listRewritingStream } from './list-method.ts';
@@ -40,6 +44,8 @@ export interface VaultStandIn {
   /** The HTTPS twin of `addr` when the stand-in was given a certificate. */
   httpsAddr?: string;
   faults: FaultInjector;
+  /** Revoke tokens, refuse renewals, take logins down. */
+  auth: AuthControls;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,8 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
       { prefix: 'sys/', type: 'system' },
       { prefix: 'auth/token/', type: 'token' },
       { prefix: 'auth/kubernetes/', type: 'kubernetes' },
+      { prefix: 'auth/approle/', type: 'approle' },
+      { prefix: 'auth/jwt/', type: 'jwt' },
       { prefix: 'cubbyhole/', type: 'cubbyhole' },
       { prefix: 'identity/', type: 'identity' },
     ],
@@ -78,6 +86,8 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
       ...tokens.routes,
       ...wrapping.routes,
       ...createKubernetesAuth(tokens, opts.kubernetes?.publicKeysPem, now),
+      ...createAppRoleAuth(tokens, now),
+      ...createJwtAuth(tokens, now),
     ],
     tokens,
     policies,
@@ -90,6 +100,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     if (request.headers[LIST_MARKER_HEADER] === 'LIST') request.raw.method = 'LIST';
   });
   const faults = registerFaults(app, (status) => ({ errors: FAULT_MESSAGES[status] ?? [] }));
+  const auth = registerAuthControls(app, tokens);
 
   // Vault reads every request body as JSON, whatever the Content-Type.
   app.removeAllContentTypeParsers();
@@ -150,6 +161,7 @@ export async function startVaultStandIn(opts: VaultStandInOptions): Promise<Vaul
     addr: listeners.url,
     ...(listeners.httpsUrl ? { httpsAddr: listeners.httpsUrl } : {}),
     faults,
+    auth,
     close: () => listeners.close(),
   };
 }

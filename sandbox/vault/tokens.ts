@@ -6,7 +6,6 @@ import {
   base62,
   goTime,
   isObject,
-  parseDurationSeconds,
   stringList,
   type VaultAuth,
   type VaultRequest,
@@ -14,9 +13,7 @@ import {
   vaultFailure,
 } from './http.ts';
 import { sanitizePolicies } from './policies.ts';
-
-// Vault's default and maximum lease TTL for the token mount (768h).
-export const DEFAULT_TOKEN_TTL = 768 * 3600;
+import { createRenewalRoutes, creationLifetime, type RenewalTerms } from './token-ttl.ts';
 
 export interface TokenEntry {
   id: string;
@@ -30,7 +27,16 @@ export interface TokenEntry {
   /** Seconds the token was issued for; 0 = never expires (root tokens). */
   ttl: number;
   expiresAt?: number;
+  /** The TTL of its last renewal (or issue), the default for the next renewal. */
+  leaseTtl: number;
+  lastRenewalAt?: number;
+  /** A periodic token's TTL on every renewal, with no max TTL; 0 = not periodic. */
+  period: number;
+  /** The issuing role's `token_max_ttl`; 0 = the system maximum. */
+  maxTtl: number;
   explicitMaxTtl: number;
+  /** A login token's auth method: its role's TTLs at renewal time. */
+  renewal?: () => RenewalTerms;
   numUses: number;
   orphan: boolean;
   renewable: boolean;
@@ -47,6 +53,9 @@ export interface IssueOptions {
   path: string;
   renewable?: boolean;
   explicitMaxTtl?: number;
+  period?: number;
+  maxTtl?: number;
+  renewal?: () => RenewalTerms;
   entityId?: string;
 }
 
@@ -57,6 +66,8 @@ export interface TokenStore {
   /** Counts one use; a token with a use limit is revoked once the limit is reached. */
   use(entry: TokenEntry): void;
   revoke(id: string): void;
+  /** Every token issued and not revoked yet, expired ones included. */
+  all(): TokenEntry[];
   auth(entry: TokenEntry): VaultAuth;
   routes: VaultRoute[];
 }
@@ -100,7 +111,11 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
       createdAt: now(),
       ttl: opts.ttl,
       expiresAt: opts.ttl > 0 ? now() + opts.ttl * 1000 : undefined,
+      leaseTtl: opts.ttl,
+      period: opts.period ?? 0,
+      maxTtl: opts.maxTtl ?? 0,
       explicitMaxTtl: opts.explicitMaxTtl ?? 0,
+      ...(opts.renewal ? { renewal: opts.renewal } : {}),
       numUses: opts.numUses ?? 0,
       orphan: opts.parent === undefined,
       renewable: (opts.renewable ?? true) && opts.ttl > 0,
@@ -143,6 +158,13 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
     renewable: entry.renewable,
     ttl: remaining(entry),
     type: 'service',
+    ...(entry.period > 0 ? { period: entry.period } : {}),
+    ...(entry.lastRenewalAt === undefined
+      ? {}
+      : {
+          last_renewal_time: Math.floor(entry.lastRenewalAt / 1000),
+          last_renewal: goTime(new Date(entry.lastRenewalAt)),
+        }),
   });
 
   const caller = (request: VaultRequest) => lookup(request.clientToken)!;
@@ -161,10 +183,7 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
         : parent.policies.filter((name) => body.no_default_policy !== true || name !== 'default');
     const numUses = Number(body.num_uses ?? 0);
     if (numUses < 0) throw badRequest('number of uses cannot be negative');
-    const explicitMaxTtl = parseDurationSeconds(body.explicit_max_ttl, 'explicit_max_ttl');
-    let ttl = parseDurationSeconds(body.ttl ?? body.period, 'ttl');
-    if (ttl === 0 && !policies.includes('root')) ttl = DEFAULT_TOKEN_TTL;
-    if (explicitMaxTtl > 0 && (ttl === 0 || ttl > explicitMaxTtl)) ttl = explicitMaxTtl;
+    const { ttl, period, explicitMaxTtl, warnings } = creationLifetime(body, policies, isRoot, now());
     const orphan = orphanPath || body.no_parent === true;
     if (body.no_parent === true && !isRoot) {
       throw badRequest('root or sudo privileges required to create orphan token');
@@ -183,8 +202,9 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
       path: orphanPath ? 'auth/token/create-orphan' : 'auth/token/create',
       renewable: body.renewable !== false,
       explicitMaxTtl,
+      period,
     });
-    return { auth: auth(entry) };
+    return { auth: auth(entry), warnings };
   };
 
   const tokenArgument = (request: VaultRequest) => {
@@ -202,6 +222,9 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
     path: 'auth/token/root',
     createdAt: now(),
     ttl: 0,
+    leaseTtl: 0,
+    period: 0,
+    maxTtl: 0,
     explicitMaxTtl: 0,
     numUses: 0,
     orphan: true,
@@ -218,6 +241,7 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
       if (entry.numUses === 0) revoke(entry.id);
     },
     revoke,
+    all: () => [...tokens.values()],
     auth,
     routes: [
       { pattern: /^auth\/token\/create$/, operations: { update: (request) => create(request, false) } },
@@ -236,22 +260,7 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
           },
         },
       },
-      {
-        pattern: /^auth\/token\/renew-self$/,
-        operations: {
-          update: (request) => {
-            const entry = caller(request);
-            if (!entry.renewable) throw badRequest('lease is not renewable');
-            let ttl = parseDurationSeconds(request.data.increment, 'increment') || entry.ttl;
-            if (entry.explicitMaxTtl > 0) {
-              const left = entry.createdAt / 1000 + entry.explicitMaxTtl - now() / 1000;
-              ttl = Math.min(ttl, Math.max(0, Math.floor(left)));
-            }
-            entry.expiresAt = now() + ttl * 1000;
-            return { auth: { ...auth(entry), lease_duration: ttl } };
-          },
-        },
-      },
+      ...createRenewalRoutes({ lookup, auth }, now),
       {
         pattern: /^auth\/token\/revoke$/,
         operations: {

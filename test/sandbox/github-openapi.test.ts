@@ -1,7 +1,8 @@
 // The GitHub stand-in walked along GitHub's own OpenAPI description: every route it serves is a
-// documented operation, every answer has a documented status, body and headers, and every request
-// that clients send it (Octokit's REST methods, @octokit/core raw requests, and this service's own
-// GitHub adapter) is one GitHub documents, parameters and body included.
+// documented operation (the App routes by their own cut of it, test/fixtures/github-apps), served
+// at the root and under /api/v3 alike; every answer has a documented status, body and headers; and
+// every request that clients send it (Octokit's REST methods, @octokit/core raw requests, and this
+// service's own GitHub adapter) is one GitHub documents, parameters and body included.
 import { generateKeyPairSync } from 'node:crypto';
 import { Octokit as CoreOctokit } from '@octokit/core';
 import { Octokit } from '@octokit/rest';
@@ -12,6 +13,7 @@ import { createHostState, type HostState } from '../../sandbox/shared/host-state
 import { createGithubHost } from '../../src/hosts/github.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { appOperationFor, documentedAppOperations } from '../support/github-apps.ts';
 import {
   documentedOperations,
   expectDocumentedRequest,
@@ -21,6 +23,7 @@ import {
 import { isDocumentedActionsOrHooksRoute } from '../support/github-schemas.ts';
 
 const TOKEN = 'ghp_openapiConformanceToken0000000000';
+const ENTERPRISE_PREFIX = '/api/v3';
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 function publicKey(): string {
@@ -109,9 +112,13 @@ describe('GitHub stand-in along GitHub’s OpenAPI description', () => {
   it('serves only documented operations, and the walk below reaches each of them', async () => {
     const covered = await walk(github.url);
     const served = new Set<string>();
+    const appOperations = new Set<string>();
+    const atRoot = new Set<string>();
+    const underEnterprise = new Set<string>();
     for (const route of github.routes) {
       // HEAD twins of GET routes, the sandbox's own controls and GitHub's undocumented by-id alias;
-      // the Actions and hook routes are held to their own description by the Actions suites.
+      // the Actions and hook routes are held to their own description by the Actions suites, the
+      // App routes to theirs by the App suites.
       if (
         route.method === 'HEAD' ||
         route.url.startsWith('/_sandbox/') ||
@@ -120,12 +127,19 @@ describe('GitHub stand-in along GitHub’s OpenAPI description', () => {
         continue;
       }
       const path = route.url.replace(/:(\w+)/g, 'x');
-      if (!operationFor(route.method, path) && isDocumentedActionsOrHooksRoute(route.method, path)) continue;
       const found = operationFor(route.method, path);
-      expect(found, `${route.method} ${route.url} is documented`).toBeDefined();
-      served.add(`${route.method} ${found!.template}`);
+      const app = found ? undefined : appOperationFor(route.method, path);
+      if (!found && !app && isDocumentedActionsOrHooksRoute(route.method, path)) continue;
+      const operation = found ? `${route.method} ${found.template}` : app;
+      expect(operation, `${route.method} ${route.url} is documented`).toBeDefined();
+      (found ? served : appOperations).add(operation!);
+      const enterprise = route.url === ENTERPRISE_PREFIX || route.url.startsWith(`${ENTERPRISE_PREFIX}/`);
+      (enterprise ? underEnterprise : atRoot).add(operation!);
     }
     expect([...served].sort()).toEqual(documentedOperations().sort());
+    expect([...appOperations].sort()).toEqual(documentedAppOperations().sort());
+    // What is served at the root is served under /api/v3 as well, as on a GitHub Enterprise Server.
+    expect([...underEnterprise].sort()).toEqual([...atRoot].sort());
     const operations = documentedOperations().map((entry) => {
       const [method, template] = entry.split(' ');
       return operationFor(method!, template!.replace(/\{\w+\}/g, 'x'))!.operation.operationId;

@@ -8,6 +8,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
+import { appJwt } from '../support/github-apps.ts';
 
 let standIns: StandIns;
 
@@ -72,6 +73,23 @@ describe('HTTPS listeners with a CA made for the run', () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).url).toBe(`${api.httpsUrl}/api/v3/repos/acme/models`);
     expect(JSON.parse(answer.body).ssh_url).toBe(standIns.github.ssh.cloneUrl('acme/models'));
+  });
+
+  it('serves the sandbox’s GitHub App there: its JWT accepted, installation URLs on https', async () => {
+    const { api, app } = standIns.github;
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const jwt = await appJwt(await readFile(app.privateKeyPath, 'utf8'), {
+      iss: app.id,
+      iat: nowSeconds - 60,
+      exp: nowSeconds + 540,
+    });
+    const installation = `${api.httpsUrl}/api/v3/app/installations/${app.installationId}`;
+    const answer = await request(installation, {
+      ca: standIns.tls!.caCertPem,
+      headers: { authorization: `Bearer ${jwt}`, 'user-agent': 'tls-test' },
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).access_tokens_url).toBe(`${installation}/access_tokens`);
   });
 
   it('serves GitLab and Vault, Vault’s LIST method included', async () => {
