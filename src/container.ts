@@ -19,6 +19,7 @@ import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.t
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
+import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
 import { createVaultSecretStore } from './vault/vault-secret-store.ts';
 
@@ -107,6 +108,8 @@ export function createContainer(
   const hosts = createHostRegistry(config.hosts, {
     metrics,
     logger,
+    clock,
+    timers: systemTimers,
     sharedPacing: createRedisPacing(redis, config.redisPrefix),
   });
   const secrets = createVaultSecretStore({
@@ -117,7 +120,7 @@ export function createContainer(
     kubernetesAuthMount: config.vault.kubernetesAuthMount,
   });
   const keys = createKeyRepository(db.db);
-  const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
+  const revokeQueue = createRevokeScheduler(redis, config.redisPrefix, clock);
   const tokens = createApiTokens(db.db, clock);
   const policy = createAccessPolicy(config.policy);
   const oidc = createOidcVerifier({
@@ -224,6 +227,7 @@ export function createContainer(
         keyService,
         queue: revokeQueue,
         clock,
+        timers: systemTimers,
         logger,
         settings: config.reconciler,
       });

@@ -2,12 +2,11 @@
 // (requests in flight, spacing, requests per minute), stops sending while the host has said to wait
 // (`retry-after`, an exhausted `x-ratelimit-remaining`), serves revokes before issues and callers in
 // turn, and turns a request away at once, with how long to wait, when its turn would come too late.
-import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Clock, Timers } from '../time.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
-import { type HostAdapterDeps, type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
 import type { SharedPacing } from './shared-pacing.ts';
 
 export interface HostBudget {
@@ -32,6 +31,8 @@ export interface HostScheduler {
   observe(status: number, headers: Headers): void;
   /** Writes waiting for their turn. */
   queued(): number;
+  /** How long from now the host asked us to send nothing; 0 when it did not. */
+  heldForMs(): number;
 }
 
 interface Task {
@@ -49,14 +50,15 @@ export interface HostSchedulerOptions {
   budget: HostBudget;
   logger: Logger;
   metrics: Metrics;
-  now?: () => number;
+  clock: Clock;
+  timers: Timers;
   /** Shares the budget's pacing and the host's pauses with every process using the same Redis. */
   shared?: SharedPacing;
 }
 
 export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
-  const { hostId, budget, logger, metrics } = options;
-  const now = options.now ?? Date.now;
+  const { hostId, budget, logger, metrics, timers } = options;
+  const now = () => options.clock().getTime();
   const maxQueueMs = budget.maxQueueSeconds * 1000;
   const label = { provider: hostId };
 
@@ -73,7 +75,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   // Timers fire no sooner than a millisecond: writes less than that apart start in small groups.
   const groupingMs = startIntervalMs < TIMER_RESOLUTION_MS ? TIMER_RESOLUTION_MS : 0;
   let pausedUntil = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: (() => void) | undefined;
   // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
   let averageCallMs = 0;
 
@@ -161,9 +163,9 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     const delayMs = await reserve();
     // Another process met a long wait from the host: hold and refuse here as if this one had.
     if (delayMs > maxQueueMs) pause(now() + delayMs, { sharedWaitMs: Math.round(delayMs) });
-    if (delayMs >= TIMER_RESOLUTION_MS) await sleep(delayMs);
+    if (delayMs >= TIMER_RESOLUTION_MS) await timers.sleep(delayMs);
     const heldMs = pausedUntil - now();
-    if (heldMs > 0) await sleep(heldMs);
+    if (heldMs > 0) await timers.sleep(heldMs);
     reserved -= 1;
     const task = nextTask();
     if (task) start(task);
@@ -174,11 +176,10 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
     if (timer) return;
     const at = now();
     if (pausedUntil > at) {
-      timer = setTimeout(() => {
+      timer = timers.after(pausedUntil - at, () => {
         timer = undefined;
         pump();
-      }, pausedUntil - at);
-      timer.unref();
+      });
     } else {
       while (inFlight + reserved < budget.concurrency && queued() > reserved) {
         reserved += 1;
@@ -264,67 +265,20 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       const remaining = headers.get('x-ratelimit-remaining') ?? headers.get('ratelimit-remaining');
       const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0'));
       if (!limited && remaining !== '0') return;
-      const seconds = rateLimitWaitSeconds({
-        'retry-after': retryAfter ?? undefined,
-        'x-ratelimit-reset': headers.get('x-ratelimit-reset') ?? undefined,
-        'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
-      });
+      const seconds = rateLimitWaitSeconds(
+        {
+          'retry-after': retryAfter ?? undefined,
+          'x-ratelimit-reset': headers.get('x-ratelimit-reset') ?? undefined,
+          'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
+        },
+        now(),
+      );
       pause(now() + seconds * 1000, { status, retryAfter, remaining });
       options.shared?.pause(hostId, seconds * 1000).catch(() => {});
     },
 
     queued,
+
+    heldForMs: () => Math.max(0, pausedUntil - now()),
   };
-}
-
-/** The scheduler for one configured host: its budget from config, each setting not given taken from the defaults for its type. */
-export function schedulerForHost(
-  config: HostConfig,
-  defaults: HostBudget,
-  deps: HostAdapterDeps,
-  logger: Logger,
-): HostScheduler {
-  return createHostScheduler({
-    hostId: config.id,
-    budget: {
-      concurrency: config.writes?.concurrency ?? defaults.concurrency,
-      minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
-      requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
-      maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
-    },
-    logger,
-    metrics: deps.metrics,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
-}
-
-/**
- * Runs a scheduled write again when the host answered with a rate limit whose wait is within our
- * bound. The wait itself is the scheduler's: it already holds every write to the host until then.
- * A refusal by the scheduler (no host answer) is final for this request.
- */
-export async function retryingRateLimits<T>(
-  policy: RetryPolicy,
-  logger: Logger,
-  run: () => Promise<T>,
-): Promise<T> {
-  for (let retryCount = 0; ; retryCount += 1) {
-    try {
-      return await run();
-    } catch (error) {
-      const answeredLimit =
-        error instanceof HostError && error.kind === 'rate-limited' && error.status !== undefined;
-      const wait = answeredLimit ? (error.retryAfterSeconds ?? 60) : undefined;
-      const retrying = wait !== undefined && withinRetryBound(policy, retryCount, wait);
-      if (wait !== undefined) {
-        logger.warn(
-          { status: (error as HostError).status, retryAfter: wait, retryCount, retrying },
-          retrying
-            ? 'Git host rate limit, waiting before retrying'
-            : 'Git host rate limit beyond our wait bound',
-        );
-      }
-      if (!retrying) throw error;
-    }
-  }
 }
