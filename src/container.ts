@@ -21,6 +21,7 @@ import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
 import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
+import { createVaultClient, staticToken, type VaultClient } from './vault/vault-client.ts';
 import { createVaultSecretStore } from './vault/vault-secret-store.ts';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -33,6 +34,8 @@ export interface Container {
   redis: Redis;
   metrics: Metrics;
   hosts: HostRegistry;
+  /** The one Vault client; the secret store and the audit checkpoints go through it. */
+  vault: VaultClient;
   secrets: SecretStore;
   keys: KeyRepository;
   revokeQueue: RevokeScheduler;
@@ -82,14 +85,6 @@ export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
   });
 }
 
-async function checkVault(addr: string): Promise<void> {
-  // 429 is a healthy standby node, as Vault documents for sys/health.
-  const response = await fetch(new URL('/v1/sys/health', addr), { signal: AbortSignal.timeout(2_000) });
-  if (response.status !== 200 && response.status !== 429) {
-    throw new Error(`sys/health answered ${response.status}`);
-  }
-}
-
 export interface ContainerOverrides {
   clock?: () => Date;
   authenticate?: Authenticator;
@@ -112,9 +107,9 @@ export function createContainer(
     timers: systemTimers,
     sharedPacing: createRedisPacing(redis, config.redisPrefix),
   });
+  const vault = createVaultClient({ addr: config.vault.addr, token: staticToken(config.vault.token) });
   const secrets = createVaultSecretStore({
-    addr: config.vault.addr,
-    token: config.vault.token,
+    vault,
     kvMount: config.vault.kvMount,
     pathPrefix: config.vault.pathPrefix,
     kubernetesAuthMount: config.vault.kubernetesAuthMount,
@@ -167,15 +162,14 @@ export function createContainer(
       await redisReady(redis, 1_000);
       await redis.ping();
     },
-    vault: () => checkVault(config.vault.addr),
+    vault: () => vault.health(),
   };
 
   // audit wiring: checkpoints of the audit chain, anchored in Vault.
   const auditCheckpoints = createAuditCheckpoints({
     db,
     store: createVaultCheckpointStore({
-      addr: config.vault.addr,
-      token: config.vault.token,
+      vault,
       kvMount: config.vault.kvMount,
       pathPrefix: config.vault.pathPrefix,
     }),
@@ -195,6 +189,7 @@ export function createContainer(
     redis,
     metrics,
     hosts,
+    vault,
     secrets,
     keys,
     revokeQueue,
