@@ -5,17 +5,11 @@ import type { HostConfig } from '../config.ts';
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import { keyTypeAndBlob } from './host-http.ts';
-import type { HostBudget } from './host-scheduler.ts';
-import type { HostTransport, TransportContext } from './host-transport.ts';
+import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
 // GitHub asks integrations to send content-creating requests serially, at least a second apart,
 // and documents a secondary limit of 80 of them a minute; a GitHub Enterprise Server may allow more.
-const GITHUB_WRITES: HostBudget = {
-  concurrency: 1,
-  minIntervalMs: 1_000,
-  requestsPerMinute: 80,
-  maxQueueSeconds: 30,
-};
+const GITHUB_WRITES: HostPace = { concurrency: 1, minIntervalMs: 1_000, requestsPerMinute: 80 };
 
 const PER_PAGE = 100;
 
@@ -76,7 +70,7 @@ export function createGithubTransport({ config, logger, fetch }: TransportContex
   return {
     repositoryShape: 'a GitHub repository (owner/name)',
     maxPathSegments: 2,
-    writeBudget: GITHUB_WRITES,
+    writePace: GITHUB_WRITES,
     alreadyRegistered: /already in use/i,
 
     async addKey(repository, key) {

@@ -5,8 +5,7 @@ import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import { gitlabRequesterFn } from './gitlab-requester.ts';
 import { keyTypeAndBlob } from './host-http.ts';
-import type { HostBudget } from './host-scheduler.ts';
-import type { HostTransport, TransportContext } from './host-transport.ts';
+import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
 interface GitlabDeployKey {
   id: number;
@@ -16,12 +15,7 @@ interface GitlabDeployKey {
 }
 
 // GitLab.com allows an authenticated user 2,000 API requests a minute; writes keep well inside that.
-const GITLAB_WRITES: HostBudget = {
-  concurrency: 4,
-  minIntervalMs: 0,
-  requestsPerMinute: 600,
-  maxQueueSeconds: 30,
-};
+const GITLAB_WRITES: HostPace = { concurrency: 4, minIntervalMs: 0, requestsPerMinute: 600 };
 
 const PER_PAGE = 100;
 
@@ -59,7 +53,7 @@ export function createGitlabTransport({ config, fetch }: TransportContext): Host
     repositoryShape: 'a GitLab project path (group/name)',
     // GitLab nests groups up to 20 levels deep; with the project that makes 21 path segments.
     maxPathSegments: 21,
-    writeBudget: GITLAB_WRITES,
+    writePace: GITLAB_WRITES,
 
     // GitLab answers a key already on the project with that key, so a repeated add needs no care.
     async addKey(project, key) {

@@ -2,6 +2,7 @@
 // host type's transport. Writes are paced by the host's scheduler (revokes first, callers in turn),
 // reads go straight out; both retry the same way (host-retry.ts) and fail with the same HostError.
 import type { HostConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
 import { toHostError } from './error-mapping.ts';
 import {
   type AddDeployKeyInput,
@@ -21,46 +22,36 @@ import {
 } from './host-http.ts';
 import { retryingHostCalls } from './host-retry.ts';
 import { createHostScheduler, type HostBudget, type HostLane, type HostScheduler } from './host-scheduler.ts';
-import type { HostTransport, HostTransportFactory } from './host-transport.ts';
+import type { HostPace, HostTransport, HostTransportFactory } from './host-transport.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 
-/** The configured budget, each setting not given taken from the host type's own. */
-function budgetFor(config: HostConfig, defaults: HostBudget): HostBudget {
+// Longest a write waits for its turn unless configured: beyond it a caller is better told to retry.
+const MAX_QUEUE_SECONDS = 30;
+
+/** The configured budget, each setting not given taken from the host type's own pace. */
+function budgetFor(config: HostConfig, pace: HostPace): HostBudget {
   return {
-    concurrency: config.writes?.concurrency ?? defaults.concurrency,
-    minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
-    requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
-    maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
+    concurrency: config.writes?.concurrency ?? pace.concurrency,
+    minIntervalMs: config.writes?.minIntervalMs ?? pace.minIntervalMs,
+    requestsPerMinute: config.writes?.requestsPerMinute ?? pace.requestsPerMinute,
+    maxQueueSeconds: config.writes?.maxQueueSeconds ?? MAX_QUEUE_SECONDS,
   };
 }
 
-export function createHostAdapter(
-  config: HostConfig,
-  createTransport: HostTransportFactory,
-  deps: HostAdapterDeps,
-): GitHost {
-  const logger = deps.logger.child({ host: config.id });
-  const retry = { policy: retryPolicy(deps.retry), logger, timers: deps.timers };
-  const transport: HostTransport = createTransport({
-    config,
-    logger,
-    fetch: instrumentedFetch({
-      metrics: deps.metrics,
-      hostId: config.id,
-      timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      onAnswer: (status, headers) => scheduler.observe(status, headers),
-    }),
-  });
-  const scheduler: HostScheduler = createHostScheduler({
-    hostId: config.id,
-    budget: budgetFor(config, transport.writeBudget),
-    logger,
-    metrics: deps.metrics,
-    clock: deps.clock,
-    timers: deps.timers,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
+interface HostParts {
+  config: HostConfig;
+  transport: HostTransport;
+  scheduler: HostScheduler;
+  deps: HostAdapterDeps;
+  logger: Logger;
+}
 
+/**
+ * Single attempts made whole: errors mapped to HostError, retried as host-retry.ts decides. A read
+ * holds no slot, so it waits out the host's pause itself; a write waits in the host's queue.
+ */
+function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
+  const retry = { policy: retryPolicy(deps.retry), logger, timers: deps.timers };
   const attempt =
     <T>(operation: string, call: () => Promise<T>) =>
     async (): Promise<T> => {
@@ -70,24 +61,28 @@ export function createHostAdapter(
         throw toHostError(config.id, operation, error, transport.answerOf, deps.clock().getTime());
       }
     };
-
-  // A read holds no slot, so it waits out the host's pause itself; a write waits in the queue.
-  const read = <T>(operation: string, call: () => Promise<T>) =>
-    retryingHostCalls(retry, attempt(operation, call), () => deps.timers.sleep(scheduler.heldForMs()));
-  const write = <T>(lane: HostLane, operation: string, call: () => Promise<T>) =>
-    retryingHostCalls(
-      retry,
-      () => scheduler.schedule(lane, attempt(operation, call)),
-      async () => {},
-    );
-
-  // Refused before it takes a turn from the budget or reaches the host.
-  const checked = (repository: string) => {
-    if (!isRepositoryPath(repository, transport.maxPathSegments)) {
-      throw new HostError(config.id, 'invalid', `"${repository}" is not ${transport.repositoryShape}`);
-    }
-    return repository;
+  return {
+    read: <T>(operation: string, call: () => Promise<T>) =>
+      retryingHostCalls(retry, attempt(operation, call), () => deps.timers.sleep(scheduler.heldForMs())),
+    write: <T>(lane: HostLane, operation: string, call: () => Promise<T>) =>
+      retryingHostCalls(
+        retry,
+        () => scheduler.schedule(lane, attempt(operation, call)),
+        async () => {},
+      ),
+    // Refused before it takes a turn from the budget or reaches the host.
+    checked(repository: string) {
+      if (!isRepositoryPath(repository, transport.maxPathSegments)) {
+        throw new HostError(config.id, 'invalid', `"${repository}" is not ${transport.repositoryShape}`);
+      }
+      return repository;
+    },
   };
+}
+
+function deployKeyOperations(parts: HostParts) {
+  const { config, transport } = parts;
+  const { read, write, checked } = hostCalls(parts);
 
   const listDeployKeys = async (repository: string): Promise<HostDeployKey[]> => {
     checked(repository);
@@ -101,7 +96,8 @@ export function createHostAdapter(
     return keys;
   };
 
-  const deleteKey = async (repository: string, hostKeyId: string) => {
+  const deleteDeployKey = async (repository: string, hostKeyId: string) => {
+    checked(repository);
     try {
       await write({ kind: 'revoke' }, 'delete deploy key', () => transport.deleteKey(repository, hostKeyId));
       return 'deleted' as const;
@@ -139,7 +135,7 @@ export function createHostAdapter(
     }
     // Invariant: read-only always, whatever the host made of our request.
     if (!added.readOnly) {
-      await deleteKey(repository, added.hostKeyId);
+      await deleteDeployKey(repository, added.hostKeyId);
       throw new HostError(
         config.id,
         'invalid',
@@ -151,22 +147,48 @@ export function createHostAdapter(
 
   const { fetchMeta } = transport;
   const readMeta = fetchMeta ? () => read('read /meta', fetchMeta) : undefined;
-  const knownHosts = cachedKnownHosts(() => knownHostsFor(config, readMeta, logger), {
-    ...(deps.knownHostsTtlMs === undefined ? {} : { ttlMs: deps.knownHostsTtlMs }),
-    now: () => deps.clock().getTime(),
+  return { listDeployKeys, deleteDeployKey, addDeployKey, readMeta };
+}
+
+export function createHostAdapter(
+  config: HostConfig,
+  createTransport: HostTransportFactory,
+  deps: HostAdapterDeps,
+): GitHost {
+  const logger = deps.logger.child({ host: config.id });
+  const transport: HostTransport = createTransport({
+    config,
+    logger,
+    fetch: instrumentedFetch({
+      metrics: deps.metrics,
+      hostId: config.id,
+      timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      onAnswer: (status, headers) => scheduler.observe(status, headers),
+    }),
   });
+  const scheduler: HostScheduler = createHostScheduler({
+    hostId: config.id,
+    budget: budgetFor(config, transport.writePace),
+    logger,
+    metrics: deps.metrics,
+    clock: deps.clock,
+    timers: deps.timers,
+    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
+  });
+  const { readMeta, ...operations } = deployKeyOperations({ config, transport, scheduler, deps, logger });
 
   return {
     id: config.id,
     type: config.type,
-    addDeployKey,
+    ...operations,
     checkCapacity(caller: string) {
       const refused = scheduler.refusal({ kind: 'issue', caller });
       if (refused) throw refused;
     },
-    deleteDeployKey: async (repository, hostKeyId) => deleteKey(checked(repository), hostKeyId),
-    listDeployKeys,
-    knownHosts,
+    knownHosts: cachedKnownHosts(() => knownHostsFor(config, readMeta, logger), {
+      ...(deps.knownHostsTtlMs === undefined ? {} : { ttlMs: deps.knownHostsTtlMs }),
+      now: () => deps.clock().getTime(),
+    }),
     cloneUrl: (repository: string) => cloneUrlFor(config.sshUrl, repository),
   };
 }

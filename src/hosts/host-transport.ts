@@ -22,6 +22,9 @@ export interface NewDeployKey {
   expiresAt: Date;
 }
 
+/** How fast a host type takes writes; how long a write may queue is the service's own bound. */
+export type HostPace = Omit<HostBudget, 'maxQueueSeconds'>;
+
 export interface DeployKeyPage {
   keys: HostDeployKey[];
   /** The page after this one, or undefined on the last. */
@@ -32,8 +35,8 @@ export interface HostTransport {
   /** How the host names a repository, for refusals, e.g. `a GitHub repository (owner/name)`. */
   readonly repositoryShape: string;
   readonly maxPathSegments: number;
-  /** Write budget of this host type, for every setting the configuration leaves out. */
-  readonly writeBudget: HostBudget;
+  /** Write pace of this host type, for every setting the configuration leaves out. */
+  readonly writePace: HostPace;
   /** Matches the host's refusal of a key already on the repository (our own, when a lost answer made us send it again). */
   readonly alreadyRegistered?: RegExp;
   /** Registers the key read-only. */

@@ -34,17 +34,13 @@ function segmentsOf(path: string, what: string): string[] {
 
 const trimSlashes = (text: string) => text.replace(/^\/+|\/+$/g, '');
 
-export function createVaultSecretStore(options: VaultSecretStoreOptions): SecretStore {
-  const { vault } = options;
-  const mount = trimSlashes(options.kvMount);
-  const prefix = trimSlashes(options.pathPrefix);
-  segmentsOf(mount, 'KV mount');
-  if (prefix !== '') segmentsOf(prefix, 'path prefix');
+const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
 
-  const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
-  const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
-  segmentsOf(kubernetesMount, 'Kubernetes auth mount');
-
+/** The key's secret itself, in KV v2 at `<mount>/data/<path>` with its ownership in the metadata. */
+function keySecrets(
+  vault: VaultClient,
+  mount: string,
+): Pick<SecretStore, 'write' | 'wrap' | 'destroy' | 'read'> {
   const readOwner = async (path: string): Promise<{ keyId: string | undefined } | undefined> => {
     const body = await unlessMissing(
       vault.read(`${mount}/metadata/${path}`, { what: `metadata read ${path}` }),
@@ -56,13 +52,6 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   };
 
   return {
-    mount,
-
-    pathFor(jobId, provider, repository) {
-      const below = `${jobId}/${provider}/${repository}`;
-      return checked(prefix === '' ? below : `${prefix}/${below}`);
-    },
-
     async write(path: string, secret: KeySecret, metadata: SecretMetadata) {
       const key = checked(path);
       if (Number.isNaN(metadata.expiresAt.getTime()))
@@ -140,7 +129,16 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       }
       return { privateKey, publicKey, knownHosts, fingerprint };
     },
+  };
+}
 
+/** A Vault policy and Kubernetes-auth role per key, so that one service account reads one secret. */
+function kubernetesGrants(
+  vault: VaultClient,
+  mount: string,
+  kubernetesMount: string,
+): Pick<SecretStore, 'grantKubernetesRead' | 'removeKubernetesRead'> {
+  return {
     async grantKubernetesRead(path, grant) {
       const key = checked(path);
       const name = grantName(grant.keyId);
@@ -174,5 +172,26 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       await unlessMissing(vault.delete(role, { what: `role delete ${role}` }));
       await unlessMissing(vault.delete(policy, { what: `policy delete ${policy}` }));
     },
+  };
+}
+
+export function createVaultSecretStore(options: VaultSecretStoreOptions): SecretStore {
+  const mount = trimSlashes(options.kvMount);
+  const prefix = trimSlashes(options.pathPrefix);
+  segmentsOf(mount, 'KV mount');
+  if (prefix !== '') segmentsOf(prefix, 'path prefix');
+  const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
+  segmentsOf(kubernetesMount, 'Kubernetes auth mount');
+
+  return {
+    mount,
+
+    pathFor(jobId, provider, repository) {
+      const below = `${jobId}/${provider}/${repository}`;
+      return checked(prefix === '' ? below : `${prefix}/${below}`);
+    },
+
+    ...keySecrets(options.vault, mount),
+    ...kubernetesGrants(options.vault, mount, kubernetesMount),
   };
 }

@@ -7,14 +7,9 @@ import { type GithubStandIn, startGithubStandIn } from '../../sandbox/github.ts'
 import { docs, metaBody, secondaryLimitMessage } from '../../sandbox/github-responses.ts';
 import { createHostState, type HostState } from '../../sandbox/host-state.ts';
 import type { HostConfig } from '../../src/config.ts';
-import { HostError } from '../../src/hosts/git-host.ts';
 import { nextPageOf } from '../../src/hosts/github.transport.ts';
-import type { HostAdapterDeps } from '../../src/hosts/host-http.ts';
-import { createHost } from '../../src/hosts/host-registry.ts';
-import { createLogger } from '../../src/log.ts';
-import { createMetrics } from '../../src/metrics.ts';
-import { systemClock, systemTimers } from '../../src/time.ts';
 import { generateEd25519 } from '../support/git-client.ts';
+import { hostError, testAdapter } from '../support/host-adapters.ts';
 
 const TOKEN = `ghp_${'a1B2'.repeat(9)}`;
 const REPO = 'acme/models';
@@ -39,36 +34,15 @@ beforeEach(() => {
   standIn.setRateLimit(undefined);
 });
 
-function adapter(config: Partial<HostConfig> = {}, deps: Partial<HostAdapterDeps> = {}) {
-  const metrics = createMetrics();
-  const host = createHost(
-    {
-      id: 'gh',
-      type: 'github',
-      apiUrl: standIn.url,
-      sshUrl: 'ssh://git@127.0.0.1:2222',
-      token: TOKEN,
-      ...config,
-    },
-    {
-      metrics,
-      logger: createLogger('silent'),
-      clock: systemClock,
-      timers: systemTimers,
-      retry: { maxRetries: 2, backoffBaseMs: 50 },
-      ...deps,
-    },
-  );
-  return { host, metrics };
-}
-
-async function hostError(promise: Promise<unknown>): Promise<HostError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(HostError);
-  return error as HostError;
+function adapter(config: Partial<HostConfig> = {}) {
+  return testAdapter({
+    id: 'gh',
+    type: 'github',
+    apiUrl: standIn.url,
+    sshUrl: 'ssh://git@127.0.0.1:2222',
+    token: TOKEN,
+    ...config,
+  });
 }
 
 function ecdsaPublicKey(): string {

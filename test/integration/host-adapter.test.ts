@@ -8,13 +8,10 @@ import { startGithubStandIn } from '../../sandbox/github.ts';
 import { startGitlabStandIn } from '../../sandbox/gitlab.ts';
 import { createHostState, type HostState } from '../../sandbox/host-state.ts';
 import type { HostConfig } from '../../src/config.ts';
-import { HostError } from '../../src/hosts/git-host.ts';
 import type { HostAdapterDeps } from '../../src/hosts/host-http.ts';
-import { createHost, createHostRegistry } from '../../src/hosts/host-registry.ts';
-import { createLogger } from '../../src/log.ts';
-import { createMetrics, type Metrics } from '../../src/metrics.ts';
-import { systemClock, systemTimers } from '../../src/time.ts';
+import { createHostRegistry } from '../../src/hosts/host-registry.ts';
 import { generateEd25519 } from '../support/git-client.ts';
+import { answersByStatus, hostError, testAdapter, testHostDeps } from '../support/host-adapters.ts';
 
 const REPO = 'acme/models';
 const SSH_URL = 'ssh://git@127.0.0.1:2222';
@@ -57,20 +54,6 @@ const HOST_TYPES: HostType[] = [
   },
 ];
 
-async function hostError(promise: Promise<unknown>): Promise<HostError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(HostError);
-  return error as HostError;
-}
-
-async function statuses(metrics: Metrics): Promise<Record<string, number>> {
-  const { values } = await metrics.hostRequests.get();
-  return Object.fromEntries(values.map((v) => [String(v.labels.status), v.value]));
-}
-
 const inAnHour = () => new Date(Date.now() + 3_600_000);
 
 describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
@@ -90,9 +73,8 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     standIn.setRateLimit(undefined);
   });
 
-  function adapter(config: Partial<HostConfig> = {}, deps: Partial<HostAdapterDeps> = {}) {
-    const metrics = createMetrics();
-    const host = createHost(
+  const adapter = (config: Partial<HostConfig> = {}, deps: Partial<HostAdapterDeps> = {}) =>
+    testAdapter(
       {
         id: hostType.type,
         type: hostType.type,
@@ -102,17 +84,8 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
         ...hostType.config,
         ...config,
       },
-      {
-        metrics,
-        logger: createLogger('silent'),
-        clock: systemClock,
-        timers: systemTimers,
-        retry: { maxRetries: 2, backoffBaseMs: 50 },
-        ...deps,
-      },
+      deps,
     );
-    return { host, metrics };
-  }
 
   const newKey = (title = 'deploykey-rotator:contract') => ({
     repository: REPO,
@@ -166,7 +139,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     expect(error.kind).toBe('invalid');
     expect(error.message).toContain('write access');
     // The DELETE for the writable key reached the host (404 here: the stand-in never stored it).
-    expect(await statuses(metrics)).toEqual({ '201': 1, '404': 1 });
+    expect(await answersByStatus(metrics)).toEqual({ '201': 1, '404': 1 });
   });
 
   it('refuses a malformed repository and a title that does not mark the key as ours, asking the host nothing', async () => {
@@ -228,13 +201,13 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     const { host, metrics } = adapter();
     standIn.faults.add({ status: 500, count: 2, method: 'GET' });
     expect(await host.listDeployKeys(REPO)).toBeInstanceOf(Array);
-    expect(await statuses(metrics)).toEqual({ '500': 2, '200': 1 });
+    expect(await answersByStatus(metrics)).toEqual({ '500': 2, '200': 1 });
 
     standIn.faults.add({ status: 503, count: 1, method: 'POST' });
     const input = newKey();
     await host.addDeployKey(input);
     expect(state.keysWithBlob(input.publicKey)).toHaveLength(1);
-    expect(await statuses(metrics)).toEqual({ '500': 2, '503': 1, '200': 1, '201': 1 });
+    expect(await answersByStatus(metrics)).toEqual({ '500': 2, '503': 1, '200': 1, '201': 1 });
   });
 
   it('gives up on a host that keeps failing after a bounded number of quick retries', async () => {
@@ -242,7 +215,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     standIn.faults.add({ status: 502 });
     const error = await hostError(host.listDeployKeys(REPO));
     expect(error).toMatchObject({ kind: 'unavailable', status: 502 });
-    expect(await statuses(metrics)).toEqual({ '502': 3 });
+    expect(await answersByStatus(metrics)).toEqual({ '502': 3 });
   });
 
   it('reports a host it cannot connect to as unavailable, after the same retries', async () => {
@@ -253,7 +226,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
 
     const { host, metrics } = adapter({ apiUrl: `http://127.0.0.1:${port}/api/v4` });
     expect((await hostError(host.listDeployKeys(REPO))).kind).toBe('unavailable');
-    expect(await statuses(metrics)).toEqual({ network: 3 });
+    expect(await answersByStatus(metrics)).toEqual({ network: 3 });
   });
 
   it('times out a request that gets no answer, without retrying it', async () => {
@@ -262,7 +235,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     const before = requests();
     expect((await hostError(host.listDeployKeys(REPO))).kind).toBe('timeout');
     expect(requests() - before).toBe(1);
-    expect(await statuses(metrics)).toEqual({ timeout: 1 });
+    expect(await answersByStatus(metrics)).toEqual({ timeout: 1 });
   });
 
   it('waits out a rate limit that asks for a short pause, then succeeds', async () => {
@@ -271,7 +244,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     const started = Date.now();
     await host.listDeployKeys(REPO);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(await statuses(metrics)).toEqual({ '429': 1, '200': 1 });
+    expect(await answersByStatus(metrics)).toEqual({ '429': 1, '200': 1 });
   });
 
   it('lets a rate-limited write wait in the queue, not in its slot, so a revoke queued meanwhile goes first', async () => {
@@ -326,7 +299,7 @@ describe('host registry', () => {
         { id: 'github', type: 'github', apiUrl: 'http://127.0.0.1:1', ...common },
         { id: 'gitlab', type: 'gitlab', apiUrl: 'http://127.0.0.1:1/api/v4', ...common },
       ],
-      { metrics: createMetrics(), logger: createLogger('silent'), clock: systemClock, timers: systemTimers },
+      testHostDeps(),
     );
     expect(registry.ids()).toEqual(['github', 'gitlab']);
     expect(registry.get('gitlab')?.type).toBe('gitlab');
