@@ -1,4 +1,5 @@
 // Each command loads only what it needs, so the client commands a CI job runs start fast.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ClientError } from './client/client-error.ts';
 import type { Role } from './serve.command.ts';
@@ -18,7 +19,7 @@ commands:
   revoke ID                                       revoke one key now
   list [--job J] [--repo R] [--status S]          list keys (these four reach the service at DEPLOYKEY_URL)
   openapi [--output FILE] [--check]               write the HTTP contract (openapi.yaml) from the routes
-  sandbox [--json] [--api-port N]                 run the service on local stand-ins
+  sandbox [--json] [--api-port N]                 run the service on local stand-ins (from a checkout)
 
 examples:
   eval "$(deploykey issue --provider github --repo acme/models)"
@@ -27,6 +28,20 @@ examples:
   DEPLOYKEY_CONFIG=config.yaml deploykey serve`;
 
 const ROLES: Role[] = ['api', 'worker', 'all'];
+
+// The stand-ins are for a checkout only: the production build and image leave sandbox/ out. Its
+// path is built at run time so that the compiler does not follow it into the build.
+const SANDBOX_ENTRY = new URL('../../sandbox/cli.ts', import.meta.url);
+
+async function runSandbox(args: string[]): Promise<void> {
+  if (!existsSync(SANDBOX_ENTRY)) {
+    throw new Error(
+      'the sandbox is not part of this build; run it from a checkout: npm ci && npm run sandbox',
+    );
+  }
+  const sandbox = (await import(SANDBOX_ENTRY.href)) as { runSandboxCommand(args: string[]): Promise<void> };
+  await sandbox.runSandboxCommand(args);
+}
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -95,8 +110,7 @@ async function run(argv: string[]): Promise<void> {
       return;
     }
     case 'sandbox': {
-      const { runSandboxCommand } = await import('../../sandbox/cli.ts');
-      await runSandboxCommand(rest);
+      await runSandbox(rest);
       return;
     }
     case undefined:
