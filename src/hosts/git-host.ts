@@ -56,7 +56,7 @@ const DETAILS: Record<HostErrorKind, (hostId: string) => string> = {
   unauthorized: (host) => `${host} rejected the service's credentials`,
   forbidden: (host) => `${host} does not let the service manage deploy keys on this repository`,
   'not-found': (host) => `the repository does not exist on ${host}, or the service cannot see it`,
-  invalid: (host) => `${host} refused the request`,
+  invalid: (host) => `the request is not one ${host} accepts`,
   'rate-limited': (host) => `${host} is rate limiting the service; retry later`,
   unavailable: (host) => `${host} is unavailable`,
   timeout: (host) => `${host} did not answer in time`,
