@@ -17,7 +17,6 @@ RUN npm ci --no-audit --no-fund
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY sandbox ./sandbox
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

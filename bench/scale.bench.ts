@@ -3,6 +3,7 @@
 // Usage: node --import tsx bench/scale.bench.ts [--quick] [--keys N] [--events M] [--due D] [--requests R]
 // Prints one JSON object on stdout; progress goes to stderr.
 import { createReconciler } from '../src/queue/reconciler.ts';
+import { systemTimers } from '../src/time.ts';
 import {
   type BenchProcess,
   type BenchService,
@@ -119,6 +120,7 @@ try {
     keyService: container.keyService,
     queue: container.revokeQueue,
     clock: container.clock,
+    timers: systemTimers,
     logger: container.logger,
     settings: {
       periodSeconds: 60,

@@ -19,7 +19,9 @@ import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.t
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
+import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
+import { createVaultClient, staticToken, type VaultClient } from './vault/vault-client.ts';
 import { createVaultSecretStore } from './vault/vault-secret-store.ts';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -32,6 +34,8 @@ export interface Container {
   redis: Redis;
   metrics: Metrics;
   hosts: HostRegistry;
+  /** The one Vault client; the secret store and the audit checkpoints go through it. */
+  vault: VaultClient;
   secrets: SecretStore;
   keys: KeyRepository;
   revokeQueue: RevokeScheduler;
@@ -81,14 +85,6 @@ export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
   });
 }
 
-async function checkVault(addr: string): Promise<void> {
-  // 429 is a healthy standby node, as Vault documents for sys/health.
-  const response = await fetch(new URL('/v1/sys/health', addr), { signal: AbortSignal.timeout(2_000) });
-  if (response.status !== 200 && response.status !== 429) {
-    throw new Error(`sys/health answered ${response.status}`);
-  }
-}
-
 export interface ContainerOverrides {
   clock?: () => Date;
   authenticate?: Authenticator;
@@ -107,17 +103,19 @@ export function createContainer(
   const hosts = createHostRegistry(config.hosts, {
     metrics,
     logger,
+    clock,
+    timers: systemTimers,
     sharedPacing: createRedisPacing(redis, config.redisPrefix),
   });
+  const vault = createVaultClient({ addr: config.vault.addr, token: staticToken(config.vault.token) });
   const secrets = createVaultSecretStore({
-    addr: config.vault.addr,
-    token: config.vault.token,
+    vault,
     kvMount: config.vault.kvMount,
     pathPrefix: config.vault.pathPrefix,
     kubernetesAuthMount: config.vault.kubernetesAuthMount,
   });
   const keys = createKeyRepository(db.db);
-  const revokeQueue = createRevokeScheduler(redis, config.redisPrefix);
+  const revokeQueue = createRevokeScheduler(redis, config.redisPrefix, clock);
   const tokens = createApiTokens(db.db, clock);
   const policy = createAccessPolicy(config.policy);
   const oidc = createOidcVerifier({
@@ -164,15 +162,14 @@ export function createContainer(
       await redisReady(redis, 1_000);
       await redis.ping();
     },
-    vault: () => checkVault(config.vault.addr),
+    vault: () => vault.health(),
   };
 
   // audit wiring: checkpoints of the audit chain, anchored in Vault.
   const auditCheckpoints = createAuditCheckpoints({
     db,
     store: createVaultCheckpointStore({
-      addr: config.vault.addr,
-      token: config.vault.token,
+      vault,
       kvMount: config.vault.kvMount,
       pathPrefix: config.vault.pathPrefix,
     }),
@@ -192,6 +189,7 @@ export function createContainer(
     redis,
     metrics,
     hosts,
+    vault,
     secrets,
     keys,
     revokeQueue,
@@ -224,6 +222,7 @@ export function createContainer(
         keyService,
         queue: revokeQueue,
         clock,
+        timers: systemTimers,
         logger,
         settings: config.reconciler,
       });

@@ -9,6 +9,7 @@ import { checkpointSignatureValid, publicKeyPem } from '../audit/checkpoint-sign
 import { createVaultCheckpointStore } from '../audit/checkpoint-store.ts';
 import type { Config } from '../config.ts';
 import { createDb } from '../db/database.ts';
+import { createVaultClient, staticToken } from '../vault/vault-client.ts';
 import { assertDatabaseReachable, loadConfigOrExplain } from './startup.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -41,8 +42,7 @@ function checkpointSource(config: Config): CheckpointSource {
   const key = config.audit.signingKey;
   const publicKey = key ? publicKeyPem(key) : undefined;
   const store = createVaultCheckpointStore({
-    addr: config.vault.addr,
-    token: config.vault.token,
+    vault: createVaultClient({ addr: config.vault.addr, token: staticToken(config.vault.token) }),
     kvMount: config.vault.kvMount,
     pathPrefix: config.vault.pathPrefix,
   });

@@ -1,5 +1,5 @@
 // Each command loads only what it needs, so the client commands a CI job runs start fast.
-
+import { existsSync } from 'node:fs';
 import { parseCommandArgs } from './client/command-support.ts';
 import { CLIENT_COMMAND_LINES, CLIENT_COMMANDS } from './client/commands.ts';
 import { exitOnFailure } from './failure.ts';
@@ -18,7 +18,7 @@ commands:
   audit verify|export                             check or export the audit log (deploykey audit --help)
 ${CLIENT_COMMAND_LINES}
   openapi [--output FILE] [--check]               write the HTTP contract (openapi.yaml) from the routes
-  sandbox [--json] [--logs] [--tls] [--api-port N]  run the service on local stand-ins
+  sandbox [--json] [--logs] [--tls] [--api-port N]  run the service on local stand-ins (from a checkout)
 
 Every command answers --help with its options and examples.
 
@@ -50,6 +50,24 @@ examples:
 
 const ROLES: Role[] = ['api', 'worker', 'all'];
 
+// The stand-ins are for a checkout only: the production build and image leave sandbox/ out. Its
+// path is built at run time so that the compiler does not follow it into the build.
+const SANDBOX_ENTRY = new URL('../../sandbox/cli.ts', import.meta.url);
+
+interface SandboxModule {
+  SANDBOX_USAGE: string;
+  runSandboxCommand(args: string[]): Promise<void>;
+}
+
+async function loadSandbox(): Promise<SandboxModule> {
+  if (!existsSync(SANDBOX_ENTRY)) {
+    throw new Error(
+      'the sandbox is not part of this build; run it from a checkout: npm ci && npm run sandbox',
+    );
+  }
+  return (await import(SANDBOX_ENTRY.href)) as SandboxModule;
+}
+
 /** The usage of each service command, loaded only when asked for. */
 const SERVICE_USAGES: Record<string, () => Promise<string>> = {
   serve: async () => SERVE_USAGE,
@@ -59,7 +77,7 @@ const SERVICE_USAGES: Record<string, () => Promise<string>> = {
   policy: async () => (await import('./policy.command.ts')).POLICY_USAGE,
   audit: async () => (await import('./audit.command.ts')).AUDIT_USAGE,
   openapi: async () => (await import('./openapi.command.ts')).OPENAPI_USAGE,
-  sandbox: async () => (await import('../../sandbox/cli.ts')).SANDBOX_USAGE,
+  sandbox: async () => (await loadSandbox()).SANDBOX_USAGE,
 };
 
 async function usageOf(command: string): Promise<string | undefined> {
@@ -117,7 +135,7 @@ async function run([command, ...rest]: string[]): Promise<void> {
     case 'openapi':
       return (await import('./openapi.command.ts')).runOpenApiCommand(rest);
     case 'sandbox':
-      return (await import('../../sandbox/cli.ts')).runSandboxCommand(rest);
+      return (await loadSandbox()).runSandboxCommand(rest);
   }
 }
 

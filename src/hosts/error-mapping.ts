@@ -1,5 +1,5 @@
 // Turns a host's failed answer into the one HostError the rest of the service understands, the same
-// way for GitHub and GitLab. Host messages are kept (they say what was wrong); credentials never are.
+// way for every host type. Host messages are kept (they say what was wrong); credentials never are.
 import { HostError, type HostErrorKind } from './git-host.ts';
 import { isTimeoutError, parseRetryAfter } from './host-http.ts';
 
@@ -24,7 +24,7 @@ function isRateLimit(answer: FailedAnswer): boolean {
 
 // Without `retry-after`, GitHub says to wait for `x-ratelimit-reset` (epoch seconds), GitLab sends
 // `ratelimit-reset` likewise; GitHub documents one minute for a secondary limit that names no time.
-export function rateLimitWaitSeconds(headers: FailedAnswer['headers'], nowMs = Date.now()): number {
+export function rateLimitWaitSeconds(headers: FailedAnswer['headers'], nowMs: number): number {
   const retryAfter = parseRetryAfter(headers['retry-after'], nowMs);
   if (retryAfter !== undefined) return retryAfter;
   const reset = Number(headers['x-ratelimit-reset'] ?? headers['ratelimit-reset']);
@@ -42,9 +42,14 @@ function kindOf(answer: FailedAnswer): HostErrorKind {
   return 'invalid';
 }
 
-export function hostErrorFromAnswer(hostId: string, operation: string, answer: FailedAnswer): HostError {
+function hostErrorFromAnswer(
+  hostId: string,
+  operation: string,
+  answer: FailedAnswer,
+  nowMs: number,
+): HostError {
   const kind = kindOf(answer);
-  const retryAfterSeconds = kind === 'rate-limited' ? rateLimitWaitSeconds(answer.headers) : undefined;
+  const retryAfterSeconds = kind === 'rate-limited' ? rateLimitWaitSeconds(answer.headers, nowMs) : undefined;
   const wait = retryAfterSeconds === undefined ? '' : ` (retry after ${retryAfterSeconds} s)`;
   return new HostError(hostId, kind, `${operation} on ${hostId}: ${answer.status} ${answer.message}${wait}`, {
     status: answer.status,
@@ -53,7 +58,7 @@ export function hostErrorFromAnswer(hostId: string, operation: string, answer: F
 }
 
 /** A request that got no answer: it timed out or the connection failed. */
-export function hostErrorFromTransport(hostId: string, operation: string, error: unknown): HostError {
+function hostErrorFromTransport(hostId: string, operation: string, error: unknown): HostError {
   if (isTimeoutError(error)) {
     return new HostError(hostId, 'timeout', `${operation} on ${hostId}: ${(error as Error).message}`, {
       cause: error,
@@ -68,6 +73,24 @@ export function hostErrorFromTransport(hostId: string, operation: string, error:
       cause: error,
     },
   );
+}
+
+/**
+ * The HostError for what a host library threw: `answerOf` finds the status, headers and message of
+ * a failed answer in that library's error, or undefined when no answer came back.
+ */
+export function toHostError(
+  hostId: string,
+  operation: string,
+  error: unknown,
+  answerOf: (error: unknown) => FailedAnswer | undefined,
+  nowMs: number,
+): HostError {
+  if (error instanceof HostError) return error;
+  const answer = isTimeoutError(error) ? undefined : answerOf(error);
+  return answer
+    ? hostErrorFromAnswer(hostId, operation, answer, nowMs)
+    : hostErrorFromTransport(hostId, operation, error);
 }
 
 /** Flattens a host error body (`message`, `error`, GitHub's `errors[]`, GitLab's field map) to one line. */

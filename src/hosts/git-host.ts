@@ -1,4 +1,6 @@
 // The contract every Git host adapter keeps, and the one error type they raise.
+import type { HostConfig } from '../config.ts';
+import { DomainError } from '../errors.ts';
 
 export const TITLE_PREFIX = 'deploykey-rotator:';
 
@@ -23,7 +25,7 @@ export interface AddDeployKeyInput {
 
 export interface GitHost {
   readonly id: string;
-  readonly type: 'github' | 'gitlab';
+  readonly type: HostConfig['type'];
   /** Always registers the key read-only; no input can change that. */
   addDeployKey(input: AddDeployKeyInput): Promise<HostDeployKey>;
   /**
@@ -49,11 +51,22 @@ export type HostErrorKind =
   | 'unavailable' // 5xx or connection failure, after retries
   | 'timeout';
 
-export class HostError extends Error {
+// What a caller may learn of each failure; the host's own message stays in `message`, for logs.
+const DETAILS: Record<HostErrorKind, (hostId: string) => string> = {
+  unauthorized: (host) => `${host} rejected the service's credentials`,
+  forbidden: (host) => `${host} does not let the service manage deploy keys on this repository`,
+  'not-found': (host) => `the repository does not exist on ${host}, or the service cannot see it`,
+  invalid: (host) => `the request is not one ${host} accepts`,
+  'rate-limited': (host) => `${host} is rate limiting the service; retry later`,
+  unavailable: (host) => `${host} is unavailable`,
+  timeout: (host) => `${host} did not answer in time`,
+};
+
+/** A Git host failed or refused; `code` is `host-<kind>`. */
+export class HostError extends DomainError {
   readonly kind: HostErrorKind;
   readonly hostId: string;
   readonly status: number | undefined;
-  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     hostId: string,
@@ -61,17 +74,15 @@ export class HostError extends Error {
     message: string,
     options: { status?: number; retryAfterSeconds?: number; cause?: unknown } = {},
   ) {
-    super(message, { cause: options.cause });
+    super(`host-${kind}`, message, {
+      detail: DETAILS[kind](hostId),
+      retryAfterSeconds: options.retryAfterSeconds,
+      cause: options.cause,
+    });
     this.name = 'HostError';
     this.hostId = hostId;
     this.kind = kind;
     this.status = options.status;
-    this.retryAfterSeconds = options.retryAfterSeconds;
-  }
-
-  /** Whether trying again later may succeed. */
-  get retryable(): boolean {
-    return this.kind === 'rate-limited' || this.kind === 'unavailable' || this.kind === 'timeout';
   }
 }
 

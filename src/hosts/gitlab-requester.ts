@@ -1,7 +1,7 @@
-// The HTTP layer under @gitbeaker/rest. Its default handler retries 429 and 502 ten times within
-// about 256 ms and ignores `Retry-After` (gitbeaker issue #3805), then throws an error without the
-// status or headers; this one honours `Retry-After` within our bound, retries 5xx and connection
-// failures with a short backoff, and fails with the same GitbeakerRequestError gitbeaker throws.
+// The HTTP layer under @gitbeaker/rest: one attempt per request. gitbeaker's default handler
+// retries 429 and 502 ten times within about 256 ms, ignoring `Retry-After` (gitbeaker issue
+// #3805), and then throws without the status or headers; retries are the adapter core's, so this
+// only sends, and fails with the same GitbeakerRequestError gitbeaker throws, the answer attached.
 import {
   createRequesterFn,
   type FormattedResponse,
@@ -9,15 +9,6 @@ import {
   type ResponseBodyTypes,
 } from '@gitbeaker/requester-utils';
 import { GitbeakerRequestError } from '@gitbeaker/rest';
-import type { Logger } from '../log.ts';
-import { rateLimitWaitSeconds } from './error-mapping.ts';
-import { backoffMs, isTimeoutError, type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
-
-export interface GitlabRequesterOptions {
-  fetch: typeof fetch;
-  policy: RetryPolicy;
-  logger: Logger;
-}
 
 async function parseBody(response: Response): Promise<ResponseBodyTypes> {
   if (response.status === 204) return null;
@@ -41,51 +32,22 @@ async function failedRequestError(request: Request, response: Response): Promise
   return new GitbeakerRequestError(description, { cause: { description, request, response } });
 }
 
-export function gitlabRequesterFn(opts: GitlabRequesterOptions) {
-  const { policy, logger } = opts;
-
-  const send = async (endpoint: string, options: RequestOptions): Promise<FormattedResponse> => {
+export function gitlabRequesterFn(send: typeof fetch) {
+  const request = async (endpoint: string, options: RequestOptions): Promise<FormattedResponse> => {
     const prefix = options.prefixUrl ?? '';
     const url = new URL(endpoint, prefix.endsWith('/') ? prefix : `${prefix}/`);
     url.search = options.searchParams ?? '';
     const init: RequestInit = { method: options.method ?? 'GET', headers: options.headers ?? {} };
     if (options.body !== undefined) init.body = options.body;
-
-    for (let retryCount = 0; ; retryCount += 1) {
-      const request = new Request(url, init);
-      let response: Response;
-      try {
-        response = await opts.fetch(request);
-      } catch (error) {
-        if (isTimeoutError(error) || retryCount >= policy.maxRetries) throw error;
-        await sleep(backoffMs(policy, retryCount));
-        continue;
-      }
-      if (response.ok) {
-        const body = await parseBody(response);
-        return { body, headers: Object.fromEntries(response.headers.entries()), status: response.status };
-      }
-
-      let waitMs: number | undefined;
-      if (response.status === 429) {
-        const retryAfter = rateLimitWaitSeconds(Object.fromEntries(response.headers.entries()));
-        const retrying = withinRetryBound(policy, retryCount, retryAfter);
-        logger.warn(
-          { retryAfter, retryCount, method: init.method, url: url.pathname, retrying },
-          retrying ? 'GitLab rate limit, waiting before retrying' : 'GitLab rate limit beyond our wait bound',
-        );
-        if (retrying) waitMs = retryAfter * 1000;
-      } else if (response.status >= 500 && retryCount < policy.maxRetries) {
-        waitMs = backoffMs(policy, retryCount);
-      }
-      if (waitMs === undefined) throw await failedRequestError(request, response);
-      await response.body?.cancel();
-      await sleep(waitMs);
-    }
+    const outgoing = new Request(url, init);
+    const response = await send(outgoing);
+    if (!response.ok) throw await failedRequestError(outgoing, response);
+    const body = await parseBody(response);
+    return { body, headers: Object.fromEntries(response.headers.entries()), status: response.status };
   };
 
   return createRequesterFn(
     async (_service, requestOptions) => requestOptions,
-    (endpoint, options) => send(endpoint, (options ?? {}) as RequestOptions),
+    (endpoint, options) => request(endpoint, (options ?? {}) as RequestOptions),
   );
 }

@@ -1,7 +1,8 @@
-// What both Git host adapters share about talking HTTP: their dependencies, the retry bounds, and
+// What every Git host adapter shares about talking HTTP: its dependencies, the retry bounds, and
 // one fetch that times out each attempt and counts every answer in `deploykey_host_requests_total`.
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Clock, Timers } from '../time.ts';
 import type { SharedPacing } from './shared-pacing.ts';
 
 export interface RetryOptions {
@@ -16,6 +17,9 @@ export interface RetryOptions {
 export interface HostAdapterDeps {
   metrics: Metrics;
   logger: Logger;
+  clock: Clock;
+  /** Pacing, rate-limit pauses and retry backoff wait on these. */
+  timers: Timers;
   retry?: RetryOptions;
   /** Per HTTP attempt, not per call. */
   requestTimeoutMs?: number;
@@ -56,8 +60,8 @@ export function backoffMs(policy: RetryPolicy, retryCount: number): number {
 
 const TIMED_OUT = Symbol('host request timed out');
 
-// Named AbortError because @octokit/request passes an AbortError through unwrapped, which keeps
-// plugin-retry from retrying it: a call that timed out returns after one timeout, not four.
+// Named AbortError because @octokit/request passes an AbortError through unwrapped instead of
+// wrapping it as a 500, so a call that timed out is known as one and not retried.
 function timeoutError(timeoutMs: number): Error {
   return Object.assign(new Error(`no response within ${timeoutMs} ms`), {
     name: 'AbortError',
@@ -70,7 +74,7 @@ export function isTimeoutError(error: unknown): boolean {
 }
 
 /** Seconds from `retry-after` (delta-seconds or an HTTP date), or undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, nowMs = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   if (/^\s*\d+\s*$/.test(value)) return Number(value);
   const at = Date.parse(value);
@@ -104,9 +108,7 @@ export function instrumentedFetch(opts: {
   };
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** `owner/name` (GitHub) or `group/sub/name` (GitLab): no empty segments, no dot segments. */
+/** `owner/name` or `group/sub/name`: no empty segments, no dot segments. */
 export function isRepositoryPath(repository: string, maxSegments: number): boolean {
   const segments = repository.split('/');
   return (

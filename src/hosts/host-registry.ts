@@ -1,18 +1,25 @@
-// One adapter per configured host, looked up by the id callers name as `provider`.
+// One adapter per configured host, looked up by the id callers name as `provider`. A host type is
+// its transport here and its name in the configuration's `hosts[].type`.
 import type { HostConfig } from '../config.ts';
 import type { GitHost } from './git-host.ts';
-import { createGithubHost } from './github.ts';
-import { createGitlabHost } from './gitlab.ts';
+import { createGithubTransport } from './github.transport.ts';
+import { createGitlabTransport } from './gitlab.transport.ts';
+import { createHostAdapter } from './host-adapter.ts';
 import type { HostAdapterDeps } from './host-http.ts';
+import type { HostTransportFactory } from './host-transport.ts';
+
+const TRANSPORTS: Record<HostConfig['type'], HostTransportFactory> = {
+  github: createGithubTransport,
+  gitlab: createGitlabTransport,
+};
 
 export interface HostRegistry {
   get(id: string): GitHost | undefined;
   ids(): string[];
-  all(): GitHost[];
 }
 
 export function createHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
-  return config.type === 'github' ? createGithubHost(config, deps) : createGitlabHost(config, deps);
+  return createHostAdapter(config, TRANSPORTS[config.type], deps);
 }
 
 export function createHostRegistry(hosts: HostConfig[], deps: HostAdapterDeps): HostRegistry {
@@ -24,6 +31,5 @@ export function createHostRegistry(hosts: HostConfig[], deps: HostAdapterDeps): 
   return {
     get: (id) => byId.get(id),
     ids: () => [...byId.keys()],
-    all: () => [...byId.values()],
   };
 }

@@ -2,13 +2,15 @@
 // (requests in flight, spacing, requests per minute), stops sending while the host has said to wait
 // (`retry-after`, an exhausted `x-ratelimit-remaining`), serves revokes before issues and callers in
 // turn, and turns a request away at once, with how long to wait, when its turn would come too late.
-import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Clock, Timers } from '../time.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
-import { type HostAdapterDeps, type RetryPolicy, sleep, withinRetryBound } from './host-http.ts';
 import type { SharedPacing } from './shared-pacing.ts';
+import { createWriteQueue, type HostLane, type QueuedWrite, type WriteQueue } from './write-queue.ts';
+
+export type { HostLane } from './write-queue.ts';
 
 export interface HostBudget {
   /** Writes in flight at once. */
@@ -21,9 +23,6 @@ export interface HostBudget {
   maxQueueSeconds: number;
 }
 
-/** Revokes (and the clean-up of a failed issue) go first; issues are served one caller at a time. */
-export type HostLane = { kind: 'revoke' } | { kind: 'issue'; caller: string };
-
 export interface HostScheduler {
   schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T>;
   /** The refusal a write in this lane would meet now, or undefined when it would be queued. */
@@ -32,14 +31,8 @@ export interface HostScheduler {
   observe(status: number, headers: Headers): void;
   /** Writes waiting for their turn. */
   queued(): number;
-}
-
-interface Task {
-  call: () => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  enqueuedAt: number;
-  deadline: number;
+  /** How long from now the host asked us to send nothing; 0 when it did not. */
+  heldForMs(): number;
 }
 
 const TIMER_RESOLUTION_MS = 1;
@@ -49,151 +42,72 @@ export interface HostSchedulerOptions {
   budget: HostBudget;
   logger: Logger;
   metrics: Metrics;
-  now?: () => number;
+  clock: Clock;
+  timers: Timers;
   /** Shares the budget's pacing and the host's pauses with every process using the same Redis. */
   shared?: SharedPacing;
 }
 
-export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
-  const { hostId, budget, logger, metrics } = options;
-  const now = options.now ?? Date.now;
-  const maxQueueMs = budget.maxQueueSeconds * 1000;
-  const label = { provider: hostId };
+/** Seconds the host asked every writer to wait with this answer, or undefined when it did not. */
+function waitAskedFor(status: number, headers: Headers, nowMs: number): number | undefined {
+  const retryAfter = headers.get('retry-after');
+  const remaining = headers.get('x-ratelimit-remaining') ?? headers.get('ratelimit-remaining');
+  const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0'));
+  if (!limited && remaining !== '0') return undefined;
+  return rateLimitWaitSeconds(
+    {
+      'retry-after': retryAfter ?? undefined,
+      'x-ratelimit-reset': headers.get('x-ratelimit-reset') ?? undefined,
+      'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
+    },
+    nowMs,
+  );
+}
 
-  const revokes: Task[] = [];
-  // Insertion order is the round-robin order: a served caller with more work moves to the back.
-  const issuesByCaller = new Map<string, Task[]>();
-  let inFlight = 0;
-  const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
+/**
+ * Reserves when the next write may start, in ms from now: in Redis when the budget is shared
+ * between processes, here otherwise, or when Redis cannot answer (the budget then holds for this
+ * process alone).
+ */
+function createStartReservations(options: HostSchedulerOptions, startIntervalMs: number) {
+  const { hostId, logger, shared } = options;
   // When the next write may start if the budget is kept exactly; it advances by the interval from
   // where it was, not from when a late timer fired, so a busy event loop does not lower the rate.
   let nextStartAt = Number.NEGATIVE_INFINITY;
-  // Slots holding a reserved start that have not yet taken a write.
-  let reserved = 0;
   // Timers fire no sooner than a millisecond: writes less than that apart start in small groups.
   const groupingMs = startIntervalMs < TIMER_RESOLUTION_MS ? TIMER_RESOLUTION_MS : 0;
-  let pausedUntil = 0;
-  let timer: NodeJS.Timeout | undefined;
-  // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
-  let averageCallMs = 0;
 
-  const queued = () => {
-    let count = revokes.length;
-    for (const tasks of issuesByCaller.values()) count += tasks.length;
-    return count;
-  };
-  const setDepth = () => metrics.hostQueueDepth.set(label, queued());
-
-  const spacingMs = () => Math.max(startIntervalMs, averageCallMs / budget.concurrency);
-
-  /** Writes that would start before a new one in this lane, given revokes first and callers in turn. */
-  const aheadOf = (lane: HostLane) => {
-    if (lane.kind === 'revoke') return revokes.length + inFlight;
-    const own = issuesByCaller.get(lane.caller)?.length ?? 0;
-    let others = 0;
-    for (const [caller, tasks] of issuesByCaller) {
-      if (caller !== lane.caller) others += Math.min(tasks.length, own + 1);
-    }
-    return revokes.length + inFlight + own + others;
-  };
-
-  const nextTask = (): Task | undefined => {
-    const revoke = revokes.shift();
-    if (revoke) return revoke;
-    for (const [caller, tasks] of issuesByCaller) {
-      const task = tasks.shift();
-      issuesByCaller.delete(caller);
-      if (tasks.length > 0) issuesByCaller.set(caller, tasks);
-      return task;
-    }
-    return undefined;
-  };
-
-  const localReserve = () => {
-    const at = now();
+  const reserveHere = () => {
+    const at = options.clock().getTime();
     const startAt = Math.max(nextStartAt, at);
     nextStartAt = startAt + startIntervalMs;
     return startAt - at - groupingMs;
   };
 
-  // Reserves when the next write may start: in Redis when the budget is shared between processes,
-  // here otherwise, or when Redis cannot answer (the budget then holds for this process alone).
-  const reserve = async (): Promise<number> => {
-    if (!options.shared) return localReserve();
+  return async (): Promise<number> => {
+    if (!shared) return reserveHere();
     try {
-      return await options.shared.reserve(hostId, startIntervalMs);
+      return await shared.reserve(hostId, startIntervalMs);
     } catch (error) {
       logger.warn(
         { err: (error as Error).message },
         'shared host budget unavailable; pacing this process alone',
       );
-      return localReserve();
+      return reserveHere();
     }
   };
+}
 
-  const start = (task: Task) => {
-    const at = now();
-    inFlight += 1;
-    metrics.hostQueueWait.observe(label, (at - task.enqueuedAt) / 1000);
-    let running: Promise<unknown>;
-    try {
-      running = task.call();
-    } catch (error) {
-      running = Promise.reject(error);
-    }
-    running.then(
-      (value) => finish(at, () => task.resolve(value)),
-      (error) => finish(at, () => task.reject(error)),
-    );
-  };
-
-  const finish = (startedAt: number, settle: () => void) => {
-    inFlight -= 1;
-    const took = now() - startedAt;
-    averageCallMs = averageCallMs === 0 ? took : averageCallMs * 0.8 + took * 0.2;
-    settle();
-    pump();
-  };
-
-  // A slot first reserves its start, then takes the write that is next at that moment, so a revoke
-  // that arrives meanwhile still goes first.
-  const startWhenReserved = async () => {
-    const delayMs = await reserve();
-    // Another process met a long wait from the host: hold and refuse here as if this one had.
-    if (delayMs > maxQueueMs) pause(now() + delayMs, { sharedWaitMs: Math.round(delayMs) });
-    if (delayMs >= TIMER_RESOLUTION_MS) await sleep(delayMs);
-    const heldMs = pausedUntil - now();
-    if (heldMs > 0) await sleep(heldMs);
-    reserved -= 1;
-    const task = nextTask();
-    if (task) start(task);
-    pump();
-  };
-
-  function pump() {
-    if (timer) return;
-    const at = now();
-    if (pausedUntil > at) {
-      timer = setTimeout(() => {
-        timer = undefined;
-        pump();
-      }, pausedUntil - at);
-      timer.unref();
-    } else {
-      while (inFlight + reserved < budget.concurrency && queued() > reserved) {
-        reserved += 1;
-        void startWhenReserved();
-      }
-    }
-    setDepth();
-  }
-
-  // Requests refused together are told to come back one budget interval apart, not all at once:
-  // returning in turn, each finds room instead of meeting a full queue again.
+/**
+ * Refusals with a time to come back. Requests refused together are told to come back one budget
+ * interval apart, not all at once: returning in turn, each finds room instead of a full queue again.
+ */
+function createRefusals(options: HostSchedulerOptions, spacingMs: () => number) {
+  const { hostId, metrics } = options;
   let lastComeBackAt = 0;
-  const refuse = (waitMs: number, reason: string) => {
-    metrics.hostQueueRejections.inc(label);
-    const at = now();
+  return (waitMs: number, reason: string) => {
+    metrics.hostQueueRejections.inc({ provider: hostId });
+    const at = options.clock().getTime();
     const comeBackAt = Math.max(at + waitMs, lastComeBackAt + spacingMs());
     lastComeBackAt = comeBackAt;
     const retryAfterSeconds = Math.max(1, Math.ceil((comeBackAt - at) / 1000));
@@ -201,38 +115,130 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       retryAfterSeconds,
     });
   };
+}
 
-  const refusal = (lane: HostLane) => {
-    const waitMs = Math.max(0, pausedUntil - now()) + aheadOf(lane) * spacingMs();
-    if (waitMs <= maxQueueMs) return undefined;
-    return refuse(waitMs - maxQueueMs, `${queued()} writes are queued within its rate budget`);
+/**
+ * Until when the host asked us to send nothing. Lengthening it refuses at once the queued writes
+ * whose turn can no longer come within their bound, rather than later.
+ */
+function createHold(
+  options: HostSchedulerOptions,
+  queue: WriteQueue,
+  refuse: ReturnType<typeof createRefusals>,
+) {
+  const { hostId, metrics, logger } = options;
+  const now = () => options.clock().getTime();
+  let pausedUntil = 0;
+  return {
+    heldForMs: () => Math.max(0, pausedUntil - now()),
+    extend(untilMs: number, why: Record<string, unknown>) {
+      if (untilMs <= pausedUntil) return;
+      pausedUntil = untilMs;
+      metrics.hostRateLimitPauses.inc({ provider: hostId });
+      logger.warn(
+        { ...why, pausedForMs: untilMs - now(), queued: queue.size() },
+        'Git host asked us to slow down; holding its writes',
+      );
+      for (const write of queue.remove((queued) => queued.deadline < pausedUntil)) {
+        write.reject(refuse(pausedUntil - now(), 'the host asked us to wait longer than the queue bound'));
+      }
+      metrics.hostQueueDepth.set({ provider: hostId }, queue.size());
+    },
+  };
+}
+
+type Hold = ReturnType<typeof createHold>;
+
+/**
+ * The budget's slots: how many writes are in flight or have a reserved start, and how fast they
+ * drain. A slot first reserves its start, then takes the write that is next at that moment, so a
+ * revoke that arrives meanwhile still goes first.
+ */
+function createSlots(options: HostSchedulerOptions, queue: WriteQueue, hold: Hold, startIntervalMs: number) {
+  const { budget, metrics, timers } = options;
+  const label = { provider: options.hostId };
+  const now = () => options.clock().getTime();
+  const maxQueueMs = budget.maxQueueSeconds * 1000;
+  const reserve = createStartReservations(options, startIntervalMs);
+  let inFlight = 0;
+  // Slots holding a reserved start that have not yet taken a write.
+  let reserved = 0;
+  let cancelTimer: (() => void) | undefined;
+  // How long a write takes, smoothed: with the concurrency it bounds how fast the queue drains.
+  let averageCallMs = 0;
+
+  const start = (write: QueuedWrite) => {
+    const startedAt = now();
+    inFlight += 1;
+    metrics.hostQueueWait.observe(label, (startedAt - write.enqueuedAt) / 1000);
+    const finish = (settle: () => void) => {
+      inFlight -= 1;
+      const took = now() - startedAt;
+      averageCallMs = averageCallMs === 0 ? took : averageCallMs * 0.8 + took * 0.2;
+      settle();
+      pump();
+    };
+    Promise.resolve()
+      .then(write.call)
+      .then(
+        (value) => finish(() => write.resolve(value)),
+        (error) => finish(() => write.reject(error)),
+      );
   };
 
-  // Queued writes whose turn can no longer come within their bound give up now rather than later.
-  const refuseOverdue = () => {
-    const lanes = [revokes, ...issuesByCaller.values()];
-    for (const tasks of lanes) {
-      for (let index = tasks.length - 1; index >= 0; index -= 1) {
-        const task = tasks[index];
-        if (!task || task.deadline >= pausedUntil) continue;
-        tasks.splice(index, 1);
-        task.reject(refuse(pausedUntil - now(), 'the host asked us to wait longer than the queue bound'));
+  const startWhenReserved = async () => {
+    const delayMs = await reserve();
+    // Another process met a long wait from the host: hold and refuse here as if this one had.
+    if (delayMs > maxQueueMs) hold.extend(now() + delayMs, { sharedWaitMs: Math.round(delayMs) });
+    if (delayMs >= TIMER_RESOLUTION_MS) await timers.sleep(delayMs);
+    const heldMs = hold.heldForMs();
+    if (heldMs > 0) await timers.sleep(heldMs);
+    reserved -= 1;
+    const write = queue.next();
+    if (write) start(write);
+    pump();
+  };
+
+  function pump() {
+    if (cancelTimer) return;
+    const heldMs = hold.heldForMs();
+    if (heldMs > 0) {
+      cancelTimer = timers.after(heldMs, () => {
+        cancelTimer = undefined;
+        pump();
+      });
+    } else {
+      while (inFlight + reserved < budget.concurrency && queue.size() > reserved) {
+        reserved += 1;
+        void startWhenReserved();
       }
     }
-    for (const [caller, tasks] of issuesByCaller) if (tasks.length === 0) issuesByCaller.delete(caller);
-    setDepth();
-  };
-
-  function pause(untilMs: number, why: Record<string, unknown>) {
-    if (untilMs <= pausedUntil) return;
-    pausedUntil = untilMs;
-    metrics.hostRateLimitPauses.inc(label);
-    logger.warn(
-      { ...why, pausedForMs: untilMs - now(), queued: queued() },
-      'Git host asked us to slow down; holding its writes',
-    );
-    refuseOverdue();
+    metrics.hostQueueDepth.set(label, queue.size());
   }
+
+  return {
+    pump,
+    inFlight: () => inFlight,
+    spacingMs: () => Math.max(startIntervalMs, averageCallMs / budget.concurrency),
+  };
+}
+
+export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
+  const { hostId, budget } = options;
+  const now = () => options.clock().getTime();
+  const maxQueueMs = budget.maxQueueSeconds * 1000;
+  const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
+  const queue = createWriteQueue();
+  const refuse = createRefusals(options, () => slots.spacingMs());
+  const hold = createHold(options, queue, refuse);
+  const slots = createSlots(options, queue, hold, startIntervalMs);
+
+  const refusal = (lane: HostLane) => {
+    const ahead = queue.aheadOf(lane) + slots.inFlight();
+    const waitMs = hold.heldForMs() + ahead * slots.spacingMs();
+    if (waitMs <= maxQueueMs) return undefined;
+    return refuse(waitMs - maxQueueMs, `${queue.size()} writes are queued within its rate budget`);
+  };
 
   return {
     refusal,
@@ -242,89 +248,21 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       if (refused) return Promise.reject(refused);
       const at = now();
       return new Promise<T>((resolve, reject) => {
-        const task: Task = {
-          call,
-          resolve: resolve as (value: unknown) => void,
-          reject,
-          enqueuedAt: at,
-          deadline: at + maxQueueMs,
-        };
-        if (lane.kind === 'revoke') revokes.push(task);
-        else {
-          const tasks = issuesByCaller.get(lane.caller);
-          if (tasks) tasks.push(task);
-          else issuesByCaller.set(lane.caller, [task]);
-        }
-        pump();
+        const resolveAny = resolve as (value: unknown) => void;
+        queue.push(lane, { call, resolve: resolveAny, reject, enqueuedAt: at, deadline: at + maxQueueMs });
+        slots.pump();
       });
     },
 
     observe(status, headers) {
-      const retryAfter = headers.get('retry-after');
-      const remaining = headers.get('x-ratelimit-remaining') ?? headers.get('ratelimit-remaining');
-      const limited = status === 429 || (status === 403 && (retryAfter !== null || remaining === '0'));
-      if (!limited && remaining !== '0') return;
-      const seconds = rateLimitWaitSeconds({
-        'retry-after': retryAfter ?? undefined,
-        'x-ratelimit-reset': headers.get('x-ratelimit-reset') ?? undefined,
-        'ratelimit-reset': headers.get('ratelimit-reset') ?? undefined,
-      });
-      pause(now() + seconds * 1000, { status, retryAfter, remaining });
+      const seconds = waitAskedFor(status, headers, now());
+      if (seconds === undefined) return;
+      hold.extend(now() + seconds * 1000, { status, retryAfter: headers.get('retry-after') });
       options.shared?.pause(hostId, seconds * 1000).catch(() => {});
     },
 
-    queued,
+    queued: queue.size,
+
+    heldForMs: hold.heldForMs,
   };
-}
-
-/** The scheduler for one configured host: its budget from config, each setting not given taken from the defaults for its type. */
-export function schedulerForHost(
-  config: HostConfig,
-  defaults: HostBudget,
-  deps: HostAdapterDeps,
-  logger: Logger,
-): HostScheduler {
-  return createHostScheduler({
-    hostId: config.id,
-    budget: {
-      concurrency: config.writes?.concurrency ?? defaults.concurrency,
-      minIntervalMs: config.writes?.minIntervalMs ?? defaults.minIntervalMs,
-      requestsPerMinute: config.writes?.requestsPerMinute ?? defaults.requestsPerMinute,
-      maxQueueSeconds: config.writes?.maxQueueSeconds ?? defaults.maxQueueSeconds,
-    },
-    logger,
-    metrics: deps.metrics,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
-}
-
-/**
- * Runs a scheduled write again when the host answered with a rate limit whose wait is within our
- * bound. The wait itself is the scheduler's: it already holds every write to the host until then.
- * A refusal by the scheduler (no host answer) is final for this request.
- */
-export async function retryingRateLimits<T>(
-  policy: RetryPolicy,
-  logger: Logger,
-  run: () => Promise<T>,
-): Promise<T> {
-  for (let retryCount = 0; ; retryCount += 1) {
-    try {
-      return await run();
-    } catch (error) {
-      const answeredLimit =
-        error instanceof HostError && error.kind === 'rate-limited' && error.status !== undefined;
-      const wait = answeredLimit ? (error.retryAfterSeconds ?? 60) : undefined;
-      const retrying = wait !== undefined && withinRetryBound(policy, retryCount, wait);
-      if (wait !== undefined) {
-        logger.warn(
-          { status: (error as HostError).status, retryAfter: wait, retryCount, retrying },
-          retrying
-            ? 'Git host rate limit, waiting before retrying'
-            : 'Git host rate limit beyond our wait bound',
-        );
-      }
-      if (!retrying) throw error;
-    }
-  }
 }

@@ -1,6 +1,6 @@
 // known_hosts lines for a host's SSH endpoint, so clients verify the server they clone from.
-// Configured lines win. GitHub-type hosts otherwise publish their keys at `GET /meta`; GitLab has
-// no such endpoint, so a GitLab host needs its keys configured.
+// Configured lines win. GitHub-type hosts otherwise publish their keys at `GET /meta`; a host type
+// without such an endpoint (GitLab) needs its keys configured.
 import { createHash } from 'node:crypto';
 import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -12,7 +12,7 @@ export interface GithubMeta {
   ssh_key_fingerprints?: Record<string, string>;
 }
 
-export const KNOWN_HOSTS_TTL_MS = 60 * 60 * 1000;
+const KNOWN_HOSTS_TTL_MS = 60 * 60 * 1000;
 
 // `/meta` names fingerprints by algorithm family, not by the key's wire type.
 const FINGERPRINT_NAMES: Record<string, string> = {
@@ -71,14 +71,14 @@ export function verifiedMetaKeys(meta: GithubMeta, logger: Logger): string[] {
   return verified;
 }
 
-export function formatKnownHostsLines(sshUrl: string, keys: string[]): string[] {
+function formatKnownHostsLines(sshUrl: string, keys: string[]): string[] {
   const name = knownHostsName(sshUrl);
   return keys.map((key) => `${name} ${key}`);
 }
 
 /**
- * Resolves the known_hosts lines of one host, uncached: configured lines as given, else (GitHub)
- * the verified keys of `/meta`.
+ * Resolves the known_hosts lines of one host, uncached: configured lines as given, else the
+ * verified keys of `/meta` from `fetchMeta`, which a host type without that endpoint has none of.
  */
 export async function knownHostsFor(
   config: HostConfig,
@@ -86,11 +86,11 @@ export async function knownHostsFor(
   logger: Logger,
 ): Promise<string[]> {
   if (config.knownHosts && config.knownHosts.length > 0) return [...config.knownHosts];
-  if (config.type === 'gitlab' || fetchMeta === undefined) {
+  if (fetchMeta === undefined) {
     throw new HostError(
       config.id,
       'unavailable',
-      `host "${config.id}" has no knownHosts configured; GitLab publishes no SSH host keys through its API, so set hosts[].knownHosts`,
+      `host "${config.id}" has no knownHosts configured; ${config.type} publishes no SSH host keys through its API, so set hosts[].knownHosts`,
     );
   }
   const keys = verifiedMetaKeys(await fetchMeta(), logger);

@@ -1,12 +1,16 @@
 // Translates host, Vault and queue failures into answers a caller can act on, naming the
 // dependency that failed and never its internals.
+import { DomainError } from '../errors.ts';
 import { HostError } from '../hosts/git-host.ts';
 import { AppError } from '../http/errors.ts';
 import { VaultError } from '../vault/secret-store.ts';
 
-export class QueueUnavailableError extends Error {
+export class QueueUnavailableError extends DomainError {
   constructor(cause: unknown) {
-    super('the revoke queue (Redis) cannot take jobs', { cause });
+    super('queue-unavailable', 'the revoke queue (Redis) cannot take jobs', {
+      detail: 'the revoke queue is unavailable, so no key is handed out',
+      cause,
+    });
     this.name = 'QueueUnavailableError';
   }
 }

@@ -8,6 +8,7 @@ import { SYSTEM_ACTOR } from '../keys/caller.ts';
 import type { KeyService } from '../keys/key.service.ts';
 import type { KeyServiceDeps } from '../keys/key-service-deps.ts';
 import type { Logger } from '../log.ts';
+import type { Timers } from '../time.ts';
 import type { RevokeScheduler } from './revoke.queue.ts';
 
 const RECONCILER_LOCK = 0x64_6b_72_72_65_63;
@@ -52,6 +53,8 @@ export interface ReconcilerDeps {
   keyService: Pick<KeyService, 'undoIssue'>;
   queue: Pick<RevokeScheduler, 'scheduleRevoke' | 'revokeNow'>;
   clock: () => Date;
+  /** The period between passes runs on these. */
+  timers: Timers;
   logger: Logger;
   settings: ReconcilerSettings;
 }
@@ -59,7 +62,7 @@ export interface ReconcilerDeps {
 export function createReconciler(deps: ReconcilerDeps) {
   const { keys, hosts, queue, clock, logger, settings } = deps;
   let lastOrphanScan = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
   let running: Promise<ReconcileReport> | undefined;
   let stopped = false;
 
@@ -150,9 +153,9 @@ export function createReconciler(deps: ReconcilerDeps) {
       try {
         await ensureRevokes(report);
         await undoStuckPending(report);
-        const orphansDue = Date.now() - lastOrphanScan >= settings.orphanScanSeconds * 1000;
+        const orphansDue = clock().getTime() - lastOrphanScan >= settings.orphanScanSeconds * 1000;
         if (options.orphans ?? orphansDue) {
-          lastOrphanScan = Date.now();
+          lastOrphanScan = clock().getTime();
           await removeOrphans(report);
         }
       } finally {
@@ -177,11 +180,11 @@ export function createReconciler(deps: ReconcilerDeps) {
 
   function schedule() {
     if (stopped) return;
-    timer = setTimeout(() => {
+    cancelTimer = deps.timers.after(settings.periodSeconds * 1000, () => {
       runOnce()
         .catch((error: Error) => logger.error({ err: error.message }, 'reconciler pass failed'))
         .finally(schedule);
-    }, settings.periodSeconds * 1000);
+    });
   }
 
   return {
@@ -194,7 +197,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     },
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       await running?.catch(() => {});
     },
   };

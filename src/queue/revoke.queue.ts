@@ -1,5 +1,6 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Clock } from '../time.ts';
 import { REVOKE_JOB, REVOKE_JOB_OPTIONS, REVOKE_QUEUE, type RevokeJobData, revokeJobId } from './jobs.ts';
 
 export interface RevokeScheduler {
@@ -13,7 +14,7 @@ export interface RevokeScheduler {
   close(): Promise<void>;
 }
 
-export function createRevokeScheduler(connection: Redis, prefix: string): RevokeScheduler {
+export function createRevokeScheduler(connection: Redis, prefix: string, clock: Clock): RevokeScheduler {
   const queue = new Queue<RevokeJobData>(REVOKE_QUEUE, { connection, prefix });
   // A Queue reports connection trouble as events; callers see it as the failed add.
   queue.on('error', () => {});
@@ -45,7 +46,7 @@ export function createRevokeScheduler(connection: Redis, prefix: string): Revoke
 
   return {
     async scheduleRevoke(keyId, at) {
-      await add(keyId, at.getTime() - Date.now());
+      await add(keyId, at.getTime() - clock().getTime());
     },
     async revokeNow(keyId) {
       const job = await queue.getJob(revokeJobId(keyId));

@@ -1,4 +1,5 @@
 // The contract of the Vault KV v2 store that holds each key's private half (and nothing else does).
+import { DomainError } from '../errors.ts';
 
 export interface KeySecret {
   privateKey: string;
@@ -45,24 +46,27 @@ export interface SecretStore {
   grantKubernetesRead(path: string, grant: KubernetesGrant): Promise<string>;
   /** Removes that policy and role; ones already gone count as removed. */
   removeKubernetesRead(keyId: string): Promise<void>;
-  /** The keyId recorded in the secret's metadata, or undefined when there is no secret. */
-  ownerOf(path: string): Promise<string | undefined>;
 }
 
 export type VaultErrorKind = 'forbidden' | 'unavailable' | 'timeout' | 'invalid';
 
-export class VaultError extends Error {
+// What a caller may learn of each failure; paths and Vault's own words stay in `message`, for logs.
+const DETAILS: Record<VaultErrorKind, string> = {
+  forbidden: 'Vault refused the service',
+  unavailable: 'Vault is unavailable',
+  timeout: 'Vault did not answer in time',
+  invalid: 'Vault refused the request',
+};
+
+/** Vault failed or refused; `code` is `vault-<kind>`. */
+export class VaultError extends DomainError {
   readonly kind: VaultErrorKind;
   readonly status: number | undefined;
 
   constructor(kind: VaultErrorKind, message: string, options: { status?: number; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
+    super(`vault-${kind}`, message, { detail: DETAILS[kind], cause: options.cause });
     this.name = 'VaultError';
     this.kind = kind;
     this.status = options.status;
-  }
-
-  get retryable(): boolean {
-    return this.kind === 'unavailable' || this.kind === 'timeout';
   }
 }

@@ -1,23 +1,14 @@
-// The SecretStore on Vault's KV v2 engine, spoken through node-vault.
-import vault from 'node-vault';
-import {
-  type KeySecret,
-  type SecretMetadata,
-  type SecretStore,
-  VaultError,
-  type VaultErrorKind,
-} from './secret-store.ts';
-import { vaultTransport } from './vault-transport.ts';
+// The SecretStore on Vault's KV v2 engine, through the service's one Vault client.
+import type { KeySecret, SecretMetadata, SecretStore } from './secret-store.ts';
+import { VaultError } from './secret-store.ts';
+import { unlessMissing, type VaultClient } from './vault-client.ts';
 
 export interface VaultSecretStoreOptions {
-  addr: string;
-  token: string;
+  vault: VaultClient;
   kvMount: string;
   pathPrefix: string;
   /** Mount of the Kubernetes auth method; default `kubernetes`. */
   kubernetesAuthMount?: string;
-  /** Deadline of each Vault request; default 5000. */
-  timeoutMs?: number;
 }
 
 const grantName = (keyId: string) => {
@@ -26,12 +17,9 @@ const grantName = (keyId: string) => {
 };
 
 type Destroyed = 'destroyed' | 'already-gone' | 'not-ours';
-type RequestOptions = { timeout: number; headers?: Record<string, string> };
 
 // Characters that would change the meaning of the request URL rather than name a path segment.
 const UNSAFE_SEGMENT = /[\s?#%\\\p{Cc}]/u;
-const TIMED_OUT = Symbol('timed out');
-const MAX_ERROR_TEXT = 300;
 const FIELDS = ['ssh-privatekey', 'ssh-publickey', 'known_hosts', 'fingerprint'] as const;
 
 function segmentsOf(path: string, what: string): string[] {
@@ -46,175 +34,51 @@ function segmentsOf(path: string, what: string): string[] {
 
 const trimSlashes = (text: string) => text.replace(/^\/+|\/+$/g, '');
 
-function kindOfStatus(status: number): VaultErrorKind {
-  if (status === 401 || status === 403) return 'forbidden';
-  // 412: a standby has not caught up yet (X-Vault-Index); 429: rate-limit quota or standby node.
-  if (status === 412 || status === 429 || status >= 500) return 'unavailable';
-  return 'invalid';
-}
+const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
 
-function errorsOf(body: unknown): string[] {
-  const errors = (body as { errors?: unknown } | null | undefined)?.errors;
-  if (!Array.isArray(errors)) return [];
-  return errors.filter((item): item is string => typeof item === 'string');
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(TIMED_OUT), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-export function createVaultSecretStore(options: VaultSecretStoreOptions): SecretStore {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const mount = trimSlashes(options.kvMount);
-  const prefix = trimSlashes(options.pathPrefix);
-  segmentsOf(mount, 'KV mount');
-  if (prefix !== '') segmentsOf(prefix, 'path prefix');
-  if (options.token === '') throw new VaultError('invalid', 'Vault token is empty');
-
-  const config: Parameters<typeof vault>[0] & {
-    rpDefaults: { strictSSL: boolean };
-    'request-promise': typeof vaultTransport;
-  } = {
-    endpoint: options.addr,
-    token: options.token,
-    apiVersion: 'v1',
-    // node-vault's debug channel prints request bodies, which here hold private keys.
-    debug: () => undefined,
-    // Otherwise VAULT_SKIP_VERIFY in the environment would switch off TLS verification.
-    rpDefaults: { strictSSL: true },
-    'request-promise': vaultTransport,
-  };
-  const client = vault(config);
-  // node-vault falls back to VAULT_PREFIX and VAULT_NAMESPACE; only our configuration may shape URLs.
-  Object.assign(client, { pathPrefix: '', namespace: undefined });
-
-  const sensitive = [options.token];
-  const scrub = (text: string, extra: readonly string[]) =>
-    [...sensitive, ...extra]
-      .filter((value) => value.length >= 4)
-      .reduce((result, value) => result.split(value).join('[redacted]'), text)
-      .slice(0, MAX_ERROR_TEXT);
-
-  // Never pass the caught error on as `cause`: node-vault's network failures are axios errors whose
-  // config carries the X-Vault-Token header and the request body with the private key.
-  const translate = (
-    error: unknown,
-    operation: string,
-    path: string,
-    extra: readonly string[],
-  ): VaultError => {
-    if (error instanceof VaultError) return error;
-    if (error === TIMED_OUT) {
-      return new VaultError('timeout', `Vault ${operation} ${path} timed out after ${timeoutMs}ms`);
-    }
-    const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
-    if (typeof response?.statusCode === 'number') {
-      const status = response.statusCode;
-      const detail = errorsOf(response.body)
-        .map((text) => scrub(text, extra))
-        .join('; ');
-      const message = `Vault ${operation} ${path} failed with status ${status}${detail ? `: ${detail}` : ''}`;
-      return new VaultError(kindOfStatus(status), message, { status });
-    }
-    const code = (error as { code?: unknown } | null)?.code;
-    const safeCode = typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? code : 'network error';
-    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return new VaultError('timeout', `Vault ${operation} ${path} timed out (${safeCode})`);
-    }
-    return new VaultError('unavailable', `Vault ${operation} ${path} unreachable (${safeCode})`);
-  };
-
-  const call = async <T>(
-    operation: string,
-    path: string,
-    send: (requestOptions: RequestOptions) => Promise<T>,
-    extra: readonly string[] = [],
-    headers?: Record<string, string>,
-  ): Promise<T> => {
-    try {
-      return await withDeadline(send({ timeout: timeoutMs, ...(headers ? { headers } : {}) }), timeoutMs);
-    } catch (error) {
-      throw translate(error, operation, path, extra);
-    }
-  };
-
-  const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
-  const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
-  segmentsOf(kubernetesMount, 'Kubernetes auth mount');
-
-  const deleteIfPresent = async (operation: string, path: string) => {
-    try {
-      await call(operation, path, (request) => client.delete(path, request));
-    } catch (error) {
-      if (!(error instanceof VaultError && error.status === 404)) throw error;
-    }
-  };
-
+/** The key's secret itself, in KV v2 at `<mount>/data/<path>` with its ownership in the metadata. */
+function keySecrets(
+  vault: VaultClient,
+  mount: string,
+): Pick<SecretStore, 'write' | 'wrap' | 'destroy' | 'read'> {
   const readOwner = async (path: string): Promise<{ keyId: string | undefined } | undefined> => {
-    try {
-      const body = await call('metadata read', path, (request) =>
-        client.read(`${mount}/metadata/${path}`, request),
-      );
-      const custom = (body as { data?: { custom_metadata?: Record<string, unknown> | null } } | null)?.data
-        ?.custom_metadata;
-      return { keyId: typeof custom?.keyId === 'string' ? custom.keyId : undefined };
-    } catch (error) {
-      if (error instanceof VaultError && error.status === 404) return undefined;
-      throw error;
-    }
+    const body = await unlessMissing(
+      vault.read(`${mount}/metadata/${path}`, { what: `metadata read ${path}` }),
+    );
+    if (body === undefined) return undefined;
+    const custom = (body as { data?: { custom_metadata?: Record<string, unknown> | null } } | null)?.data
+      ?.custom_metadata;
+    return { keyId: typeof custom?.keyId === 'string' ? custom.keyId : undefined };
   };
 
   return {
-    mount,
-
-    pathFor(jobId, provider, repository) {
-      const below = `${jobId}/${provider}/${repository}`;
-      return checked(prefix === '' ? below : `${prefix}/${below}`);
-    },
-
     async write(path: string, secret: KeySecret, metadata: SecretMetadata) {
       const key = checked(path);
       if (Number.isNaN(metadata.expiresAt.getTime()))
         throw new VaultError('invalid', 'expiresAt is not a date');
-      const material = [secret.privateKey, secret.publicKey];
+      const sensitive = [secret.privateKey, secret.publicKey];
       // Ownership goes in before the key material: a crash between the two writes leaves an empty
       // entry that names its key, which destroy(path, keyId) still removes. max_versions 1 makes a
       // rewrite of the path drop the previous private key instead of keeping it as an old version.
-      await call(
-        'metadata write',
-        key,
-        (request) =>
-          client.write(
-            `${mount}/metadata/${key}`,
-            {
-              max_versions: 1,
-              custom_metadata: { keyId: metadata.keyId, expiresAt: metadata.expiresAt.toISOString() },
-            },
-            request,
-          ),
-        material,
+      await vault.write(
+        `${mount}/metadata/${key}`,
+        {
+          max_versions: 1,
+          custom_metadata: { keyId: metadata.keyId, expiresAt: metadata.expiresAt.toISOString() },
+        },
+        { what: `metadata write ${key}`, sensitive },
       );
-      await call(
-        'write',
-        key,
-        (request) =>
-          client.write(
-            `${mount}/data/${key}`,
-            {
-              data: {
-                'ssh-privatekey': secret.privateKey,
-                'ssh-publickey': secret.publicKey,
-                known_hosts: secret.knownHosts,
-                fingerprint: secret.fingerprint,
-              },
-            },
-            request,
-          ),
-        material,
+      await vault.write(
+        `${mount}/data/${key}`,
+        {
+          data: {
+            'ssh-privatekey': secret.privateKey,
+            'ssh-publickey': secret.publicKey,
+            known_hosts: secret.knownHosts,
+            fingerprint: secret.fingerprint,
+          },
+        },
+        { what: `write ${key}`, sensitive },
       );
     },
 
@@ -223,13 +87,10 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
         throw new VaultError('invalid', `wrap TTL must be a positive whole number of seconds`);
       }
-      const body = await call(
-        'wrapped read',
-        key,
-        (request) => client.read(`${mount}/data/${key}`, request),
-        [],
-        { 'X-Vault-Wrap-TTL': `${ttlSeconds}s` },
-      );
+      const body = await vault.read(`${mount}/data/${key}`, {
+        what: `wrapped read ${key}`,
+        headers: { 'X-Vault-Wrap-TTL': `${ttlSeconds}s` },
+      });
       const token = (body as { wrap_info?: { token?: unknown } | null } | null)?.wrap_info?.token;
       // An unwrapped answer holds the private key itself; it must not travel further.
       if (typeof token !== 'string' || token === '') {
@@ -243,25 +104,17 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       const found = await readOwner(key);
       if (!found) return 'already-gone';
       if (keyId !== undefined && found.keyId !== undefined && found.keyId !== keyId) return 'not-ours';
-      try {
-        await call('metadata delete', key, (request) => client.delete(`${mount}/metadata/${key}`, request));
-      } catch (error) {
-        if (error instanceof VaultError && error.status === 404) return 'already-gone';
-        throw error;
-      }
-      return 'destroyed';
+      const deleted = await unlessMissing(
+        vault.delete(`${mount}/metadata/${key}`, { what: `metadata delete ${key}` }).then(() => true),
+      );
+      return deleted ? 'destroyed' : 'already-gone';
     },
 
     async read(path: string): Promise<KeySecret | undefined> {
       const key = checked(path);
-      let body: unknown;
-      try {
-        body = await call('read', key, (request) => client.read(`${mount}/data/${key}`, request));
-      } catch (error) {
-        // Also a 404: an entry with metadata only, or whose current version was deleted or destroyed.
-        if (error instanceof VaultError && error.status === 404) return undefined;
-        throw error;
-      }
+      // Also a 404: an entry with metadata only, or whose current version was deleted or destroyed.
+      const body = await unlessMissing(vault.read(`${mount}/data/${key}`, { what: `read ${key}` }));
+      if (body === undefined) return undefined;
       const data = (body as { data?: { data?: Record<string, unknown> | null } } | null)?.data?.data;
       const [privateKey, publicKey, knownHosts, fingerprint] = FIELDS.map((name) =>
         typeof data?.[name] === 'string' ? data[name] : undefined,
@@ -276,7 +129,16 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       }
       return { privateKey, publicKey, knownHosts, fingerprint };
     },
+  };
+}
 
+/** A Vault policy and Kubernetes-auth role per key, so that one service account reads one secret. */
+function kubernetesGrants(
+  vault: VaultClient,
+  mount: string,
+  kubernetesMount: string,
+): Pick<SecretStore, 'grantKubernetesRead' | 'removeKubernetesRead'> {
+  return {
     async grantKubernetesRead(path, grant) {
       const key = checked(path);
       const name = grantName(grant.keyId);
@@ -287,34 +149,49 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       }
       // Read on exactly this key's data path: no list, no metadata, no other key.
       const policy = `path "${mount}/data/${key}" {\n  capabilities = ["read"]\n}\n`;
-      await call('policy write', name, (request) =>
-        client.write(`sys/policies/acl/${name}`, { policy }, request),
-      );
-      await call('role write', name, (request) =>
-        client.write(
-          `auth/${kubernetesMount}/role/${name}`,
-          {
-            bound_service_account_names: [grant.serviceAccount],
-            bound_service_account_namespaces: [grant.namespace],
-            token_policies: [name],
-            token_ttl: Math.max(1, grant.tokenTtlSeconds),
-            token_max_ttl: Math.max(1, grant.tokenTtlSeconds),
-          },
-          request,
-        ),
+      await vault.write(`sys/policies/acl/${name}`, { policy }, { what: `policy write ${name}` });
+      await vault.write(
+        `auth/${kubernetesMount}/role/${name}`,
+        {
+          bound_service_account_names: [grant.serviceAccount],
+          bound_service_account_namespaces: [grant.namespace],
+          token_policies: [name],
+          token_ttl: Math.max(1, grant.tokenTtlSeconds),
+          token_max_ttl: Math.max(1, grant.tokenTtlSeconds),
+        },
+        { what: `role write ${name}` },
       );
       return name;
     },
 
     async removeKubernetesRead(keyId) {
       const name = grantName(keyId);
+      const role = `auth/${kubernetesMount}/role/${name}`;
+      const policy = `sys/policies/acl/${name}`;
       // The role first: without it nobody can log in, even while the policy still exists.
-      await deleteIfPresent('role delete', `auth/${kubernetesMount}/role/${name}`);
-      await deleteIfPresent('policy delete', `sys/policies/acl/${name}`);
+      await unlessMissing(vault.delete(role, { what: `role delete ${role}` }));
+      await unlessMissing(vault.delete(policy, { what: `policy delete ${policy}` }));
+    },
+  };
+}
+
+export function createVaultSecretStore(options: VaultSecretStoreOptions): SecretStore {
+  const mount = trimSlashes(options.kvMount);
+  const prefix = trimSlashes(options.pathPrefix);
+  segmentsOf(mount, 'KV mount');
+  if (prefix !== '') segmentsOf(prefix, 'path prefix');
+  const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
+  segmentsOf(kubernetesMount, 'Kubernetes auth mount');
+
+  return {
+    mount,
+
+    pathFor(jobId, provider, repository) {
+      const below = `${jobId}/${provider}/${repository}`;
+      return checked(prefix === '' ? below : `${prefix}/${below}`);
     },
 
-    async ownerOf(path: string) {
-      return (await readOwner(checked(path)))?.keyId;
-    },
+    ...keySecrets(options.vault, mount),
+    ...kubernetesGrants(options.vault, mount, kubernetesMount),
   };
 }

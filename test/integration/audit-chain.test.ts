@@ -8,6 +8,7 @@ import { listAuditEvents } from '../../src/audit/audit-query.ts';
 import { verifyAuditLog } from '../../src/audit/audit-verify.ts';
 import { type AuditCheckpoints, createAuditCheckpoints } from '../../src/audit/checkpoint.ts';
 import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
+import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createCapturedLogger } from '../support/log-capture.ts';
 
@@ -57,8 +58,7 @@ beforeAll(async () => {
   checkpoints = createAuditCheckpoints({
     db: database,
     store: createVaultCheckpointStore({
-      addr: vault.addr,
-      token: VAULT_TOKEN,
+      vault: createVaultClient({ addr: vault.addr, token: staticToken(VAULT_TOKEN) }),
       kvMount: 'secret',
       pathPrefix: 'deploy-keys',
     }),
@@ -191,8 +191,7 @@ it('does not trust a checkpoint whose signature does not verify', async () => {
   const forger = createAuditCheckpoints({
     db: database,
     store: createVaultCheckpointStore({
-      addr: vault.addr,
-      token: VAULT_TOKEN,
+      vault: createVaultClient({ addr: vault.addr, token: staticToken(VAULT_TOKEN) }),
       kvMount: 'secret',
       pathPrefix: 'deploy-keys',
     }),

@@ -1,10 +1,12 @@
 // The image runs the compiled CLI (dist/src/cli/main.js), not the sources through tsx: built as the
 // image's build stage builds it, it must find what it reads at run time (package.json, migrations/,
-// the console's files) and serve like the sources do.
+// the console's files) and serve like the sources do, and carry none of the sandbox, which only a
+// checkout runs.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceProcess } from '../chaos/processes.ts';
-import { buildCompiled, COMPILED_CLI_PATH, runCli } from '../support/cli.ts';
+import { buildCompiled, CLI_PATH, COMPILED_CLI_PATH, runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { ROOT } from '../support/packaging-files.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
@@ -75,5 +77,29 @@ describe('the compiled CLI', () => {
     } finally {
       await api.stop();
     }
+  });
+
+  it('holds none of the sandbox, and says where the sandbox command runs', async () => {
+    const dist = join(ROOT, 'dist');
+    expect(existsSync(join(dist, 'sandbox'))).toBe(false);
+    const compiled = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.js'),
+    );
+    expect(compiled.length).toBeGreaterThan(50);
+    for (const file of compiled) {
+      expect(readFileSync(join(dist, file), 'utf8'), file).not.toMatch(/from ['"][./]*sandbox\//);
+    }
+    const result = await runCli(['sandbox'], {}, 20_000, COMPILED_CLI_PATH);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('run it from a checkout');
+  });
+});
+
+describe('the sandbox command from a checkout', () => {
+  it('runs the sandbox from the sources, as far as reading its own options', async () => {
+    const result = await runCli(['sandbox', '--api-port', 'none'], {}, 20_000, CLI_PATH);
+    expect(result.stderr).toContain('--api-port must be a port number');
+    expect(result.stderr).not.toContain('not part of this build');
+    expect(result.code).toBe(1);
   });
 });

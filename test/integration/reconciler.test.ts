@@ -14,6 +14,7 @@ import {
   type Provider,
 } from '../support/revoke-checks.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
+import { secretExists } from '../support/vault-secrets.ts';
 
 const PENDING_TIMEOUT_SECONDS = 2;
 
@@ -148,7 +149,8 @@ describe('an issue interrupted between the host and Vault', () => {
       );
       expect(row.failure_reason).toBe('interrupted before it was issued');
       expect(hostKeyTitles(harness, provider, 'acme/datasets')).not.toContain(hostKey.title);
-      expect(await harness.service.container.secrets.ownerOf(vaultPath)).toBeUndefined();
+      const { vault, secrets } = harness.service.container;
+      expect(await secretExists(vault, secrets.mount, vaultPath)).toBe(false);
       expect(await auditCount(harness, id, 'key.issue_failed')).toBe(1);
       expect(await auditCount(harness, id, 'key.orphan_removed')).toBe(0);
       const view = await harness.api('GET', `/v1/keys/${id}`);

@@ -6,6 +6,7 @@ import { createHostScheduler, type HostBudget } from '../../src/hosts/host-sched
 import { createRedisPacing } from '../../src/hosts/shared-pacing.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { systemClock, systemTimers } from '../../src/time.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../support/redis.ts';
 
 const BUDGET: HostBudget = {
@@ -33,6 +34,9 @@ const processScheduler = () =>
     budget: BUDGET,
     logger: createLogger('silent'),
     metrics: createMetrics(),
+    // Redis's clock times the shared budget, so these stay real.
+    clock: systemClock,
+    timers: systemTimers,
     shared: createRedisPacing(redis, prefix.prefix),
   });
 

@@ -5,7 +5,9 @@ import sshpk from 'sshpk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { type KeySecret, type SecretStore, VaultError } from '../../src/vault/secret-store.ts';
+import { createVaultClient, staticToken, type VaultClient } from '../../src/vault/vault-client.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
+import { secretOwner } from '../support/vault-secrets.ts';
 
 const MOUNT = 'secret';
 const PREFIX = 'deploykeys';
@@ -65,18 +67,21 @@ describe('Vault secret store', () => {
   let jobId: string;
 
   const expiresAt = () => new Date(Date.now() + 3_600_000);
-  const storeWith = (overrides: { addr?: string; token?: string; timeoutMs?: number } = {}) =>
-    createVaultSecretStore({
-      addr: standIn.addr,
-      token: rootToken,
-      kvMount: MOUNT,
-      pathPrefix: PREFIX,
-      ...overrides,
+  let rootClient: VaultClient;
+  const clientWith = (overrides: { addr?: string; token?: string; timeoutMs?: number } = {}) =>
+    createVaultClient({
+      addr: overrides.addr ?? standIn.addr,
+      token: staticToken(overrides.token ?? rootToken),
+      ...(overrides.timeoutMs ? { timeoutMs: overrides.timeoutMs } : {}),
     });
+  const storeWith = (overrides: { addr?: string; token?: string; timeoutMs?: number } = {}) =>
+    createVaultSecretStore({ vault: clientWith(overrides), kvMount: MOUNT, pathPrefix: PREFIX });
+  const ownerOf = (path: string) => secretOwner(rootClient, MOUNT, path);
 
   beforeAll(async () => {
     standIn = await startVaultStandIn({ rootToken });
     root = vault({ endpoint: standIn.addr, token: rootToken });
+    rootClient = clientWith();
     store = storeWith();
   });
   afterEach(() => standIn.faults.clear());
@@ -132,7 +137,7 @@ describe('Vault secret store', () => {
     });
     const metadata = await root.read(`${MOUNT}/metadata/${path}`);
     expect(metadata.data.custom_metadata).toEqual({ keyId, expiresAt: expiry.toISOString() });
-    expect(await store.ownerOf(path)).toBe(keyId);
+    expect(await ownerOf(path)).toBe(keyId);
     expect(await store.read(path)).toEqual(secret);
   });
 
@@ -148,7 +153,7 @@ describe('Vault secret store', () => {
     expect(Object.keys(metadata.data.versions)).toEqual(['2']);
     expect(await statusOf(root.read(`${MOUNT}/data/${path}?version=1`))).toBe(404);
     expect(await store.read(path)).toEqual(second);
-    expect(await store.ownerOf(path)).toBe(keyId);
+    expect(await ownerOf(path)).toBe(keyId);
   });
 
   it('hands out a wrapping token that unwraps to the private key exactly once, none for no secret', async () => {
@@ -181,7 +186,7 @@ describe('Vault secret store', () => {
     }
     expect(await statusOf(root.read(`${MOUNT}/data/${path}`))).toBe(404);
     expect(await statusOf(root.read(`${MOUNT}/metadata/${path}`))).toBe(404);
-    expect(await store.ownerOf(path)).toBeUndefined();
+    expect(await ownerOf(path)).toBeUndefined();
     expect(await store.read(path)).toBeUndefined();
   });
 
@@ -194,7 +199,7 @@ describe('Vault secret store', () => {
     expect(await store.destroy(path, randomUUID())).toBe('not-ours');
     const read = await root.read(`${MOUNT}/data/${path}`);
     expect(read.data.data['ssh-privatekey']).toBe(secret.privateKey);
-    expect(await store.ownerOf(path)).toBe(keyId);
+    expect(await ownerOf(path)).toBe(keyId);
   });
 
   it('destroys without a key id, and a secret whose metadata names no key', async () => {
@@ -204,7 +209,7 @@ describe('Vault secret store', () => {
 
     const unowned = freshPath();
     await root.write(`${MOUNT}/data/${unowned}`, { data: { 'ssh-privatekey': 'written elsewhere' } });
-    expect(await store.ownerOf(unowned)).toBeUndefined();
+    expect(await ownerOf(unowned)).toBeUndefined();
     expect((await failure(store.read(unowned))).kind).toBe('invalid');
     expect(await store.destroy(unowned, randomUUID())).toBe('destroyed');
     expect(await statusOf(root.read(`${MOUNT}/metadata/${unowned}`))).toBe(404);
@@ -228,19 +233,19 @@ describe('Vault secret store', () => {
     const error = await failure(store.write(path, secret, { keyId, expiresAt: expiresAt() }));
     expect(error.kind).toBe('unavailable');
 
-    expect(await store.ownerOf(path)).toBe(keyId);
+    expect(await ownerOf(path)).toBe(keyId);
     expect(await store.read(path)).toBeUndefined();
     expect(await store.destroy(path, keyId)).toBe('destroyed');
     expect(await statusOf(root.read(`${MOUNT}/metadata/${path}`))).toBe(404);
   });
 
-  it('reports a Vault 500 as retryable and unavailable without the key or the token', async () => {
+  it('reports a Vault 500 as unavailable without the key or the token', async () => {
     const secret = keyMaterial();
     standIn.faults.add({ status: 500, count: 1, method: 'POST', pathPrefix: `/v1/${MOUNT}/data/` });
     const error = await failure(writeNew(store, secret));
     expect(error.kind).toBe('unavailable');
     expect(error.status).toBe(500);
-    expect(error.retryable).toBe(true);
+    expect(error).toMatchObject({ code: 'vault-unavailable', detail: 'Vault is unavailable' });
     expect(error.message).toContain('internal error');
     expectNoSecrets(error, secret, rootToken);
   });
@@ -254,7 +259,7 @@ describe('Vault secret store', () => {
     expectNoSecrets(error, secret, rootToken);
   });
 
-  it('reports a token without rights as forbidden, not retryable', async () => {
+  it('reports a token without rights as forbidden', async () => {
     const admin = vault({ endpoint: standIn.addr, token: rootToken });
     await admin.addPolicy({
       name: 'grants-nothing',
@@ -272,7 +277,7 @@ describe('Vault secret store', () => {
     const error = await failure(writeNew(weak, secret));
     expect(error.kind).toBe('forbidden');
     expect(error.status).toBe(403);
-    expect(error.retryable).toBe(false);
+    expect(error.code).toBe('vault-forbidden');
     expectNoSecrets(error, secret, weakToken);
     expect((await failure(weak.destroy(freshPath()))).kind).toBe('forbidden');
   });
@@ -287,7 +292,6 @@ describe('Vault secret store', () => {
       }),
     );
     expect(error.kind).toBe('unavailable');
-    expect(error.retryable).toBe(true);
     expectNoSecrets(error, secret, rootToken);
   });
 
@@ -298,7 +302,6 @@ describe('Vault secret store', () => {
     const started = Date.now();
     const error = await failure(writeNew(quick, secret));
     expect(error.kind).toBe('timeout');
-    expect(error.retryable).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
     expectNoSecrets(error, secret, rootToken);
   });

@@ -10,9 +10,10 @@ import sshpk from 'sshpk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type GithubStandIn, type SeenRequest, startGithubStandIn } from '../../sandbox/github/stand-in.ts';
 import { createHostState, type HostState } from '../../sandbox/shared/host-state.ts';
-import { createGithubHost } from '../../src/hosts/github.ts';
+import { createHost } from '../../src/hosts/host-registry.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { systemClock, systemTimers } from '../../src/time.ts';
 import { appOperationFor, documentedAppOperations } from '../support/github-apps.ts';
 import {
   documentedOperations,
@@ -229,11 +230,13 @@ describe('requests clients send, held to GitHub’s request schemas', () => {
   });
 
   it('this service’s own GitHub adapter sends only documented requests', async () => {
-    const host = createGithubHost(
+    const host = createHost(
       { id: 'gh', type: 'github', apiUrl: github.url, sshUrl: 'ssh://git@127.0.0.1:2222', token: TOKEN },
       {
         metrics: createMetrics(),
         logger: createLogger('silent'),
+        clock: systemClock,
+        timers: systemTimers,
         retry: { maxRetries: 0, backoffBaseMs: 1 },
       },
     );

@@ -14,6 +14,7 @@ import { DEFAULT_AUDIENCE as CLIENT_AUDIENCE } from '../../src/cli/client/creden
 import { DEFAULT_GITLAB_TOKEN_VAR } from '../../src/cli/client/environment.ts';
 import { parseDuration } from '../../src/cli/duration.ts';
 import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
+import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
 import { CLI_PATH } from '../support/cli.ts';
 import { jobExample, startPolicyVault } from '../support/kubernetes-examples.ts';
@@ -143,8 +144,7 @@ describe.each([
     const { provider, repository, jobId } = example.issue;
     const { kvMount, pathPrefix } = config.vault;
     const store = createVaultSecretStore({
-      addr: vault.addr,
-      token: vault.serviceToken,
+      vault: createVaultClient({ addr: vault.addr, token: staticToken(vault.serviceToken) }),
       kvMount,
       pathPrefix,
     });

@@ -94,6 +94,32 @@ describe('Dockerfile', () => {
     expect(opened).toBeGreaterThanOrEqual(3);
   });
 
+  it('leaves the sandbox out of the build and the image, and what only it and the tests use out of production', () => {
+    const build = stages.find((s) => s.name === 'build')!;
+    const copied = build.steps
+      .filter((s) => s.op === 'COPY')
+      .flatMap((s) => s.args.split(/\s+/).slice(0, -1));
+    expect(copied).toContain('src');
+    expect(copied.filter((source) => source.startsWith('sandbox'))).toEqual([]);
+    expect(ignoredByDockerignore('sandbox')).toBe(true);
+    const buildConfig = JSON.parse(readText('tsconfig.build.json')) as { include: string[] };
+    expect(buildConfig.include).toEqual(['src']);
+
+    // What `npm ci --omit=dev` installs: every package-lock entry not marked dev.
+    const { dependencies } = JSON.parse(readText('package.json')) as { dependencies: Record<string, string> };
+    const { packages } = JSON.parse(readText('package-lock.json')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
+    const production = Object.entries(packages)
+      .filter(([path, entry]) => path !== '' && !entry.dev)
+      .map(([path]) => path.split('node_modules/').at(-1)!);
+    expect(production).toEqual(expect.arrayContaining(['fastify', 'node-vault', '@octokit/rest']));
+    for (const name of ['ssh2', 'sshpk', 'tsx']) {
+      expect(Object.keys(dependencies), name).not.toContain(name);
+      expect(production, `${name} in the production dependency tree`).not.toContain(name);
+    }
+  });
+
   it('installs every package the sources import, since the image leaves out devDependencies', () => {
     const { dependencies } = JSON.parse(readText('package.json')) as { dependencies: Record<string, string> };
     for (const file of sources) {

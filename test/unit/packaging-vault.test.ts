@@ -7,19 +7,17 @@ import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts'
 import { kubernetesRoleName } from '../../src/keys/kubernetes-grant.ts';
 import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
 import { VaultError } from '../../src/vault/secret-store.ts';
+import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
 import { type Json, SERVICE_POLICY_NAME, startPolicyVault } from '../support/kubernetes-examples.ts';
 import { deployConfig } from '../support/packaging-files.ts';
+import { secretOwner } from '../support/vault-secrets.ts';
 
 const { vault: settings } = deployConfig();
 let vault: Awaited<ReturnType<typeof startPolicyVault>>;
+const serviceClient = () => createVaultClient({ addr: vault.addr, token: staticToken(vault.serviceToken) });
 const storeAt = (pathPrefix: string) =>
-  createVaultSecretStore({
-    addr: vault.addr,
-    token: vault.serviceToken,
-    kvMount: settings.kvMount,
-    pathPrefix,
-  });
+  createVaultSecretStore({ vault: serviceClient(), kvMount: settings.kvMount, pathPrefix });
 
 beforeAll(async () => {
   vault = await startPolicyVault();
@@ -39,7 +37,7 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
     };
     await store.write(path, secret, { keyId, expiresAt: new Date(Date.now() + 60_000) });
     expect(await store.read(path)).toEqual(secret);
-    expect(await store.ownerOf(path)).toBe(keyId);
+    expect(await secretOwner(serviceClient(), settings.kvMount, path)).toBe(keyId);
 
     const unwrapped = await vault.call('POST', 'sys/wrapping/unwrap', await store.wrap(path, 60));
     expect(((unwrapped.body.data as Json).data as Json)['ssh-privatekey']).toBe(secret.privateKey);
@@ -53,8 +51,7 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
 
   it('lets the worker keep the signed audit checkpoint', async () => {
     const checkpoints = createVaultCheckpointStore({
-      addr: vault.addr,
-      token: vault.serviceToken,
+      vault: serviceClient(),
       kvMount: settings.kvMount,
       pathPrefix: settings.pathPrefix,
     });

@@ -1,0 +1,112 @@
+// GitHub (github.com or GitHub Enterprise Server) through Octokit: one request per call; the
+// adapter core (host-adapter.ts) retries, paces and maps errors.
+import { Octokit } from '@octokit/rest';
+import type { HostConfig } from '../config.ts';
+import { describeBody, type FailedAnswer } from './error-mapping.ts';
+import type { HostDeployKey } from './git-host.ts';
+import { keyTypeAndBlob } from './host-http.ts';
+import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
+
+// GitHub asks integrations to send content-creating requests serially, at least a second apart,
+// and documents a secondary limit of 80 of them a minute; a GitHub Enterprise Server may allow more.
+const GITHUB_WRITES: HostPace = { concurrency: 1, minIntervalMs: 1_000, requestsPerMinute: 80 };
+
+const PER_PAGE = 100;
+
+interface GithubDeployKey {
+  id: number;
+  key: string;
+  title: string;
+  read_only: boolean;
+}
+
+interface OctokitFailure {
+  response?: { status: number; headers: Record<string, string | undefined>; data: unknown };
+}
+
+// The one place credentials reach Octokit; GitHub App credentials would pick @octokit/auth-app here.
+function authOptions(config: HostConfig): { auth: string } {
+  return { auth: config.token };
+}
+
+function toHostKey(key: GithubDeployKey): HostDeployKey {
+  return {
+    hostKeyId: String(key.id),
+    title: key.title,
+    publicKey: keyTypeAndBlob(key.key),
+    readOnly: key.read_only,
+  };
+}
+
+/** The page number of the `rel="next"` link, as GitHub paginates: `<…?page=2&per_page=100>; rel="next"`. */
+export function nextPageOf(link: string | undefined): number | undefined {
+  const next = link?.split(',').find((part) => /rel="next"/.test(part));
+  const url = next ? /<([^>]+)>/.exec(next)?.[1] : undefined;
+  const page = url ? Number(new URL(url).searchParams.get('page')) : Number.NaN;
+  return Number.isInteger(page) && page > 0 ? page : undefined;
+}
+
+export function createGithubTransport({ config, logger, fetch }: TransportContext): HostTransport {
+  const octokit = new Octokit({
+    ...authOptions(config),
+    baseUrl: config.apiUrl.replace(/\/+$/, ''),
+    userAgent: 'deploykey-rotator',
+    log: {
+      debug: () => {},
+      info: () => {},
+      warn: (message: string) => logger.warn(message),
+      // Octokit logs every failed request as an error, a 404 on a key already gone included; the
+      // code that handles the failure says what it meant.
+      error: (message: string) => logger.debug(message),
+    },
+    request: { fetch },
+  });
+
+  const split = (repository: string) => {
+    const [owner = '', repo = ''] = repository.split('/');
+    return { owner, repo };
+  };
+
+  return {
+    repositoryShape: 'a GitHub repository (owner/name)',
+    maxPathSegments: 2,
+    writePace: GITHUB_WRITES,
+    alreadyRegistered: /already in use/i,
+
+    async addKey(repository, key) {
+      const response = await octokit.rest.repos.createDeployKey({
+        ...split(repository),
+        title: key.title,
+        key: key.publicKey,
+        // Invariant: read-only always. GitHub makes a key read-write when `read_only` is omitted.
+        read_only: true,
+      });
+      return toHostKey(response.data);
+    },
+
+    async deleteKey(repository, hostKeyId) {
+      await octokit.rest.repos.deleteDeployKey({ ...split(repository), key_id: Number(hostKeyId) });
+    },
+
+    async listPage(repository, page) {
+      const response = await octokit.rest.repos.listDeployKeys({
+        ...split(repository),
+        per_page: PER_PAGE,
+        page,
+      });
+      return { keys: response.data.map(toHostKey), nextPage: nextPageOf(response.headers.link) };
+    },
+
+    fetchMeta: async () => (await octokit.rest.meta.get()).data,
+
+    answerOf(error): FailedAnswer | undefined {
+      const response = (error as OctokitFailure | null)?.response;
+      if (!response) return undefined;
+      return {
+        status: response.status,
+        headers: response.headers,
+        message: describeBody(response.data) || `HTTP ${response.status}`,
+      };
+    },
+  };
+}
