@@ -100,6 +100,6 @@ describe('the sandbox command from a checkout', () => {
     const result = await runCli(['sandbox', '--api-port', 'none'], {}, 20_000, CLI_PATH);
     expect(result.stderr).toContain('--api-port must be a port number');
     expect(result.stderr).not.toContain('not part of this build');
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
   });
 });
