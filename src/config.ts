@@ -159,6 +159,11 @@ export const FileSchema = Type.Object(
           default: 300,
           description: 'How often the worker signs the audit chain head and writes it to Vault',
         }),
+        checkpointEveryEvents: Type.Integer({
+          minimum: 0,
+          default: 1_000,
+          description: 'Also sign as soon as the chain has grown by this many events (0: by period only)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

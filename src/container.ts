@@ -1,5 +1,10 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
 import { Redis } from 'ioredis';
+import {
+  AUDIT_VERIFY_MAX_AGE_SECONDS,
+  type AuditVerifier,
+  createAuditVerifier,
+} from './audit/audit-verifier.ts';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.ts';
 import { createVaultCheckpointStore } from './audit/checkpoint-store.ts';
 import { createAccessPolicy } from './auth/access-policy.ts';
@@ -15,7 +20,7 @@ import { createKeyRepository, type KeyRepository } from './keys/key.repository.t
 import { createKeyService, type KeyService } from './keys/key.service.ts';
 import type { Authorize } from './keys/key-service-deps.ts';
 import type { Logger } from './log.ts';
-import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.ts';
+import { createMetrics, type Metrics, recordChainVerdict, registerCollectedGauge } from './metrics.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
@@ -40,6 +45,8 @@ export interface Container {
   authenticate: Authenticator;
   /** Signed audit checkpoints in Vault (audit wiring); written from the worker role. */
   auditCheckpoints: AuditCheckpoints;
+  /** Verification for the API: one walk shared by concurrent requests, reused while the head holds. */
+  auditVerifier: AuditVerifier;
   readiness: Record<string, ReadinessCheck>;
   /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
   connect(): Promise<void>;
@@ -180,6 +187,16 @@ export function createContainer(
     clock,
     logger,
     periodSeconds: config.audit.checkpointPeriodSeconds,
+    everyEvents: config.audit.checkpointEveryEvents,
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, badEventCount),
+  });
+
+  const auditVerifier = createAuditVerifier({
+    db: db.db,
+    checkpoints: auditCheckpoints,
+    clock,
+    maxAgeSeconds: AUDIT_VERIFY_MAX_AGE_SECONDS,
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, badEventCount),
   });
 
   const workerHandles: WorkerHandle[] = [];
@@ -199,6 +216,7 @@ export function createContainer(
     tokens,
     authenticate: overrides.authenticate ?? createAuthenticator({ tokens, oidc }),
     auditCheckpoints,
+    auditVerifier,
     readiness,
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>

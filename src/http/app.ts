@@ -79,6 +79,7 @@ export async function buildApp(container: Container): Promise<App> {
     auditRoutes({
       db: container.db.db,
       checkpoints: container.auditCheckpoints,
+      verifier: container.auditVerifier,
       authenticate: container.authenticate,
       clock: container.clock,
     }),

@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import { EXPORT_FORMATS, exportAuditEvents } from '../../audit/audit-export.ts';
 import { type AuditFilter, listAuditEvents } from '../../audit/audit-query.ts';
-import { verifyAuditLog } from '../../audit/audit-verify.ts';
+import { AUDIT_VERIFY_MAX_AGE_SECONDS, type AuditVerifier } from '../../audit/audit-verifier.ts';
+import { MAX_LISTED_BAD_EVENTS } from '../../audit/audit-verify.ts';
 import type { AuditCheckpoints } from '../../audit/checkpoint.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Database } from '../../db/schema.ts';
@@ -16,6 +17,7 @@ import { UUID_PATTERN } from '../schemas.ts';
 export interface AuditRouteDeps {
   db: Kysely<Database>;
   checkpoints: AuditCheckpoints;
+  verifier: AuditVerifier;
   authenticate: Authenticator;
   clock: () => Date;
 }
@@ -78,11 +80,20 @@ export const CheckpointSchema = Type.Object({
 
 export const VerificationSchema = Type.Object({
   ok: Type.Boolean(),
-  checked: Type.Integer(),
+  checked: Type.Integer({ description: 'Events walked, from seq 1' }),
   firstBadSeq: Type.Optional(Type.String()),
-  reason: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String({ description: 'Why the first bad event is bad' })),
+  badEvents: Type.Array(Type.Object({ seq: Type.String(), reason: Type.String() }), {
+    maxItems: MAX_LISTED_BAD_EVENTS,
+    description: `Every event that fails a check, in seq order (at most ${MAX_LISTED_BAD_EVENTS}); empty when intact`,
+  }),
+  badEventCount: Type.Integer({ minimum: 0, description: 'How many events fail a check' }),
   lastCheckpoint: Type.Union([CheckpointSchema, Type.Null()]),
   warnings: Type.Optional(Type.Array(Type.String())),
+  verifiedAt: Type.String({
+    format: 'date-time',
+    description: `When the chain was walked; a result is reused for up to ${AUDIT_VERIFY_MAX_AGE_SECONDS} s while the chain head and the last checkpoint are unchanged`,
+  }),
 });
 
 function filterOf(query: {
@@ -181,7 +192,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
     );
 
     app.get('/v1/audit/verify', { schema: { response: { 200: VerificationSchema } } }, async () =>
-      verifyAuditLog({ db: deps.db, checkpoints: deps.checkpoints }).catch(checkpointUnavailable),
+      deps.verifier.verify().catch(checkpointUnavailable),
     );
 
     app.get('/v1/audit/checkpoints/latest', { schema: { response: { 200: CheckpointSchema } } }, async () => {
