@@ -15,10 +15,12 @@ import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
 import { createRedisPacing } from './hosts/shared-pacing.ts';
+import type { Caller } from './keys/caller.ts';
 import { SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
-import type { Authorize } from './keys/key-service-deps.ts';
+import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
+import { ownerIdentity } from './keys/ownership.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, recordChainVerdict, registerCollectedGauge } from './metrics.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
@@ -133,11 +135,19 @@ export function createContainer(
     clockSkewSeconds: config.auth.clockSkewSeconds,
     logger,
   });
+  const bindingsOf = (caller: Caller) =>
+    policy.bindings(caller.subject).map((binding) => ({
+      rule: binding.rule,
+      owner: ownerIdentity(caller.id, binding.claims),
+    }));
   const authorize: Authorize = async (caller, request) => {
     const activeKeys = await keys.countLiveForCaller(caller.id);
     const decision = policy.decide(caller.subject, request, activeKeys);
-    return decision.allowed ? { allowed: true, rule: decision.rule } : decision;
+    if (!decision.allowed) return decision;
+    const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;
+    return { allowed: true, rule: decision.rule, owner, maxActiveKeys: decision.maxActiveKeys };
   };
+  const ownersOf: OwnersOf = (caller) => [...new Set(bindingsOf(caller).map((binding) => binding.owner))];
   const keyService = createKeyService({
     keys,
     hosts,
@@ -148,6 +158,7 @@ export function createContainer(
     logger,
     systemActor: SYSTEM_ACTOR,
     authorize,
+    ownersOf,
     settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
   });
 

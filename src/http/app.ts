@@ -52,7 +52,19 @@ export async function buildApp(container: Container): Promise<App> {
     });
   });
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, {
+    recordDenial: (denial, request) =>
+      container.keys.recordEvent({
+        actor: denial.actor,
+        action: denial.action ?? 'access.denied',
+        ...denial.key,
+        details: {
+          reason: denial.reason,
+          ...denial.details,
+          route: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+        },
+      }),
+  });
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));

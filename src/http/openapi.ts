@@ -5,6 +5,7 @@ import type { FastifySchema } from 'fastify';
 import { stringify } from 'yaml';
 import { projectPath } from '../project-root.ts';
 import type { App } from './app.ts';
+import { withCommonHeaders } from './openapi-headers.ts';
 import { COMMON_PROBLEMS, ProblemSchema, problemResponses } from './schemas.ts';
 
 export const DOCS_PATH = '/docs';
@@ -80,7 +81,9 @@ const AUDIT_READER_PROBLEMS = {
 } as const;
 const AUDIT_FILTER_PROBLEMS = problemResponses({
   ...AUDIT_READER_PROBLEMS,
-  400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` after \`to\`)`,
+  400:
+    `${COMMON_PROBLEMS.invalidParameters}, \`invalid-range\` (\`from\` after \`to\`), \`invalid-timestamp\` ` +
+    '(a date-time that names no instant, such as a leap second) or `invalid-cursor`',
 });
 const AUDIT_DOCS = { tags: ['audit'] };
 
@@ -246,10 +249,8 @@ function sortedEntries(object: Json | undefined, map: (value: Json) => unknown =
 }
 
 function orderOperation(operation: Json): Json {
-  return ordered({ ...operation, responses: sortedEntries(operation.responses as Json) }, [
-    ...OPERATION,
-    'responses',
-  ]);
+  const responses = withCommonHeaders(sortedEntries(operation.responses as Json));
+  return ordered({ ...operation, responses }, [...OPERATION, 'responses']);
 }
 
 function orderDocument(document: Json): Json {

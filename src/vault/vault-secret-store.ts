@@ -6,6 +6,7 @@ import {
   type SecretStore,
   VaultError,
   type VaultErrorKind,
+  type WrappedSecret,
 } from './secret-store.ts';
 import { vaultTransport } from './vault-transport.ts';
 
@@ -171,8 +172,8 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   return {
     mount,
 
-    pathFor(jobId, provider, repository) {
-      const below = `${jobId}/${provider}/${repository}`;
+    pathFor(ownerScope, jobId, provider, repository) {
+      const below = `${ownerScope}/${jobId}/${provider}/${repository}`;
       return checked(prefix === '' ? below : `${prefix}/${below}`);
     },
 
@@ -218,7 +219,7 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
       );
     },
 
-    async wrap(path: string, ttlSeconds: number) {
+    async wrap(path: string, ttlSeconds: number): Promise<WrappedSecret> {
       const key = checked(path);
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
         throw new VaultError('invalid', `wrap TTL must be a positive whole number of seconds`);
@@ -230,12 +231,25 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
         [],
         { 'X-Vault-Wrap-TTL': `${ttlSeconds}s` },
       );
-      const token = (body as { wrap_info?: { token?: unknown } | null } | null)?.wrap_info?.token;
+      const info = (body as { wrap_info?: { token?: unknown; accessor?: unknown } | null } | null)?.wrap_info;
       // An unwrapped answer holds the private key itself; it must not travel further.
-      if (typeof token !== 'string' || token === '') {
+      if (typeof info?.token !== 'string' || info.token === '' || typeof info.accessor !== 'string') {
         throw new VaultError('unavailable', `Vault wrapped read ${key} returned no wrapping token`);
       }
-      return token;
+      return { token: info.token, accessor: info.accessor };
+    },
+
+    async revokeWrapToken(accessor: string) {
+      try {
+        await call('revoke-accessor', 'auth/token/revoke-accessor', (request) =>
+          client.write('auth/token/revoke-accessor', { accessor }, request),
+        );
+      } catch (error) {
+        // Vault before 1.10 answers 400 "invalid accessor" for a token already gone (used or expired).
+        if (error instanceof VaultError && error.status === 400 && /invalid accessor/.test(error.message))
+          return;
+        throw error;
+      }
     },
 
     async destroy(path: string, keyId?: string): Promise<Destroyed> {

@@ -149,7 +149,7 @@ describe.each([
       kvMount,
       pathPrefix,
     });
-    const path = store.pathFor(jobId, provider, repository);
+    const path = store.pathFor('o-example', jobId, provider, repository);
     for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${path}`);
 
     const keyId = randomUUID();
