@@ -178,7 +178,12 @@ export async function startBenchService(
         allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
       },
     ],
-    rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
+    rateLimit: {
+      max: 10_000_000,
+      timeWindowSeconds: 60,
+      expensiveMax: 10_000_000,
+      failedAuthMax: 10_000_000,
+    },
     ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
   };
   let service: SandboxService;

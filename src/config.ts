@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
+import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
+import { HOST_ID_PATTERN } from './keys/policy.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -47,7 +49,7 @@ const ENV_DEFAULTS = {
 
 const HostSchema = Type.Object(
   {
-    id: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', description: 'Name callers use as `provider`' }),
+    id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
     type: Type.Union([Type.Literal('github'), Type.Literal('gitlab')]),
     apiUrl: Url(['http', 'https'], 'REST API base, e.g. https://api.github.com or https://gitlab.com/api/v4'),
     sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
@@ -118,13 +120,8 @@ export const FileSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     policy: PolicySchema,
-    rateLimit: Type.Object(
-      {
-        max: Type.Integer({ minimum: 1, default: 120, description: 'Requests per caller per window' }),
-        timeWindowSeconds: Type.Integer({ minimum: 1, default: 60 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    rateLimit: RateLimitSchema,
+    http: HttpLimitsSchema,
     worker: Type.Object(
       {
         concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
@@ -179,7 +176,7 @@ export interface Config {
   redisUrl: string;
   redisPrefix: string;
   vault: { addr: string; token: string } & FileConfig['vault'];
-  http: { host: string; port: number };
+  http: { host: string; port: number } & FileConfig['http'];
   logLevel: string;
   hosts: HostConfig[];
   keys: FileConfig['keys'];
@@ -278,6 +275,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (defaultTtl < file.keys.minTtlSeconds || defaultTtl > file.keys.maxTtlSeconds) {
     problems.push('config keys.defaultTtlSeconds must lie between keys.minTtlSeconds and keys.maxTtlSeconds');
   }
+  if (file.http.headersTimeoutSeconds > file.http.requestTimeoutSeconds) {
+    problems.push('config http.headersTimeoutSeconds must not exceed http.requestTimeoutSeconds');
+  }
   const seen = new Set<string>();
   const hosts = file.hosts.map((host, index) => {
     if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
@@ -312,7 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     vault: { addr: e.VAULT_ADDR, token: e.VAULT_TOKEN, ...file.vault },
-    http: { host: e.HOST, port: e.PORT },
+    http: { host: e.HOST, port: e.PORT, ...file.http },
     logLevel: e.LOG_LEVEL,
     hosts,
     keys: file.keys,

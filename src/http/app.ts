@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import type { Container } from '../container.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
+import { type RequestBudgets, throttleFailedAuthentication } from './request-budgets.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
@@ -23,6 +24,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The HTTP API, ready for `inject()` or `listen()`; it never listens by itself. */
 export async function buildApp(container: Container): Promise<App> {
+  const limits = container.config.http;
   const app = Fastify({
     loggerInstance: container.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -39,7 +41,25 @@ export async function buildApp(container: Container): Promise<App> {
     frameworkErrors: sendFrameworkError,
     clientErrorHandler: sendClientError,
     forceCloseConnections: 'idle',
+    // A client that sends slowly, or not at all, is cut off instead of holding a connection.
+    requestTimeout: limits.requestTimeoutSeconds * 1000,
+    connectionTimeout: limits.connectionTimeoutSeconds * 1000,
+    keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: {
+      headersTimeout: limits.headersTimeoutSeconds * 1000,
+      requestTimeout: limits.requestTimeoutSeconds * 1000,
+      // Node checks the two timeouts above this often (default 30 s, longer than they may be).
+      connectionsCheckingInterval: 1_000,
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = limits.maxConnections;
+  const budgets: RequestBudgets = {
+    redis: container.redis,
+    prefix: container.config.redisPrefix,
+    ...container.config.rateLimit,
+  };
+  const authenticate = throttleFailedAuthentication(container.authenticate, budgets);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -73,18 +93,14 @@ export async function buildApp(container: Container): Promise<App> {
     keysRoutes({
       keyService: container.keyService,
       hosts: container.hosts,
-      authenticate: container.authenticate,
+      authenticate,
       vaultMount: container.config.vault.kvMount,
-      rateLimit: {
-        redis: container.redis,
-        prefix: container.config.redisPrefix,
-        ...container.config.rateLimit,
-      },
+      budgets,
       clock: container.clock,
     }),
   );
   await app.register(
-    tokensRoutes({ tokens: container.tokens, authenticate: container.authenticate, clock: container.clock }),
+    tokensRoutes({ tokens: container.tokens, authenticate, budgets, clock: container.clock }),
   );
   // audit wiring: the security teams' read API.
   await app.register(
@@ -92,7 +108,8 @@ export async function buildApp(container: Container): Promise<App> {
       db: container.db.db,
       checkpoints: container.auditCheckpoints,
       verifier: container.auditVerifier,
-      authenticate: container.authenticate,
+      authenticate,
+      budgets,
       clock: container.clock,
     }),
   );

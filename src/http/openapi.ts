@@ -76,6 +76,7 @@ export function isUndocumentedUrl(url: string): boolean {
 const AUDIT_READER_PROBLEMS = {
   401: COMMON_PROBLEMS.unauthorized,
   403: '`role-not-allowed`: only auditors and admins read the audit log',
+  429: COMMON_PROBLEMS.rateLimited,
   500: COMMON_PROBLEMS.internal,
   503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;

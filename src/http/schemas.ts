@@ -247,7 +247,9 @@ export const COMMON_PROBLEMS = {
     '`validation-failed`: a path, query or header parameter breaks its schema; `errors` lists each one',
   unauthorized:
     '`unauthorized`: no bearer token, or one that is unknown, revoked, expired or fails verification (`reason`)',
-  rateLimited: '`rate-limited`: this caller used up its request budget for the window',
+  rateLimited:
+    '`rate-limited`: this caller used up its request budget for the window (expensive routes have a smaller ' +
+    'one of their own), or `authentication-throttled`: too many failed authentications from this address',
   internal: '`internal`: an unexpected failure; the detail never shows internals',
   issuerUnavailable:
     '`issuer-unavailable`: the OIDC issuer of the bearer token cannot be reached to verify it; see `Retry-After`',

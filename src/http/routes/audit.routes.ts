@@ -13,6 +13,7 @@ import { JOB_ID_PATTERN } from '../../keys/policy.ts';
 import { VaultError } from '../../vault/secret-store.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { expensiveRoute, type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import { PlainText, UUID_PATTERN } from '../schemas.ts';
 
 export interface AuditRouteDeps {
@@ -20,6 +21,7 @@ export interface AuditRouteDeps {
   checkpoints: AuditCheckpoints;
   verifier: AuditVerifier;
   authenticate: Authenticator;
+  budgets: RequestBudgets;
   clock: () => Date;
 }
 
@@ -177,6 +179,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
       request.caller = await deps.authenticate(request);
       requireCaller(request, ['auditor', 'admin']);
     });
+    await registerCallerBudget(app, deps.budgets);
 
     app.get(
       '/v1/audit/events',
@@ -200,7 +203,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
 
     app.get(
       '/v1/audit/events/export',
-      { schema: { querystring: AuditExportQuery } },
+      { schema: { querystring: AuditExportQuery }, config: expensiveRoute(deps.budgets) },
       async (request, reply) => {
         const { format = 'ndjson', ...filters } = request.query;
         const stream = await streamOf(exportAuditEvents(deps.db, filterOf(filters), format));
@@ -220,8 +223,10 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.get('/v1/audit/verify', { schema: { response: { 200: VerificationSchema } } }, async () =>
-      deps.verifier.verify().catch(checkpointUnavailable),
+    app.get(
+      '/v1/audit/verify',
+      { schema: { response: { 200: VerificationSchema } }, config: expensiveRoute(deps.budgets) },
+      async () => deps.verifier.verify().catch(checkpointUnavailable),
     );
 
     app.get('/v1/audit/checkpoints/latest', { schema: { response: { 200: CheckpointSchema } } }, async () => {

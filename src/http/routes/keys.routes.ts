@@ -1,6 +1,4 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { DeployKeyRow } from '../../db/schema.ts';
@@ -9,6 +7,7 @@ import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import {
   COMMON_PROBLEMS,
   CompletedJobSchema,
@@ -27,8 +26,7 @@ import {
 } from '../schemas.ts';
 
 export interface KeysRouteDeps {
-  /** Per-caller request budget, counted in Redis so every replica shares it. */
-  rateLimit: { redis: Redis; prefix: string; max: number; timeWindowSeconds: number };
+  budgets: RequestBudgets;
   keyService: KeyService;
   hosts: HostLookup;
   authenticate: Authenticator;
@@ -109,20 +107,7 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
     app.addHook('onRequest', async (request) => {
       request.caller = await deps.authenticate(request);
     });
-    await app.register(rateLimit, {
-      redis: deps.rateLimit.redis,
-      nameSpace: `${deps.rateLimit.prefix}:ratelimit:`,
-      max: deps.rateLimit.max,
-      timeWindow: deps.rateLimit.timeWindowSeconds * 1000,
-      // Counted after authentication, per caller; a Redis outage must not lock callers out.
-      hook: 'preHandler',
-      keyGenerator: (request) => request.caller?.id ?? request.ip,
-      skipOnError: true,
-      errorResponseBuilder: (_request, context) =>
-        new AppError('rate-limited', 429, `too many requests from this caller; retry in ${context.after}`, {
-          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
-        }),
-    });
+    await registerCallerBudget(app, deps.budgets);
 
     app.post(
       '/v1/keys',
