@@ -32,11 +32,11 @@ afterAll(async () => {
 });
 
 const asAuditor = (path: string) => h.call('GET', path, { token: h.harness.tokens.auditor! });
-const byStatus = (answers: Answer[]) =>
-  answers.reduce<Record<number, number>>(
-    (count, a) => ({ ...count, [a.status]: (count[a.status] ?? 0) + 1 }),
-    {},
-  );
+function byStatus(answers: Answer[]): Record<number, number> {
+  const count: Record<number, number> = {};
+  for (const answer of answers) count[answer.status] = (count[answer.status] ?? 0) + 1;
+  return count;
+}
 
 describe('GET /v1/audit/verify', () => {
   it('shares one walk between concurrent requests and answers the rest of a burst with 429', async () => {
