@@ -104,6 +104,13 @@ export const FileSchema = Type.Object(
           pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
           default: 'kubernetes',
         }),
+        kubernetesAudience: Type.String({
+          minLength: 1,
+          default: 'vault',
+          description:
+            'The `aud` a service account token must carry to log in with a per-key Kubernetes-auth role ' +
+            '(the audience the pods request their Vault token for)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -159,7 +159,11 @@ export function createContainer(
     systemActor: SYSTEM_ACTOR,
     authorize,
     ownersOf,
-    settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
+    settings: {
+      ttl: config.keys,
+      pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds,
+      kubernetesAudience: config.vault.kubernetesAudience,
+    },
   });
 
   registerCollectedGauge(metrics, 'deploykey_keys_active', 'Keys currently active', () => keys.countActive());

@@ -213,7 +213,7 @@ export function createIssueFlow(
         },
         { keyId: id, expiresAt },
       );
-      const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds);
+      const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
       if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
       const wrapped =
         delivery === 'wrapped'

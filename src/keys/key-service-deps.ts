@@ -42,5 +42,5 @@ export interface KeyServiceDeps {
   systemActor: string;
   authorize: Authorize;
   ownersOf: OwnersOf;
-  settings: { ttl: TtlBounds; pendingTimeoutSeconds: number };
+  settings: { ttl: TtlBounds; pendingTimeoutSeconds: number; kubernetesAudience: string };
 }

@@ -23,6 +23,8 @@ export interface KubernetesGrant {
   serviceAccount: string;
   /** Lifetime of the Vault tokens the role hands out; never beyond the key's own. */
   tokenTtlSeconds: number;
+  /** The `aud` the service account token must carry, so a token minted for anything else is refused. */
+  audience: string;
 }
 
 export interface SecretStore {

@@ -310,6 +310,7 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
           {
             bound_service_account_names: [grant.serviceAccount],
             bound_service_account_namespaces: [grant.namespace],
+            audience: grant.audience,
             token_policies: [name],
             token_ttl: Math.max(1, grant.tokenTtlSeconds),
             token_max_ttl: Math.max(1, grant.tokenTtlSeconds),

@@ -49,7 +49,13 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
     expect((await vault.call('POST', 'sys/wrapping/unwrap', revoked.token)).status).toBe(400);
     await store.revokeWrapToken(revoked.accessor);
 
-    const grant = { keyId, namespace: 'training', serviceAccount: 'trainer', tokenTtlSeconds: 600 };
+    const grant = {
+      keyId,
+      namespace: 'training',
+      serviceAccount: 'trainer',
+      tokenTtlSeconds: 600,
+      audience: 'vault',
+    };
     expect(await store.grantKubernetesRead(path, grant)).toBe(kubernetesRoleName(keyId));
     await store.removeKubernetesRead(keyId);
     expect(await store.destroy(path, keyId)).toBe('destroyed');
