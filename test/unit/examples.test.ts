@@ -97,6 +97,9 @@ afterAll(async () => {
 });
 
 const run = promisify(execFile);
+// The envsubst placeholders the Kubernetes examples' instructions fill in.
+const KEY_ID = '$' + '{KEY_ID}';
+const VAULT_PATH = '$' + '{VAULT_PATH}';
 
 describe.each([
   'examples/kubernetes/training-job-agent-injector.yaml',
@@ -112,8 +115,8 @@ describe.each([
     expect(example.issue.delivery).toBe('vault');
     expect(example.audience).toBe(DEFAULT_AUDIENCE);
     expect(example.placeholders, 'the instructions fill in the role and the path with envsubst').toEqual([
-      '${KEY_ID}',
-      '${VAULT_PATH}',
+      KEY_ID,
+      VAULT_PATH,
     ]);
     // The pod logs in to Vault with a token for Vault's audience, the one the per-key role requires.
     expect(example.vaultAudience).toBe(config.vault.kubernetesAudience);
@@ -157,8 +160,8 @@ describe.each([
     });
     // The path comes from the issue's answer (`vault.path`), filled in as VAULT_PATH.
     const path = store.pathFor('o-example', jobId, provider, repository);
-    for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/\${VAULT_PATH}`);
-    const filled = (vaultPath: string) => vaultPath.replace('${VAULT_PATH}', path);
+    for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${VAULT_PATH}`);
+    const filled = (vaultPath: string) => vaultPath.replace(VAULT_PATH, path);
 
     const keyId = randomUUID();
     const knownHosts =
@@ -172,7 +175,7 @@ describe.each([
       tokenTtlSeconds: 600,
       audience: config.vault.kubernetesAudience,
     });
-    expect(example.role.replace('${KEY_ID}', keyId)).toBe(role);
+    expect(example.role.replace(KEY_ID, keyId)).toBe(role);
 
     const audience = example.vaultAudience!;
     expect(await vault.podLogin(role, namespace, 'someone-else', audience)).toBeUndefined();
