@@ -15,8 +15,7 @@ import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
 import { createRedisPacing } from './hosts/shared-pacing.ts';
-import type { Caller } from './keys/caller.ts';
-import { SYSTEM_ACTOR } from './keys/caller.ts';
+import { type Caller, SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
 import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
@@ -203,7 +202,7 @@ export function createContainer(
     logger,
     periodSeconds: config.audit.checkpointPeriodSeconds,
     everyEvents: config.audit.checkpointEveryEvents,
-    onChainChecked: (badEventCount) => recordChainVerdict(metrics, badEventCount),
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, 'tail', badEventCount),
   });
 
   const auditVerifier = createAuditVerifier({
@@ -211,7 +210,7 @@ export function createContainer(
     checkpoints: auditCheckpoints,
     clock,
     maxAgeSeconds: AUDIT_VERIFY_MAX_AGE_SECONDS,
-    onChainChecked: (badEventCount) => recordChainVerdict(metrics, badEventCount),
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, 'full', badEventCount),
   });
 
   const workerHandles: WorkerHandle[] = [];

@@ -12,8 +12,8 @@ export interface Metrics {
   hostQueueWait: Histogram<'provider'>;
   hostQueueRejections: Counter<'provider'>;
   hostRateLimitPauses: Counter<'provider'>;
-  auditChainBroken: Gauge;
-  auditBadEvents: Gauge;
+  auditChainBroken: Gauge<'check'>;
+  auditBadEvents: Gauge<'check'>;
 }
 
 /** A registry per container, so tests and several services in one process never share counters. */
@@ -80,12 +80,16 @@ export function createMetrics(): Metrics {
     }),
     auditChainBroken: new Gauge({
       name: 'deploykey_audit_chain_broken',
-      help: 'Whether the last verification of the audit chain in this process found it broken (1) or intact (0)',
+      help:
+        'Whether the last check of the audit chain in this process found it broken (1) or intact (0): ' +
+        'check="full" is a whole verification, check="tail" the checkpointer\'s, since the last checkpoint',
+      labelNames: ['check'],
       registers: [registry],
     }),
     auditBadEvents: new Gauge({
       name: 'deploykey_audit_chain_bad_events',
-      help: 'Bad events the last verification of the audit chain in this process found',
+      help: 'Bad events the last check of the audit chain in this process found',
+      labelNames: ['check'],
       registers: [registry],
     }),
     hostRateLimitPauses: new Counter({
@@ -97,10 +101,13 @@ export function createMetrics(): Metrics {
   };
 }
 
-/** Records a verification's verdict on the audit chain, so a broken chain raises an alert. */
-export function recordChainVerdict(metrics: Metrics, badEventCount: number): void {
-  metrics.auditChainBroken.set(badEventCount > 0 ? 1 : 0);
-  metrics.auditBadEvents.set(badEventCount);
+/**
+ * Records a check's verdict on the audit chain, so a broken chain raises an alert. The two checks
+ * cover different spans, so neither clears the other's verdict.
+ */
+export function recordChainVerdict(metrics: Metrics, check: 'full' | 'tail', badEventCount: number): void {
+  metrics.auditChainBroken.set({ check }, badEventCount > 0 ? 1 : 0);
+  metrics.auditBadEvents.set({ check }, badEventCount);
 }
 
 /** A gauge whose value is read from the source of truth at scrape time. */

@@ -37,7 +37,7 @@ const verify = async () => {
 };
 const brokenGauge = async () => {
   const metrics = await harness.api('GET', '/metrics', { token: null });
-  return /^deploykey_audit_chain_broken (\d+)$/m.exec(metrics.text)?.[1];
+  return /^deploykey_audit_chain_broken\{check="full"\} (\d+)$/m.exec(metrics.text)?.[1];
 };
 const headSeq = async () =>
   (
