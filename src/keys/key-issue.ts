@@ -190,14 +190,28 @@ export function createIssueFlow(
       },
     );
     if ('row' in pending) return pending;
+    return activate(caller, host, pending, ttlSeconds);
+  }
 
+  /**
+   * Creates the key at the host and in Vault for a pending row, and makes it active. Whatever was
+   * created is removed again if any step fails.
+   */
+  async function activate(
+    caller: Caller,
+    host: GitHost,
+    pending: DeployKeyRow,
+    ttlSeconds: number,
+  ): Promise<IssueResult> {
+    const { id, job_id: jobId, repository, delivery, expires_at: expiresAt } = pending;
+    const vaultPath = pending.vault_path ?? '';
     const created: Created = {};
     try {
       const knownHosts = await host.knownHosts();
-      const pair = generateDeployKeyPair(keyTitle(id, request.jobId));
+      const pair = generateDeployKeyPair(keyTitle(id, jobId));
       const added = await host.addDeployKey({
-        repository: request.repository,
-        title: keyTitle(id, request.jobId),
+        repository,
+        title: keyTitle(id, jobId),
         publicKey: pair.publicKey,
         expiresAt,
         caller: caller.id,
@@ -254,7 +268,7 @@ export function createIssueFlow(
     } catch (error) {
       const stillPending = await keys.findById(id);
       if (stillPending) await undoIssue(stillPending, describeFailure(error), created);
-      throw toIssueError(error, request.repository);
+      throw toIssueError(error, repository);
     }
   }
 
