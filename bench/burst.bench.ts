@@ -6,6 +6,7 @@
 // Prints one JSON object on stdout; progress goes to stderr.
 import { serviceSettingsFor } from '../sandbox/stand-ins.ts';
 import { TITLE_PREFIX } from '../src/hosts/git-host.ts';
+import { ownerScope } from '../src/keys/ownership.ts';
 import { secretExists } from '../test/support/vault-secrets.ts';
 import {
   BENCH_REPOSITORY,
@@ -91,7 +92,8 @@ try {
   const rowsByStatus = Object.fromEntries(rows.rows.map((row) => [row.status, Number(row.n)]));
   const { secrets, vault } = bench.service.container;
   const secretsOfRefused = await runConcurrent(refused.length, 16, async (i) => {
-    const path = secrets.pathFor(`burst-${refused[i]?.index}`, 'github', BENCH_REPOSITORY);
+    const owner = refused[i]!.caller === 0 ? 'token:bench-ci' : `token:bench-ci-${refused[i]!.caller}`;
+    const path = secrets.pathFor(ownerScope(owner), `burst-${refused[i]!.index}`, 'github', BENCH_REPOSITORY);
     check(!(await secretExists(vault, secrets.mount, path)), `a Vault secret is left at ${path}`);
   });
 

@@ -30,11 +30,12 @@ const OVERDUE = Math.min(500, Math.floor(keyCount / 100));
 /** Keys: the first `due` active and due within a minute or two, 1 in 20 active for a day, 1 in 50 failed, the rest revoked. */
 async function insertKeys(bench: BenchService) {
   await bench.database.pool.query(
-    `INSERT INTO deploy_keys (id, provider, repository, job_id, status, delivery, caller, created_at,
-                              activated_at, expires_at, revoke_requested_at, revoked_at, revoke_reason)
+    `INSERT INTO deploy_keys (id, provider, repository, repository_key, job_id, status, delivery, caller,
+                              owner, created_at, activated_at, expires_at, revoke_requested_at, revoked_at,
+                              revoke_reason)
      SELECT gen_random_uuid(), CASE WHEN g % 3 = 0 THEN 'gitlab' ELSE 'github' END,
-            'acme/repo-' || (g % ${REPOSITORY_COUNT}), 'job-' || g, k.status, 'vault',
-            CASE WHEN g % 2 = 0 THEN 'token:bench-ci' ELSE 'token:other-ci' END, k.created, k.created,
+            'acme/repo-' || (g % ${REPOSITORY_COUNT}), 'acme/repo-' || (g % ${REPOSITORY_COUNT}), 'job-' || g,
+            k.status, 'vault', k.caller, k.caller, k.created, k.created,
             CASE WHEN k.status = 'active' AND g <= $2 THEN now() + interval '60 seconds' + (g % 30) * interval '1 second'
                  WHEN k.status = 'active' THEN now() + interval '1 day'
                  ELSE k.created + interval '1 hour' END,
@@ -43,6 +44,7 @@ async function insertKeys(bench: BenchService) {
             CASE WHEN k.status = 'revoked' THEN 'job-completed' END
        FROM generate_series(1, $1::int) AS g,
             LATERAL (SELECT now() - g * interval '30 seconds' AS created,
+                            CASE WHEN g % 2 = 0 THEN 'token:bench-ci' ELSE 'token:other-ci' END AS caller,
                             CASE WHEN g <= $2 OR g % 20 = 0 THEN 'active'
                                  WHEN g % 50 = 1 THEN 'failed'
                                  ELSE 'revoked' END AS status) AS k`,

@@ -9,6 +9,7 @@ import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../
 import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
 import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
+import { ownerScope } from '../src/keys/ownership.ts';
 import { createLogger } from '../src/log.ts';
 import { createServiceProcess } from '../test/chaos/processes.ts';
 import { buildCompiled, COMPILED_CLI_PATH } from '../test/support/cli.ts';
@@ -177,7 +178,12 @@ export async function startBenchService(
         allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
       },
     ],
-    rateLimit: { max: 10_000_000, timeWindowSeconds: 60 },
+    rateLimit: {
+      max: 10_000_000,
+      timeWindowSeconds: 60,
+      expensiveMax: 10_000_000,
+      failedAuthMax: 10_000_000,
+    },
     ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
   };
   let service: SandboxService;
@@ -304,7 +310,7 @@ export async function seedActiveKeys(
     const title = keyTitle(id, key.jobId);
     const publicKey = fastPublicKey(title);
     const hostKeyId = String(seedHostKey(bench, key.repository, title, publicKey));
-    const vaultPath = container.secrets.pathFor(key.jobId, 'github', key.repository);
+    const vaultPath = container.secrets.pathFor(ownerScope(caller), key.jobId, 'github', key.repository);
     await container.secrets.write(
       vaultPath,
       { privateKey: 'seeded', publicKey, knownHosts: '', fingerprint: 'seeded' },
@@ -322,6 +328,8 @@ export async function seedActiveKeys(
       host_key_id: hostKeyId,
       vault_path: vaultPath,
       caller,
+      owner: caller,
+      repository_key: key.repository,
       created_at: now,
       activated_at: now,
       expires_at: key.expiresAt,

@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
+import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
+import { HOST_ID_PATTERN } from './keys/policy.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -47,7 +49,7 @@ const ENV_DEFAULTS = {
 
 const HostSchema = Type.Object(
   {
-    id: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', description: 'Name callers use as `provider`' }),
+    id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
     type: Type.Union([Type.Literal('github'), Type.Literal('gitlab')]),
     apiUrl: Url(['http', 'https'], 'REST API base, e.g. https://api.github.com or https://gitlab.com/api/v4'),
     sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
@@ -102,6 +104,13 @@ export const FileSchema = Type.Object(
           pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
           default: 'kubernetes',
         }),
+        kubernetesAudience: Type.String({
+          minLength: 1,
+          default: 'vault',
+          description:
+            'The `aud` a service account token must carry to log in with a per-key Kubernetes-auth role ' +
+            '(the audience the pods request their Vault token for)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -118,13 +127,8 @@ export const FileSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     policy: PolicySchema,
-    rateLimit: Type.Object(
-      {
-        max: Type.Integer({ minimum: 1, default: 120, description: 'Requests per caller per window' }),
-        timeWindowSeconds: Type.Integer({ minimum: 1, default: 60 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    rateLimit: RateLimitSchema,
+    http: HttpLimitsSchema,
     worker: Type.Object(
       {
         concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
@@ -159,6 +163,11 @@ export const FileSchema = Type.Object(
           default: 300,
           description: 'How often the worker signs the audit chain head and writes it to Vault',
         }),
+        checkpointEveryEvents: Type.Integer({
+          minimum: 0,
+          default: 1_000,
+          description: 'Also sign as soon as the chain has grown by this many events (0: by period only)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -174,7 +183,7 @@ export interface Config {
   redisUrl: string;
   redisPrefix: string;
   vault: { addr: string; token: string } & FileConfig['vault'];
-  http: { host: string; port: number };
+  http: { host: string; port: number } & FileConfig['http'];
   logLevel: string;
   hosts: HostConfig[];
   keys: FileConfig['keys'];
@@ -273,6 +282,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (defaultTtl < file.keys.minTtlSeconds || defaultTtl > file.keys.maxTtlSeconds) {
     problems.push('config keys.defaultTtlSeconds must lie between keys.minTtlSeconds and keys.maxTtlSeconds');
   }
+  if (file.http.headersTimeoutSeconds > file.http.requestTimeoutSeconds) {
+    problems.push('config http.headersTimeoutSeconds must not exceed http.requestTimeoutSeconds');
+  }
   const seen = new Set<string>();
   const hosts = file.hosts.map((host, index) => {
     if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
@@ -307,7 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     vault: { addr: e.VAULT_ADDR, token: e.VAULT_TOKEN, ...file.vault },
-    http: { host: e.HOST, port: e.PORT },
+    http: { host: e.HOST, port: e.PORT, ...file.http },
     logLevel: e.LOG_LEVEL,
     hosts,
     keys: file.keys,

@@ -1,5 +1,10 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
 import { Redis } from 'ioredis';
+import {
+  AUDIT_VERIFY_MAX_AGE_SECONDS,
+  type AuditVerifier,
+  createAuditVerifier,
+} from './audit/audit-verifier.ts';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.ts';
 import { createVaultCheckpointStore } from './audit/checkpoint-store.ts';
 import { createAccessPolicy } from './auth/access-policy.ts';
@@ -10,12 +15,13 @@ import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
 import { createRedisPacing } from './hosts/shared-pacing.ts';
-import { SYSTEM_ACTOR } from './keys/caller.ts';
+import { type Caller, SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
-import type { Authorize } from './keys/key-service-deps.ts';
+import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
+import { ownerIdentity } from './keys/ownership.ts';
 import type { Logger } from './log.ts';
-import { createMetrics, type Metrics, registerCollectedGauge } from './metrics.ts';
+import { createMetrics, type Metrics, recordChainVerdict, registerCollectedGauge } from './metrics.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
@@ -44,6 +50,8 @@ export interface Container {
   authenticate: Authenticator;
   /** Signed audit checkpoints in Vault (audit wiring); written from the worker role. */
   auditCheckpoints: AuditCheckpoints;
+  /** Verification for the API: one walk shared by concurrent requests, reused while the head holds. */
+  auditVerifier: AuditVerifier;
   readiness: Record<string, ReadinessCheck>;
   /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
   connect(): Promise<void>;
@@ -124,11 +132,19 @@ export function createContainer(
     clockSkewSeconds: config.auth.clockSkewSeconds,
     logger,
   });
+  const bindingsOf = (caller: Caller) =>
+    policy.bindings(caller.subject).map((binding) => ({
+      rule: binding.rule,
+      owner: ownerIdentity(caller.id, binding.claims),
+    }));
   const authorize: Authorize = async (caller, request) => {
     const activeKeys = await keys.countLiveForCaller(caller.id);
     const decision = policy.decide(caller.subject, request, activeKeys);
-    return decision.allowed ? { allowed: true, rule: decision.rule } : decision;
+    if (!decision.allowed) return decision;
+    const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;
+    return { allowed: true, rule: decision.rule, owner, maxActiveKeys: decision.maxActiveKeys };
   };
+  const ownersOf: OwnersOf = (caller) => [...new Set(bindingsOf(caller).map((binding) => binding.owner))];
   const keyService = createKeyService({
     keys,
     hosts,
@@ -139,7 +155,12 @@ export function createContainer(
     logger,
     systemActor: SYSTEM_ACTOR,
     authorize,
-    settings: { ttl: config.keys, pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds },
+    ownersOf,
+    settings: {
+      ttl: config.keys,
+      pendingTimeoutSeconds: config.reconciler.pendingTimeoutSeconds,
+      kubernetesAudience: config.vault.kubernetesAudience,
+    },
   });
 
   registerCollectedGauge(metrics, 'deploykey_keys_active', 'Keys currently active', () => keys.countActive());
@@ -177,6 +198,16 @@ export function createContainer(
     clock,
     logger,
     periodSeconds: config.audit.checkpointPeriodSeconds,
+    everyEvents: config.audit.checkpointEveryEvents,
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, 'tail', badEventCount),
+  });
+
+  const auditVerifier = createAuditVerifier({
+    db: db.db,
+    checkpoints: auditCheckpoints,
+    clock,
+    maxAgeSeconds: AUDIT_VERIFY_MAX_AGE_SECONDS,
+    onChainChecked: (badEventCount) => recordChainVerdict(metrics, 'full', badEventCount),
   });
 
   const workerHandles: WorkerHandle[] = [];
@@ -197,6 +228,7 @@ export function createContainer(
     tokens,
     authenticate: overrides.authenticate ?? createAuthenticator({ tokens, oidc }),
     auditCheckpoints,
+    auditVerifier,
     readiness,
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>

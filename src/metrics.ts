@@ -12,6 +12,8 @@ export interface Metrics {
   hostQueueWait: Histogram<'provider'>;
   hostQueueRejections: Counter<'provider'>;
   hostRateLimitPauses: Counter<'provider'>;
+  auditChainBroken: Gauge<'check'>;
+  auditBadEvents: Gauge<'check'>;
 }
 
 /** A registry per container, so tests and several services in one process never share counters. */
@@ -76,6 +78,20 @@ export function createMetrics(): Metrics {
       labelNames: ['provider'],
       registers: [registry],
     }),
+    auditChainBroken: new Gauge({
+      name: 'deploykey_audit_chain_broken',
+      help:
+        'Whether the last check of the audit chain in this process found it broken (1) or intact (0): ' +
+        'check="full" is a whole verification, check="tail" the checkpointer\'s, since the last checkpoint',
+      labelNames: ['check'],
+      registers: [registry],
+    }),
+    auditBadEvents: new Gauge({
+      name: 'deploykey_audit_chain_bad_events',
+      help: 'Bad events the last check of the audit chain in this process found',
+      labelNames: ['check'],
+      registers: [registry],
+    }),
     hostRateLimitPauses: new Counter({
       name: 'deploykey_host_rate_limit_pauses_total',
       help: 'Times a Git host asked us to wait (retry-after or an exhausted rate limit)',
@@ -83,6 +99,15 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Records a check's verdict on the audit chain, so a broken chain raises an alert. The two checks
+ * cover different spans, so neither clears the other's verdict.
+ */
+export function recordChainVerdict(metrics: Metrics, check: 'full' | 'tail', badEventCount: number): void {
+  metrics.auditChainBroken.set({ check }, badEventCount > 0 ? 1 : 0);
+  metrics.auditBadEvents.set({ check }, badEventCount);
 }
 
 /** A gauge whose value is read from the source of truth at scrape time. */

@@ -24,6 +24,13 @@ path "secret/metadata/deploy-keys/*" {
   capabilities = ["create", "update", "read", "delete"]
 }
 
+# Revoking a key revokes the single-use wrapping token it was handed out in (by its accessor, the
+# only thing the service keeps of it), so the token cannot unwrap the key afterwards. This lets
+# the token revoke any token whose accessor it knows; it never learns other tokens' accessors.
+path "auth/token/revoke-accessor" {
+  capabilities = ["update"]
+}
+
 # Signed audit checkpoints: a sibling of the key prefix, so no per-key policy below can reach it.
 path "secret/data/deploy-keys-audit/checkpoints/latest" {
   capabilities = ["create", "update", "read"]

@@ -271,6 +271,19 @@ export function createTokenStore(rootToken: string, now: () => number = Date.now
         },
       },
       {
+        // Idempotent, as Vault has been since 1.10: an accessor of no live token is not an error.
+        pattern: /^auth\/token\/revoke-accessor$/,
+        operations: {
+          update: (request) => {
+            const accessor = typeof request.data.accessor === 'string' ? request.data.accessor : '';
+            if (accessor === '') throw badRequest('missing accessor');
+            const entry = [...tokens.values()].find((candidate) => candidate.accessor === accessor);
+            if (entry) revoke(entry.id);
+            return null;
+          },
+        },
+      },
+      {
         pattern: /^auth\/token\/revoke-self$/,
         operations: {
           update: (request) => {

@@ -32,11 +32,18 @@ export const CSV_COLUMNS = [
 ] as const satisfies readonly (keyof AuditEventView)[];
 
 const NEEDS_QUOTES = /[",\r\n]/;
+// A spreadsheet reads a cell that starts with one of these as a formula (CWE-1236). Fields come
+// from callers (job ids, repositories, token names, OIDC subjects), so none may start with one.
+const FORMULA_START = /^[=+\-@\t\r]/;
 
-/** One RFC 4180 field: quoted when it holds a quote, comma or line break; null is an empty field. */
+/**
+ * One RFC 4180 field: a leading formula character is neutralised with a `'`, and the field is
+ * quoted when it holds a quote, comma or line break; null is an empty field.
+ */
 export function csvField(value: string | null): string {
   if (value === null) return '';
-  return NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+  const inert = FORMULA_START.test(value) ? `'${value}` : value;
+  return NEEDS_QUOTES.test(inert) ? `"${inert.replaceAll('"', '""')}"` : inert;
 }
 
 export function csvRow(event: AuditEventView): string {

@@ -1,5 +1,5 @@
 // Reading the audit log: filtered, keyset-paginated by seq, so any range costs bounded memory.
-import type { Kysely, SelectQueryBuilder } from 'kysely';
+import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { AuditEventRow, Database } from '../db/schema.ts';
 import { type AuditEvent, toAuditEvent } from './audit.repository.ts';
 
@@ -63,7 +63,8 @@ function filtered(db: Kysely<Database>, filter: AuditFilter): EventQuery {
   if (filter.from) query = query.where('at', '>=', filter.from);
   if (filter.to) query = query.where('at', '<', filter.to);
   if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
-  if (filter.repository) query = query.where('repository', '=', filter.repository);
+  // Repository paths are case-insensitive on GitHub and GitLab: any spelling finds every event.
+  if (filter.repository) query = query.where(sql`lower(repository)`, '=', sql`lower(${filter.repository})`);
   if (filter.jobId) query = query.where('job_id', '=', filter.jobId);
   if (filter.actor) query = query.where('actor', '=', filter.actor);
   if (filter.action) query = query.where('action', '=', filter.action);

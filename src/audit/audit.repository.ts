@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AuditEventRow, Database } from '../db/schema.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, type JsonValue, storableText, toJsonValue } from './canonical-json.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -72,7 +72,17 @@ export interface AuditKeyFields {
 // keys itself, once it knows the seq, and reads the key fields from the row in the same statement.
 const COMPLETED_IN_SQL = ',"jobId":null,"keyId":null,"provider":null,"repository":null,"seq":""}';
 
-function hashedHead(at: Date, body: AuditBody): string {
+/** The event's own fields in the one form that is both hashed and stored. */
+function storable(body: AuditBody): { actor: string; action: string; details: Record<string, JsonValue> } {
+  const details = toJsonValue(body.details ?? {});
+  return {
+    actor: storableText(body.actor),
+    action: storableText(body.action),
+    details: details !== null && typeof details === 'object' && !Array.isArray(details) ? details : {},
+  };
+}
+
+function hashedHead(at: Date, body: ReturnType<typeof storable>): string {
   const full = hashedFields({
     seq: '',
     at,
@@ -82,7 +92,7 @@ function hashedHead(at: Date, body: AuditBody): string {
     provider: null,
     repository: null,
     jobId: null,
-    details: body.details ?? {},
+    details: body.details,
   });
   if (!full.endsWith(COMPLETED_IN_SQL)) throw new Error('audit fields after details changed');
   return `${full.slice(0, -COMPLETED_IN_SQL.length)},`;
@@ -94,11 +104,14 @@ function hashedHead(at: Date, body: AuditBody): string {
  * keeps the change and its audit record one atomic statement, and the lock short.
  */
 export function auditAppendCall(body: AuditBody, key: AuditKeyFields, at: Date = new Date()) {
+  const event = storable(body);
   return sql<{ seq: string; prev_hash: string; hash: string }>`audit_append(
-    ${hashedHead(at, body)}::text, ${at}::timestamptz, ${body.actor}::text, ${body.action}::text,
-    ${JSON.stringify(body.details ?? {})}::jsonb, ${key.keyId}::uuid, ${key.provider}::text,
+    ${hashedHead(at, event)}::text, ${at}::timestamptz, ${event.actor}::text, ${event.action}::text,
+    ${JSON.stringify(event.details)}::jsonb, ${key.keyId}::uuid, ${key.provider}::text,
     ${key.repository}::text, ${key.jobId}::text)`;
 }
+
+const optionalText = (text: string | null | undefined) => (text == null ? null : storableText(text));
 
 /**
  * Appends one event to the hash chain. Pass the transaction that makes the state change, so the
@@ -112,13 +125,11 @@ export async function appendAuditEvent(
   const at = new Date();
   const event = {
     at,
-    actor: input.actor,
-    action: input.action,
+    ...storable(input),
     keyId: input.keyId ?? null,
-    provider: input.provider ?? null,
-    repository: input.repository ?? null,
-    jobId: input.jobId ?? null,
-    details: input.details ?? {},
+    provider: optionalText(input.provider),
+    repository: optionalText(input.repository),
+    jobId: optionalText(input.jobId),
   };
   const { rows } = await sql<{ seq: string; prev_hash: string; hash: string }>`
     SELECT seq, prev_hash, hash FROM ${auditAppendCall(event, event, at)}`.execute(db);

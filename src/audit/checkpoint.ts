@@ -1,8 +1,12 @@
-// Periodically signs the audit chain's head and writes it to Vault. Runs in the worker role from a
+// Signs the audit chain's head and writes it to Vault, every period and whenever the chain has
+// grown by `everyEvents` since the last checkpoint, so a rewrite or truncation of the tail is
+// detectable after at most that many events or that much time. Runs in the worker role from a
 // timer under a Postgres advisory lock, so one replica at a time writes.
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { legacyAllowance } from './audit-legacy.ts';
+import { auditChainHead } from './audit-query.ts';
 import { walkAuditChain } from './audit-verify.ts';
 import {
   type AuditCheckpoint,
@@ -13,6 +17,8 @@ import {
 import type { CheckpointStore } from './checkpoint-store.ts';
 
 const AUDIT_CHECKPOINT_LOCK = 0x64_6b_72_63_6b_70;
+// How often the head is looked at (one indexed read) to sign after `everyEvents` new events.
+const HEAD_POLL_MS = 1_000;
 
 export type CheckpointOutcome =
   | { status: 'written'; checkpoint: AuditCheckpoint }
@@ -33,6 +39,10 @@ export interface AuditCheckpointsDeps {
   clock: () => Date;
   logger: Logger;
   periodSeconds: number;
+  /** Also sign once the chain has grown by this many events since the last checkpoint; 0: never. */
+  everyEvents?: number;
+  /** Called with the number of bad events each pass found (0: intact), e.g. to raise an alert. */
+  onChainChecked?: (badEventCount: number) => void;
 }
 
 export interface AuditCheckpoints {
@@ -54,6 +64,8 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<CheckpointOutcome> | undefined;
   let started = false;
+  let lastSignedSeq: bigint | undefined;
+  let lastPassAt = 0;
 
   const isValid = (checkpoint: AuditCheckpoint) =>
     publicKey !== undefined && checkpointSignatureValid(checkpoint, publicKey);
@@ -68,10 +80,11 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
     }
     // The new checkpoint is signed only over a chain that verifiably extends the previous one
     // (or, for the first, over the whole chain), so a rewrite is never endorsed.
-    const walk = await walkAuditChain(
-      deps.db.db,
-      previous ? { start: { seq: previous.seq, hash: previous.head } } : {},
-    );
+    const walk = await walkAuditChain(deps.db.db, {
+      ...(previous ? { start: { seq: previous.seq, hash: previous.head } } : {}),
+      legacy: await legacyAllowance(deps.db.db, publicKey),
+    });
+    deps.onChainChecked?.(walk.badEventCount);
     if (!walk.ok) {
       const firstBadSeq = walk.firstBadSeq ?? '0';
       const reason = walk.reason ?? 'the chain is broken';
@@ -79,13 +92,17 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
       return { status: 'chain-broken', firstBadSeq, reason };
     }
     if (!walk.last) return { status: 'empty' };
-    if (previous && previous.seq === walk.last.seq) return { status: 'unchanged', checkpoint: previous };
+    if (previous && previous.seq === walk.last.seq) {
+      lastSignedSeq = BigInt(previous.seq);
+      return { status: 'unchanged', checkpoint: previous };
+    }
     const checkpoint = signCheckpoint(key, {
       seq: walk.last.seq,
       head: walk.last.hash,
       at: deps.clock().toISOString(),
     });
     await store.write(checkpoint);
+    lastSignedSeq = BigInt(checkpoint.seq);
     logger.info({ seq: checkpoint.seq, location: store.location }, 'audit checkpoint written');
     return { status: 'written', checkpoint };
   }
@@ -120,11 +137,32 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
       logger.error({ err: error.message }, 'audit checkpoint pass failed');
     });
 
+  /** Whether a pass is due: the period is over, or the chain grew by everyEvents since the last checkpoint. */
+  async function due(): Promise<boolean> {
+    if (Date.now() - lastPassAt >= deps.periodSeconds * 1000) return true;
+    const everyEvents = deps.everyEvents ?? 0;
+    if (everyEvents <= 0 || lastSignedSeq === undefined) return false;
+    const head = await auditChainHead(deps.db.db);
+    return head !== undefined && BigInt(head.seq) - lastSignedSeq >= BigInt(everyEvents);
+  }
+
+  const tick = async () => {
+    if (await due()) {
+      lastPassAt = Date.now();
+      await runLogged();
+    }
+  };
+
   function schedule() {
     if (!started) return;
+    const everyEvents = deps.everyEvents ?? 0;
+    const wait =
+      everyEvents > 0 ? Math.min(HEAD_POLL_MS, deps.periodSeconds * 1000) : deps.periodSeconds * 1000;
     timer = setTimeout(() => {
-      void runLogged().finally(schedule);
-    }, deps.periodSeconds * 1000);
+      void tick()
+        .catch((error: Error) => logger.error({ err: error.message }, 'audit checkpoint pass failed'))
+        .finally(schedule);
+    }, wait);
   }
 
   return {
@@ -138,6 +176,7 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
     start() {
       if (started || !signingKey) return;
       started = true;
+      lastPassAt = Date.now();
       void runLogged().finally(schedule);
     },
     async stop() {

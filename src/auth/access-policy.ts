@@ -17,12 +17,13 @@ import type {
   PolicyRules,
   PolicySubject,
 } from './policy-schema.ts';
-import { printable } from './policy-values.ts';
+import { claimValue, printable } from './policy-values.ts';
 
 export {
   type AccessPolicy,
   type AccessPolicyOptions,
   API_TOKEN_ISSUER,
+  type Binding,
   type Decision,
   type Delivery,
   type DenyReason,
@@ -96,6 +97,18 @@ export function createAccessPolicy(rules: PolicyRules, options: AccessPolicyOpti
         return { name, callerMatched: true, why: `applies and ${verdict}${note}` };
       });
       return { decision, rules: rulesOut };
+    },
+
+    bindings(subject) {
+      return compiled
+        .filter((rule) => callerMismatch(rule, subject) === undefined)
+        .map((rule) => ({
+          rule: rule.rule.name,
+          // callerMismatch guarantees every matched claim has a value.
+          claims: Object.fromEntries(
+            rule.claims.map(([name]) => [name, claimValue(subject.claims, name) as string]),
+          ),
+        }));
     },
 
     validate() {

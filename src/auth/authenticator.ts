@@ -5,6 +5,7 @@ import { bearerToken, unauthorized } from '../http/auth.ts';
 import { AppError } from '../http/errors.ts';
 import type { Caller } from '../keys/caller.ts';
 import { API_TOKEN_PREFIX, type ApiTokens } from './api-tokens.ts';
+import { printable } from './policy-values.ts';
 
 export type Authenticator = (request: FastifyRequest) => Promise<Caller>;
 
@@ -73,6 +74,7 @@ export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifi
     } catch (error) {
       const reason = (error as { reason?: string }).reason;
       if (!reason) throw error;
+      const identity = (error as { identity?: { issuerId: string; subject: string } }).identity;
       if (reason === 'issuer-unavailable') {
         throw new AppError(
           'issuer-unavailable',
@@ -86,6 +88,10 @@ export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifi
       throw new AppError('unauthorized', 401, (error as Error).message, {
         headers: { 'www-authenticate': 'Bearer realm="deploykey", error="invalid_token"' },
         extra: { reason },
+        // A token whose signature verified comes from a known caller: refusing it is audited.
+        ...(identity
+          ? { denial: { actor: `${identity.issuerId}:${printable(identity.subject)}`, reason } }
+          : {}),
       });
     }
   };

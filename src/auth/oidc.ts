@@ -52,6 +52,18 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** Whether any claim name or string value, at any depth, holds a control character (NUL included). */
+function hasControlCharacter(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return CONTROL_CHARACTER.test(value);
+  if (value === null || typeof value !== 'object' || depth > 16) return false;
+  return Object.entries(value).some(
+    ([key, entry]) => CONTROL_CHARACTER.test(key) || hasControlCharacter(entry, depth + 1),
+  );
+}
+
 export function detectKind(claims: Record<string, unknown>): OidcKind {
   if (isObject(claims['kubernetes.io'])) return 'kubernetes';
   if (
@@ -137,6 +149,13 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
       throw new AuthError('not-yet-valid', 'the token was issued in the future (iat)');
     }
     if (!isText(claims.sub)) throw new AuthError('invalid-claims', 'the token\'s "sub" claim is empty');
+    // Claims become identities, audit records and policy input; a control character in any of them
+    // (NUL cannot even be stored) makes the token unusable rather than something to clean up.
+    if (hasControlCharacter(claims)) {
+      throw new AuthError('invalid-claims', 'the token carries a claim with a control character', {
+        identity: { issuerId: issuer.id, subject: claims.sub },
+      });
+    }
     return {
       issuerId: issuer.id,
       issuer: issuer.issuer,

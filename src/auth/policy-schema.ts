@@ -98,8 +98,16 @@ export interface AccessPolicyOptions {
   providers?: readonly string[];
 }
 
+/** A rule that applies to a caller, and the values of the claims its `match` binds for that caller. */
+export interface Binding {
+  rule: string;
+  claims: Record<string, string>;
+}
+
 export interface AccessPolicy {
   decide(subject: PolicySubject, request: PolicyRequest, activeKeys: number): Decision;
+  /** Every rule that applies to the caller (whatever it would permit), with the claims it binds. */
+  bindings(subject: PolicySubject): Binding[];
   explain(subject: PolicySubject, request: PolicyRequest, activeKeys: number): Explanation;
   validate(): string[];
 }

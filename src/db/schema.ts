@@ -17,7 +17,13 @@ export interface DeployKeysTable {
   public_key: string | null;
   host_key_id: string | null;
   vault_path: string | null;
+  /** Accessor of the wrapping token a `wrapped` key was handed out in (never the token). */
+  wrap_accessor: string | null;
   caller: string;
+  /** The caller id plus the claims the allowing rule bound (src/keys/ownership.ts). */
+  owner: string;
+  /** The repository's identity on its host; null only for duplicates revoked by migration 004. */
+  repository_key: string | null;
   caller_details: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   activated_at: Timestamp | null;

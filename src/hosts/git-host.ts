@@ -90,8 +90,14 @@ export function keyTitle(keyId: string, jobId: string): string {
   return `${TITLE_PREFIX}${keyId} job=${jobId}`;
 }
 
-/** The key id in one of our titles, or undefined for a key that is not ours. */
+const OUR_TITLE = /^deploykey-rotator:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\s|$)/;
+
+/** The key id in one of our titles, or undefined for a key that is not ours or whose id is malformed. */
 export function keyIdFromTitle(title: string): string | undefined {
-  const match = /^deploykey-rotator:([0-9a-f-]{36})(?:\s|$)/.exec(title);
-  return match?.[1];
+  return OUR_TITLE.exec(title)?.[1];
+}
+
+/** Whether the title claims to be ours (our prefix) though no key id can be read from it. */
+export function isUnreadableOwnTitle(title: string): boolean {
+  return title.startsWith(TITLE_PREFIX) && keyIdFromTitle(title) === undefined;
 }

@@ -6,6 +6,7 @@ import type { Container } from '../container.ts';
 import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
+import { type RequestBudgets, throttleFailedAuthentication } from './request-budgets.ts';
 import { auditRoutes } from './routes/audit.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
@@ -25,6 +26,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The HTTP API, ready for `inject()` or `listen()`; it never listens by itself. */
 export async function buildApp(container: Container): Promise<App> {
+  const limits = container.config.http;
   const app = Fastify({
     loggerInstance: container.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -41,7 +43,25 @@ export async function buildApp(container: Container): Promise<App> {
     frameworkErrors: sendFrameworkError,
     clientErrorHandler: sendClientError,
     forceCloseConnections: 'idle',
+    // A client that sends slowly, or not at all, is cut off instead of holding a connection.
+    requestTimeout: limits.requestTimeoutSeconds * 1000,
+    connectionTimeout: limits.connectionTimeoutSeconds * 1000,
+    keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: {
+      headersTimeout: limits.headersTimeoutSeconds * 1000,
+      requestTimeout: limits.requestTimeoutSeconds * 1000,
+      // Node checks the two timeouts above this often (default 30 s, longer than they may be).
+      connectionsCheckingInterval: 1_000,
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = limits.maxConnections;
+  const budgets: RequestBudgets = {
+    redis: container.redis,
+    prefix: container.config.redisPrefix,
+    ...container.config.rateLimit,
+  };
+  const authenticate = throttleFailedAuthentication(container.authenticate, budgets);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -54,7 +74,20 @@ export async function buildApp(container: Container): Promise<App> {
     });
   });
 
-  registerErrorHandling(app, { [JOB_ID_PATTERN]: JOB_ID_RULE });
+  registerErrorHandling(app, {
+    patternRules: { [JOB_ID_PATTERN]: JOB_ID_RULE },
+    recordDenial: (denial, request) =>
+      container.keys.recordEvent({
+        actor: denial.actor,
+        action: denial.action ?? 'access.denied',
+        ...denial.key,
+        details: {
+          reason: denial.reason,
+          ...denial.details,
+          route: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+        },
+      }),
+  });
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));
@@ -63,25 +96,23 @@ export async function buildApp(container: Container): Promise<App> {
     keysRoutes({
       keyService: container.keyService,
       hosts: container.hosts,
-      authenticate: container.authenticate,
+      authenticate,
       vaultMount: container.config.vault.kvMount,
-      rateLimit: {
-        redis: container.redis,
-        prefix: container.config.redisPrefix,
-        ...container.config.rateLimit,
-      },
+      budgets,
       clock: container.clock,
     }),
   );
   await app.register(
-    tokensRoutes({ tokens: container.tokens, authenticate: container.authenticate, clock: container.clock }),
+    tokensRoutes({ tokens: container.tokens, authenticate, budgets, clock: container.clock }),
   );
   // audit wiring: the security teams' read API.
   await app.register(
     auditRoutes({
       db: container.db.db,
       checkpoints: container.auditCheckpoints,
-      authenticate: container.authenticate,
+      verifier: container.auditVerifier,
+      authenticate,
+      budgets,
       clock: container.clock,
     }),
   );

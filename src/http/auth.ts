@@ -31,6 +31,13 @@ export function requireCaller(request: FastifyRequest, roles?: Role[]): Caller {
       'role-not-allowed',
       403,
       `this needs the role ${roles.join(' or ')}; the caller is ${request.caller.role}`,
+      {
+        denial: {
+          actor: request.caller.actor,
+          reason: 'role-not-allowed',
+          details: { role: request.caller.role, needs: roles, caller: request.caller.id },
+        },
+      },
     );
   }
   return request.caller;

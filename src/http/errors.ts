@@ -4,6 +4,20 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const PROBLEM_TYPE_BASE = 'https://deploykey-rotator.dev/problems/';
 
+/**
+ * An authorization refusal of a known caller, to be audited: every refusal goes into the audit log
+ * from one place, the error handler, whichever layer refused.
+ */
+export interface Denial {
+  actor: string;
+  /** `access.denied` unless said otherwise (the access policy's refusals are `policy.denied`). */
+  action?: 'access.denied' | 'policy.denied';
+  reason: string;
+  details?: Record<string, unknown>;
+  /** The key (or the provider and repository) the refused request was about, when there is one. */
+  key?: { keyId?: string; provider?: string; repository?: string; jobId?: string };
+}
+
 /** The one error type the service raises on purpose; anything else is an internal error. */
 export class AppError extends Error {
   readonly code: string;
@@ -12,6 +26,7 @@ export class AppError extends Error {
   readonly expose: boolean;
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
+  readonly denial: Denial | undefined;
 
   constructor(
     code: string,
@@ -22,6 +37,7 @@ export class AppError extends Error {
       headers?: Record<string, string>;
       extra?: Record<string, unknown>;
       cause?: unknown;
+      denial?: Denial;
     } = {},
   ) {
     super(message, { cause: options.cause });
@@ -31,6 +47,7 @@ export class AppError extends Error {
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
     this.extra = options.extra ?? {};
+    this.denial = options.denial;
   }
 }
 
@@ -175,17 +192,29 @@ export function sendClientError(error: NodeJS.ErrnoException, socket: Duplex): v
   socket.destroy(error);
 }
 
+export interface ErrorHandlingOptions {
+  /** Plain-words rules for schema patterns, shown instead of the regular expression. */
+  patternRules?: PatternRules;
+  /** Audits a refusal; a failure to do so is logged and the refusal still answered. */
+  recordDenial?: (denial: Denial, request: FastifyRequest) => Promise<void>;
+}
+
 export function registerErrorHandling(
   app: Pick<FastifyInstance, 'setErrorHandler' | 'setNotFoundHandler'>,
-  patternRules: PatternRules = {},
+  options: ErrorHandlingOptions = {},
 ): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
+      if (error.denial && options.recordDenial) {
+        await options.recordDenial(error.denial, request).catch((failure: Error) => {
+          request.log.error({ err: failure.message, code: error.code }, 'could not audit a refusal');
+        });
+      }
       if (error.status >= 500) request.log.error({ err: error, code: error.code }, 'request failed');
       const detail = error.expose ? error.message : undefined;
       return sendProblem(reply, problem(error.status, error.code, detail, error.extra), error.headers);
     }
-    const framework = fromFrameworkError(error, patternRules);
+    const framework = fromFrameworkError(error, options.patternRules ?? {});
     if (framework) return sendProblem(reply, framework);
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, problem(500, 'internal', 'The service failed to handle this request.'));

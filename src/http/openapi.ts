@@ -5,6 +5,7 @@ import type { FastifySchema } from 'fastify';
 import { stringify } from 'yaml';
 import { projectPath } from '../project-root.ts';
 import type { App } from './app.ts';
+import { withCommonHeaders } from './openapi-headers.ts';
 import { COMMON_PROBLEMS, ProblemSchema, problemResponses } from './schemas.ts';
 
 export const DOCS_PATH = '/docs';
@@ -75,12 +76,15 @@ export function isUndocumentedUrl(url: string): boolean {
 const AUDIT_READER_PROBLEMS = {
   401: COMMON_PROBLEMS.unauthorized,
   403: '`role-not-allowed`: only auditors and admins read the audit log',
+  429: COMMON_PROBLEMS.rateLimited,
   500: COMMON_PROBLEMS.internal,
   503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;
 const AUDIT_FILTER_PROBLEMS = problemResponses({
   ...AUDIT_READER_PROBLEMS,
-  400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` after \`to\`)`,
+  400:
+    `${COMMON_PROBLEMS.invalidParameters}, \`invalid-range\` (\`from\` after \`to\`), \`invalid-timestamp\` ` +
+    '(a date-time that names no instant, such as a leap second) or `invalid-cursor`',
 });
 const AUDIT_DOCS = { tags: ['audit'] };
 
@@ -246,10 +250,8 @@ function sortedEntries(object: Json | undefined, map: (value: Json) => unknown =
 }
 
 function orderOperation(operation: Json): Json {
-  return ordered({ ...operation, responses: sortedEntries(operation.responses as Json) }, [
-    ...OPERATION,
-    'responses',
-  ]);
+  const responses = withCommonHeaders(sortedEntries(operation.responses as Json));
+  return ordered({ ...operation, responses }, [...OPERATION, 'responses']);
 }
 
 function orderDocument(document: Json): Json {

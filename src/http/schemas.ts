@@ -1,8 +1,15 @@
 import Type, { type TSchema } from 'typebox';
-import { JOB_ID_PATTERN } from '../keys/policy.ts';
+import { HOST_ID_PATTERN, JOB_ID_PATTERN } from '../keys/policy.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem } from './errors.ts';
 
 export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+// NUL and other control characters have no business in a filter, and Postgres refuses NUL in text.
+const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+
+/** A free-text query parameter: bounded, and refused (400) when it holds a control character. */
+export const PlainText = (options: { minLength?: number; maxLength: number; description?: string }) =>
+  Type.String({ ...options, pattern: NO_CONTROL_CHARACTERS });
 
 const Delivery = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')], {
   description:
@@ -26,17 +33,20 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T)
 
 export const IssueKeyBody = Type.Object(
   {
-    provider: Type.String({ minLength: 1, maxLength: 64, description: 'Id of a configured Git host' }),
+    provider: Type.String({ pattern: HOST_ID_PATTERN, description: 'Id of a configured Git host' }),
     repository: Type.String({
       minLength: 3,
       maxLength: 512,
       description: '`owner/name` or a GitLab project path',
     }),
     jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The CI or Kubernetes job the key is for' }),
-    // A number, not an integer, here: resolveTtl refuses a fraction with the configured range in the
-    // message, which a bare "must be integer" from the schema would not tell the caller.
     ttlSeconds: Type.Optional(
-      Type.Number({ description: 'Lifetime in whole seconds, within the configured bounds' }),
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Lifetime in whole seconds, from `keys.minTtlSeconds` to `keys.maxTtlSeconds` of the configuration ' +
+          '(default 60 to 86400); outside them the answer is `invalid-ttl` naming the bounds',
+      }),
     ),
     delivery: Type.Optional(Delivery),
   },
@@ -99,26 +109,46 @@ export const IssuedKeySchema = Type.Intersect([
       Type.String({ description: 'OpenSSH private key, only with delivery `response`' }),
     ),
     wrapToken: Type.Optional(
-      Type.String({ description: 'Single-use `vault unwrap` token, only with `wrapped`' }),
+      Type.String({
+        description:
+          'Single-use `vault unwrap` token, only with `wrapped`, and only in the first answer: a replay ' +
+          'never hands out another token',
+      }),
+    ),
+    wrapAccessor: Type.Optional(
+      Type.String({
+        description:
+          "The wrapping token's accessor (with `wrapped`, in the first answer and on replay): it can look " +
+          'the token up or revoke it, never unwrap it. Revoking the key revokes the token',
+      }),
     ),
   }),
 ]);
 
 export const ListKeysQuery = Type.Object(
   {
-    provider: Type.Optional(Type.String({ maxLength: 64 })),
-    repository: Type.Optional(Type.String({ maxLength: 512 })),
+    provider: Type.Optional(
+      Type.String({ pattern: HOST_ID_PATTERN, description: 'Id of a configured Git host' }),
+    ),
+    repository: Type.Optional(
+      PlainText({ maxLength: 512, description: 'Compared as the host does: case-insensitively' }),
+    ),
     jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
     status: Type.Optional(Status),
     caller: Type.Optional(
-      Type.String({
+      PlainText({
         minLength: 1,
         maxLength: 512,
         description: "Only this caller's keys (auditors and admins; an issuer only ever sees its own)",
       }),
     ),
     overdue: Type.Optional(Type.Boolean({ description: 'Only keys past their expiry and not yet revoked' })),
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: '`nextCursor` of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]{1,200}$',
+        description: '`nextCursor` of the previous page, as it was handed out',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size' })),
   },
   { additionalProperties: false },
@@ -166,13 +196,25 @@ export const ProblemSchema = Type.Object(
 
 const ProblemRef = Type.Unsafe<Problem>(Type.Ref(PROBLEM_SCHEMA_ID));
 
+/** Response headers a 2xx answer may carry besides the body, declared so generated clients type them. */
+export const withHeaders = <T extends TSchema>(schema: T, headers: Record<string, TSchema>): T => ({
+  ...schema,
+  headers,
+});
+
+const RETRY_LATER = Type.Integer({
+  minimum: 1,
+  description: 'Seconds after which the same request may succeed',
+});
 const HEADERS_BY_STATUS: Record<number, Record<string, TSchema>> = {
   401: {
     'www-authenticate': Type.String({
       description: 'The `Bearer` challenge, with `error` when a token was refused',
     }),
   },
+  409: { 'retry-after': RETRY_LATER },
   429: { 'retry-after': Type.Integer({ minimum: 1, description: 'Seconds until the budget refills' }) },
+  503: { 'retry-after': RETRY_LATER },
 };
 
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503 | 504;
@@ -205,7 +247,9 @@ export const COMMON_PROBLEMS = {
     '`validation-failed`: a path, query or header parameter breaks its schema; `errors` lists each one',
   unauthorized:
     '`unauthorized`: no bearer token, or one that is unknown, revoked, expired or fails verification (`reason`)',
-  rateLimited: '`rate-limited`: this caller used up its request budget for the window',
+  rateLimited:
+    '`rate-limited`: this caller used up its request budget for the window (expensive routes have a smaller ' +
+    'one of their own), or `authentication-throttled`: too many failed authentications from this address',
   internal: '`internal`: an unexpected failure; the detail never shows internals',
   issuerUnavailable:
     '`issuer-unavailable`: the OIDC issuer of the bearer token cannot be reached to verify it; see `Retry-After`',

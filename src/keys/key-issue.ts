@@ -1,14 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.ts';
-import type { DeployKeyRow } from '../db/schema.ts';
-import { type GitHost, HostError, keyIdFromTitle, keyTitle } from '../hosts/git-host.ts';
+import type { DeployKeyRow, NewDeployKeyRow } from '../db/schema.ts';
+import { type GitHost, keyTitle } from '../hosts/git-host.ts';
 import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
+import type { KeyAccess } from './key-access.ts';
+import { type Created, createIssueSupport, type IssueResult } from './key-issue-support.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
-import { hasKubernetesGrant, kubernetesGrantFor } from './kubernetes-grant.ts';
+import { kubernetesGrantFor } from './kubernetes-grant.ts';
+import { ownerScope, repositoryKey } from './ownership.ts';
 import { type DeliveryMode, resolveTtl, validateRepository } from './policy.ts';
 import { generateDeployKeyPair } from './ssh-keypair.ts';
+
+export type { IssueResult } from './key-issue-support.ts';
 
 export interface IssueRequest {
   provider: string;
@@ -19,30 +24,22 @@ export interface IssueRequest {
   idempotencyKey?: string;
 }
 
-export interface IssueResult {
-  row: DeployKeyRow;
-  knownHosts: string[];
-  privateKey?: string;
-  wrapToken?: string;
-  replayed: boolean;
-}
-
 const MAX_WRAP_TTL_SECONDS = 3_600;
 
-// A repository the host does not have holds no key of ours; without this an issue for an unknown
-// repository could never be undone and its row would stay `pending` for ever.
-const listedOrNone = (host: GitHost, repository: string) =>
-  host.listDeployKeys(repository).catch((error: unknown) => {
-    if (error instanceof HostError && error.kind === 'not-found') return [];
-    throw error;
-  });
+/** What the access policy decided for an allowed request. */
+interface Allowed {
+  rule: string;
+  owner: string;
+  maxActiveKeys?: number;
+}
 
 export function createIssueFlow(
   deps: KeyServiceDeps,
-  /** Revokes a key whose job completed while it was being issued. */
+  access: KeyAccess,
+  /** Revokes a key whose revoke was requested while it was being issued. */
   revokeRequestedWhileIssuing: (row: DeployKeyRow, actor: string) => Promise<DeployKeyRow>,
 ) {
-  const { keys, hosts, secrets, queue, clock, logger, metrics } = deps;
+  const { keys, hosts, secrets, queue, clock, metrics } = deps;
 
   const hostFor = (provider: string): GitHost => {
     const host = hosts.get(provider);
@@ -56,122 +53,88 @@ export function createIssueFlow(
     }
     return host;
   };
+  const { undoIssue, replay } = createIssueSupport(deps, hostFor);
 
-  /**
-   * Removes whatever an interrupted issue left at the host (found by our title) and in Vault, then
-   * ends the row `failed`. If anything cannot be removed now the row stays `pending`, so the
-   * reconciler tries again; nothing is ever forgotten.
-   */
-  async function undoIssue(row: DeployKeyRow, reason: string, hostKeyId?: string): Promise<boolean> {
-    const host = hosts.get(row.provider);
-    try {
-      await queue.cancel(row.id).catch(() => {});
-      if (host) {
-        const leftovers = hostKeyId
-          ? [hostKeyId]
-          : (await listedOrNone(host, row.repository))
-              .filter((key) => keyIdFromTitle(key.title) === row.id)
-              .map((key) => key.hostKeyId);
-        for (const id of leftovers) await host.deleteDeployKey(row.repository, id);
-      }
-      if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
-      if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
-    } catch (error) {
-      const failure = describeFailure(error);
-      logger.warn(
-        { keyId: row.id, failure },
-        'undo of a failed issue is incomplete; the reconciler will retry',
-      );
-      await keys.recordAttempt(row.id, `undo: ${failure}`);
-      return false;
-    }
-    await keys.transition(
-      row.id,
-      ['pending'],
-      { status: 'failed', failure_reason: reason },
-      { actor: deps.systemActor, action: 'key.issue_failed', details: { reason } },
-    );
-    return true;
+  const policyRefusal = (
+    caller: Caller,
+    request: AccessRequest,
+    reason: string,
+    message: string,
+    rule?: string,
+  ) =>
+    new AppError('forbidden-by-policy', 403, message, {
+      extra: { reason, ...(rule ? { rule } : {}) },
+      denial: {
+        actor: caller.actor,
+        action: 'policy.denied',
+        reason,
+        details: { rule: rule ?? null, request, caller: caller.id },
+        key: { provider: request.provider, repository: request.repository },
+      },
+    });
+
+  async function authorizeRequest(caller: Caller, request: AccessRequest): Promise<Allowed> {
+    const decision = await deps.authorize(caller, request);
+    if (decision.allowed) return decision;
+    throw policyRefusal(caller, request, decision.reason, decision.message, decision.rule);
   }
 
-  async function replay(row: DeployKeyRow, requestHash: string): Promise<IssueResult> {
-    if (row.request_hash !== requestHash) {
-      throw new AppError(
-        'idempotency-key-reused',
-        409,
-        'this Idempotency-Key was used with a different request',
-        {
-          extra: { keyId: row.id },
+  /** The pending row, written atomically with the live-key limit; or the answer that replaces it. */
+  async function recordPending(
+    caller: Caller,
+    request: AccessRequest & { jobId: string },
+    allowed: Allowed,
+    row: NewDeployKeyRow,
+  ): Promise<DeployKeyRow | IssueResult> {
+    const inserted = await keys.insertPending(
+      row,
+      {
+        actor: caller.actor,
+        action: 'key.requested',
+        details: {
+          delivery: request.delivery,
+          ttlSeconds: request.ttlSeconds,
+          caller: caller.id,
+          policy: { decision: 'allowed', rule: allowed.rule },
         },
-      );
-    }
-    if (row.status === 'pending') {
-      throw new AppError(
-        'request-in-progress',
-        409,
-        'the first request with this Idempotency-Key is still running',
-        {
-          headers: { 'retry-after': '1' },
-          extra: { keyId: row.id },
-        },
-      );
-    }
-    if (row.status === 'failed') {
-      throw new AppError(
-        'idempotent-request-failed',
-        409,
-        `the first request with this Idempotency-Key failed (${row.failure_reason ?? 'unknown'}); use a new key to try again`,
-        { extra: { keyId: row.id } },
-      );
-    }
-    const host = hostFor(row.provider);
-    const knownHosts = await host.knownHosts().catch(() => []);
-    const result: IssueResult = { row, knownHosts, replayed: true };
-    if (row.status === 'active' && row.vault_path && row.delivery !== 'vault') {
-      try {
-        if (row.delivery === 'response') result.privateKey = (await secrets.read(row.vault_path))?.privateKey;
-        if (row.delivery === 'wrapped') result.wrapToken = await secrets.wrap(row.vault_path, wrapTtl(row));
-      } catch (error) {
-        throw toIssueError(error, row.repository);
-      }
-    }
-    return result;
-  }
-
-  const wrapTtl = (row: DeployKeyRow) =>
-    Math.max(
-      1,
-      Math.min(MAX_WRAP_TTL_SECONDS, Math.floor((row.expires_at.getTime() - clock().getTime()) / 1000)),
+      },
+      allowed.maxActiveKeys === undefined
+        ? undefined
+        : { caller: caller.id, maxActiveKeys: allowed.maxActiveKeys },
     );
-
-  async function authorizeRequest(caller: Caller, access: AccessRequest): Promise<string> {
-    const decision = await deps.authorize(caller, access);
-    if (decision.allowed) return decision.rule;
-    await keys.recordEvent({
-      actor: caller.actor,
-      action: 'policy.denied',
-      provider: access.provider,
-      repository: access.repository,
-      details: { reason: decision.reason, rule: decision.rule ?? null, request: access, caller: caller.id },
-    });
-    throw new AppError('forbidden-by-policy', 403, decision.message, {
-      extra: { reason: decision.reason, ...(decision.rule ? { rule: decision.rule } : {}) },
-    });
+    switch (inserted.outcome) {
+      case 'inserted':
+        return inserted.row;
+      case 'idempotent-replay':
+        return replay(inserted.row, row.request_hash ?? '');
+      case 'limit-reached':
+        throw policyRefusal(
+          caller,
+          request,
+          'too-many-active-keys',
+          `too-many-active-keys: ${inserted.activeKeys} keys are active, the limit is ${allowed.maxActiveKeys} (rule ${allowed.rule})`,
+          allowed.rule,
+        );
+      case 'live-key-exists':
+        throw new AppError(
+          'key-already-active',
+          409,
+          `job "${request.jobId}" already holds key ${inserted.row.id} for ${request.provider} ${inserted.row.repository}; complete the job or revoke that key first`,
+          { extra: { activeKeyId: inserted.row.id } },
+        );
+    }
   }
 
   async function issue(caller: Caller, request: IssueRequest): Promise<IssueResult> {
     if (caller.role !== 'issuer') {
-      throw new AppError(
-        'role-not-allowed',
-        403,
-        `only callers with the issuer role get keys; this caller is ${caller.role}`,
-      );
+      access.refuseRole(caller, `only callers with the issuer role get keys; this caller is ${caller.role}`);
     }
     const host = hostFor(request.provider);
     validateRepository(host.type, request.repository);
     const ttlSeconds = resolveTtl(request.ttlSeconds, deps.settings.ttl);
     const delivery = request.delivery ?? 'vault';
-    const rule = await authorizeRequest(caller, {
+    const identity = repositoryKey(request.repository);
+    const allowed = await authorizeRequest(caller, {
       provider: host.id,
       repository: request.repository,
       ttlSeconds,
@@ -181,7 +144,7 @@ export function createIssueFlow(
       .update(
         canonicalJson({
           provider: host.id,
-          repository: request.repository,
+          repository: identity,
           jobId: request.jobId,
           ttlSeconds,
           delivery,
@@ -190,7 +153,7 @@ export function createIssueFlow(
       .digest('hex');
 
     if (request.idempotencyKey) {
-      const first = await keys.findByIdempotencyKey(caller.id, request.idempotencyKey);
+      const first = await keys.findByIdempotencyKey(allowed.owner, request.idempotencyKey);
       if (first) return replay(first, requestHash);
     }
 
@@ -204,58 +167,56 @@ export function createIssueFlow(
     const id = randomUUID();
     const now = clock();
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
-    const vaultPath = secrets.pathFor(request.jobId, host.id, request.repository);
-    const inserted = await keys.insertPending(
+    const vaultPath = secrets.pathFor(ownerScope(allowed.owner), request.jobId, host.id, identity);
+    const pending = await recordPending(
+      caller,
+      { provider: host.id, repository: request.repository, ttlSeconds, delivery, jobId: request.jobId },
+      allowed,
       {
         id,
         provider: host.id,
         repository: request.repository,
+        repository_key: identity,
         job_id: request.jobId,
         delivery,
         vault_path: vaultPath,
         caller: caller.id,
+        owner: allowed.owner,
         caller_details: JSON.stringify(caller.details),
         created_at: now,
         expires_at: expiresAt,
         idempotency_key: request.idempotencyKey ?? null,
         request_hash: requestHash,
       },
-      {
-        actor: caller.actor,
-        action: 'key.requested',
-        details: { delivery, ttlSeconds, caller: caller.id, policy: { decision: 'allowed', rule } },
-      },
     );
-    if (inserted.outcome === 'idempotent-replay') return replay(inserted.row, requestHash);
-    if (inserted.outcome === 'live-key-exists') {
-      // Another caller's key is never named: callers must not learn each other's keys.
-      if (inserted.row.caller !== caller.id) {
-        throw new AppError(
-          'key-already-active',
-          409,
-          `job "${request.jobId}" already holds a key for ${host.id} ${request.repository} issued to another caller; use another job id`,
-        );
-      }
-      throw new AppError(
-        'key-already-active',
-        409,
-        `job "${request.jobId}" already holds key ${inserted.row.id} for ${host.id} ${request.repository}; complete the job or revoke that key first`,
-        { extra: { activeKeyId: inserted.row.id } },
-      );
-    }
+    if ('row' in pending) return pending;
+    return activate(caller, host, pending, ttlSeconds);
+  }
 
-    let hostKeyId: string | undefined;
+  /**
+   * Creates the key at the host and in Vault for a pending row, and makes it active. Whatever was
+   * created is removed again if any step fails.
+   */
+  async function activate(
+    caller: Caller,
+    host: GitHost,
+    pending: DeployKeyRow,
+    ttlSeconds: number,
+  ): Promise<IssueResult> {
+    const { id, job_id: jobId, repository, delivery, expires_at: expiresAt } = pending;
+    const vaultPath = pending.vault_path ?? '';
+    const created: Created = {};
     try {
       const knownHosts = await host.knownHosts();
-      const pair = generateDeployKeyPair(keyTitle(id, request.jobId));
+      const pair = generateDeployKeyPair(keyTitle(id, jobId));
       const added = await host.addDeployKey({
-        repository: request.repository,
-        title: keyTitle(id, request.jobId),
+        repository,
+        title: keyTitle(id, jobId),
         publicKey: pair.publicKey,
         expiresAt,
         caller: caller.id,
       });
-      hostKeyId = added.hostKeyId;
+      created.hostKeyId = added.hostKeyId;
       await secrets.write(
         vaultPath,
         {
@@ -266,12 +227,13 @@ export function createIssueFlow(
         },
         { keyId: id, expiresAt },
       );
-      const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds);
+      const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
       if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
-      const wrapToken =
+      const wrapped =
         delivery === 'wrapped'
           ? await secrets.wrap(vaultPath, Math.min(ttlSeconds, MAX_WRAP_TTL_SECONDS))
           : undefined;
+      if (wrapped) created.wrapAccessor = wrapped.accessor;
       await queue.scheduleRevoke(id, expiresAt).catch((error: unknown) => {
         throw new QueueUnavailableError(error);
       });
@@ -281,14 +243,15 @@ export function createIssueFlow(
         {
           status: 'active',
           activated_at: clock(),
-          host_key_id: hostKeyId,
+          host_key_id: created.hostKeyId,
           fingerprint: pair.fingerprint,
           public_key: pair.publicKey,
+          wrap_accessor: wrapped?.accessor ?? null,
         },
         {
           actor: caller.actor,
           action: 'key.issued',
-          details: { hostKeyId, fingerprint: pair.fingerprint, delivery },
+          details: { hostKeyId: created.hostKeyId, fingerprint: pair.fingerprint, delivery },
         },
       );
       if (!row)
@@ -300,12 +263,12 @@ export function createIssueFlow(
         knownHosts,
         replayed: false,
         ...(delivery === 'response' ? { privateKey: pair.privateKey } : {}),
-        ...(wrapToken ? { wrapToken } : {}),
+        ...(wrapped ? { wrapToken: wrapped.token, wrapAccessor: wrapped.accessor } : {}),
       };
     } catch (error) {
-      const pending = await keys.findById(id);
-      if (pending) await undoIssue(pending, describeFailure(error), hostKeyId);
-      throw toIssueError(error, request.repository);
+      const stillPending = await keys.findById(id);
+      if (stillPending) await undoIssue(stillPending, describeFailure(error), created);
+      throw toIssueError(error, repository);
     }
   }
 

@@ -2,6 +2,7 @@ import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
 import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, retryAfterOf } from './dependency-errors.ts';
+import type { KeyAccess } from './key-access.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { hasKubernetesGrant } from './kubernetes-grant.ts';
 
@@ -21,6 +22,7 @@ export class RevokeStepError extends Error {
 
 export function createRevokeFlow(
   deps: KeyServiceDeps,
+  access: KeyAccess,
   undoIssue: (row: DeployKeyRow, reason: string) => Promise<boolean>,
 ) {
   const { keys, hosts, secrets, queue, clock, logger, metrics } = deps;
@@ -52,50 +54,50 @@ export function createRevokeFlow(
   }
 
   const mayRevoke = (caller: Caller) => {
-    if (caller.role === 'auditor') {
-      throw new AppError('role-not-allowed', 403, 'auditors can read keys but not revoke them');
-    }
+    if (caller.role === 'auditor') access.refuseRole(caller, 'auditors can read keys but not revoke them');
   };
 
   /**
-   * A key still being issued cannot be revoked yet: the request is recorded on the row, and the
-   * issue flow revokes the key the moment it becomes active. If it became active meanwhile, it is
-   * revoked now.
+   * A key still being issued cannot be revoked yet: the request is recorded on the row (audited),
+   * and the issue flow revokes the key the moment it becomes active. If it became active
+   * meanwhile, it is revoked now.
    */
-  async function revokeWhenIssued(row: DeployKeyRow, actor: string): Promise<DeployKeyRow> {
+  async function revokeWhenIssued(
+    row: DeployKeyRow,
+    reason: RevokeReason,
+    actor: string,
+  ): Promise<DeployKeyRow> {
     const marked = await keys.transition(
       row.id,
       ['pending'],
-      { revoke_reason: 'job-completed', revoke_requested_at: clock() },
-      { actor, action: 'key.revoke_requested', details: { reason: 'job-completed', whileIssuing: true } },
+      { revoke_reason: reason, revoke_requested_at: clock() },
+      { actor, action: 'key.revoke_requested', details: { reason, whileIssuing: true } },
     );
     if (marked) return marked;
     const current = (await keys.findById(row.id)) ?? row;
-    return current.status === 'active' ? requestRevoke(current, 'job-completed', actor) : current;
+    return current.status === 'active' ? requestRevoke(current, reason, actor) : current;
   }
 
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
     mayRevoke(caller);
-    const row = await keys.findById(keyId);
-    if (!row || (caller.role === 'issuer' && row.caller !== caller.id)) {
-      throw new AppError('key-not-found', 404, `no key ${keyId}`);
-    }
+    const row = access.reachable(caller, keyId, await keys.findById(keyId));
+    if (row.status === 'pending') return revokeWhenIssued(row, 'manual', caller.actor);
     if (row.status !== 'active' && row.status !== 'revoking') return row;
     return requestRevoke(row, 'manual', caller.actor);
   }
 
   async function completeJob(caller: Caller, jobId: string): Promise<DeployKeyRow[]> {
     mayRevoke(caller);
-    const scope = caller.role === 'issuer' ? caller.id : undefined;
-    const live = await keys.liveKeysOfJob(jobId, scope);
-    if (live.length === 0 && !(await keys.jobExists(jobId, scope))) {
+    const owners = access.scopeOf(caller);
+    const live = await keys.liveKeysOfJob(jobId, owners);
+    if (live.length === 0 && !(await keys.jobExists(jobId, owners))) {
       throw new AppError('job-not-found', 404, `no keys were ever issued for job "${jobId}"`);
     }
     const affected: DeployKeyRow[] = [];
     for (const row of live) {
       affected.push(
         row.status === 'pending'
-          ? await revokeWhenIssued(row, caller.actor)
+          ? await revokeWhenIssued(row, 'job-completed', caller.actor)
           : await requestRevoke(row, 'job-completed', caller.actor),
       );
     }
@@ -158,6 +160,8 @@ export function createRevokeFlow(
     try {
       if (!host) throw new Error(`host "${row.provider}" is no longer configured`);
       if (row.host_key_id) await host.deleteDeployKey(row.repository, row.host_key_id);
+      // The wrapping token holds a copy of the secret: it must not unwrap once the key is revoked.
+      if (row.wrap_accessor) await secrets.revokeWrapToken(row.wrap_accessor);
       if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
       if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
     } catch (error) {

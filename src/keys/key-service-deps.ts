@@ -20,11 +20,15 @@ export interface AccessRequest {
 }
 
 export type AccessDecision =
-  | { allowed: true; rule: string }
+  /** `owner`: whom the key will belong to (src/keys/ownership.ts). */
+  | { allowed: true; rule: string; owner: string; maxActiveKeys?: number }
   | { allowed: false; reason: string; rule?: string; message: string };
 
 /** Decides whether the caller may get this key; runs before any call to a Git host. */
 export type Authorize = (caller: Caller, request: AccessRequest) => Promise<AccessDecision>;
+
+/** The owner identities under which an issuer may see and revoke keys: one per rule that accepts it. */
+export type OwnersOf = (caller: Caller) => string[];
 
 /** Everything the key service needs, as narrow interfaces, so the worker runs without the HTTP layer. */
 export interface KeyServiceDeps {
@@ -37,5 +41,6 @@ export interface KeyServiceDeps {
   logger: Logger;
   systemActor: string;
   authorize: Authorize;
-  settings: { ttl: TtlBounds; pendingTimeoutSeconds: number };
+  ownersOf: OwnersOf;
+  settings: { ttl: TtlBounds; pendingTimeoutSeconds: number; kubernetesAudience: string };
 }

@@ -1,4 +1,4 @@
-import type { Kysely, OperationNodeSource } from 'kysely';
+import type { Kysely, OperationNodeSource, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import {
   type AuditEventInput,
@@ -14,11 +14,14 @@ import type {
   NewDeployKeyRow,
   RevokeReason,
 } from '../db/schema.ts';
+import { repositoryKey } from './ownership.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
 
 export interface KeyListFilter {
   caller?: string;
+  /** Only keys of these owners (an issuer's own); undefined: every key. */
+  owners?: string[];
   provider?: string;
   repository?: string;
   jobId?: string;
@@ -31,7 +34,14 @@ export interface KeyListFilter {
 export type InsertPendingResult =
   | { outcome: 'inserted'; row: DeployKeyRow }
   | { outcome: 'idempotent-replay'; row: DeployKeyRow }
-  | { outcome: 'live-key-exists'; row: DeployKeyRow };
+  | { outcome: 'live-key-exists'; row: DeployKeyRow }
+  | { outcome: 'limit-reached'; activeKeys: number };
+
+/** A cap on the caller's live keys, held atomically with the insert. */
+export interface LiveKeyLimit {
+  caller: string;
+  maxActiveKeys: number;
+}
 
 const UNIQUE_VIOLATION = '23505';
 export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
@@ -45,9 +55,13 @@ const CHANGED_ROW: AuditKeyFields = {
 };
 
 export interface KeyRepository {
-  insertPending(row: NewDeployKeyRow, audit: KeyAudit): Promise<InsertPendingResult>;
+  /**
+   * Writes the pending row and its audit event. With a limit, the caller's live keys are counted
+   * and the row written under one per-caller lock, so concurrent issues cannot both pass the count.
+   */
+  insertPending(row: NewDeployKeyRow, audit: KeyAudit, limit?: LiveKeyLimit): Promise<InsertPendingResult>;
   findById(id: string): Promise<DeployKeyRow | undefined>;
-  findByIdempotencyKey(caller: string, idempotencyKey: string): Promise<DeployKeyRow | undefined>;
+  findByIdempotencyKey(owner: string, idempotencyKey: string): Promise<DeployKeyRow | undefined>;
   /**
    * Moves a key to a new state only if it is in one of `from`, writing the audit event in the same
    * transaction. Returns undefined (and audits nothing) when the key was not in such a state, so a
@@ -61,8 +75,8 @@ export interface KeyRepository {
   ): Promise<DeployKeyRow | undefined>;
   recordAttempt(id: string, error: string): Promise<void>;
   list(filter: KeyListFilter): Promise<DeployKeyRow[]>;
-  liveKeysOfJob(jobId: string, caller?: string): Promise<DeployKeyRow[]>;
-  jobExists(jobId: string, caller?: string): Promise<boolean>;
+  liveKeysOfJob(jobId: string, owners?: string[]): Promise<DeployKeyRow[]>;
+  jobExists(jobId: string, owners?: string[]): Promise<boolean>;
   /** Live keys whose expiry is before `before`, oldest first. */
   liveExpiringBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
   pendingCreatedBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
@@ -82,22 +96,58 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
   const changeAudited = async (
     change: OperationNodeSource,
     audit: KeyAudit,
+    executor: Kysely<Database> | Transaction<Database> = db,
   ): Promise<DeployKeyRow | undefined> => {
     const { rows } = await sql<DeployKeyRow>`WITH changed AS (${change})
       SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`.execute(
-      db,
+      executor,
     );
     return rows[0];
+  };
+
+  const countLive = async (executor: Kysely<Database> | Transaction<Database>, caller: string) => {
+    const row = await executor
+      .selectFrom('deploy_keys')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('caller', '=', caller)
+      .where('status', 'in', LIVE_STATUSES)
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  };
+
+  /** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
+  const insertWithin = async (
+    row: NewDeployKeyRow,
+    audit: KeyAudit,
+    limit: LiveKeyLimit | undefined,
+  ): Promise<InsertPendingResult> => {
+    const insert = (executor: Kysely<Database> | Transaction<Database>) =>
+      changeAudited(executor.insertInto('deploy_keys').values(row).returningAll(), audit, executor);
+    if (!limit) {
+      const inserted = await insert(db);
+      if (!inserted) throw new Error('the insert returned no row');
+      return { outcome: 'inserted', row: inserted };
+    }
+    return db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`deploykey-live-keys:${limit.caller}`}, 0))`.execute(
+        trx,
+      );
+      const activeKeys = await countLive(trx, limit.caller);
+      if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
+      const inserted = await insert(trx);
+      if (!inserted) throw new Error('the insert returned no row');
+      return { outcome: 'inserted', row: inserted };
+    });
   };
 
   const findById = (id: string) =>
     db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
 
-  const findByIdempotencyKey = (caller: string, idempotencyKey: string) =>
+  const findByIdempotencyKey = (owner: string, idempotencyKey: string) =>
     db
       .selectFrom('deploy_keys')
       .selectAll()
-      .where('caller', '=', caller)
+      .where('owner', '=', owner)
       .where('idempotency_key', '=', idempotencyKey)
       .executeTakeFirst();
 
@@ -105,23 +155,23 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     db
       .selectFrom('deploy_keys')
       .selectAll()
+      .where('owner', '=', row.owner)
       .where('job_id', '=', row.job_id)
       .where('provider', '=', row.provider)
-      .where('repository', '=', row.repository)
+      .where('repository_key', '=', row.repository_key ?? null)
       .where('status', 'in', LIVE_STATUSES)
       .executeTakeFirst();
 
   return {
-    async insertPending(row, audit) {
+    async insertPending(row, audit, limit) {
       try {
-        const inserted = await changeAudited(db.insertInto('deploy_keys').values(row).returningAll(), audit);
-        if (!inserted) throw new Error('the insert returned no row');
-        return { outcome: 'inserted', row: inserted };
+        return await insertWithin(row, audit, limit);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        const constraint = (error as { constraint?: string }).constraint;
-        if (constraint === 'deploy_keys_idempotency' && row.idempotency_key) {
-          const first = await findByIdempotencyKey(row.caller, row.idempotency_key);
+        // A retry with the same Idempotency-Key may break either unique index first: the first
+        // request's row is what it wants, whichever did.
+        if (row.idempotency_key) {
+          const first = await findByIdempotencyKey(row.owner, row.idempotency_key);
           if (first) return { outcome: 'idempotent-replay', row: first };
         }
         const live = await findLive(row);
@@ -155,9 +205,10 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 
     list(filter) {
       let query = db.selectFrom('deploy_keys').selectAll();
+      if (filter.owners) query = query.where('owner', 'in', filter.owners.length ? filter.owners : ['']);
       if (filter.caller) query = query.where('caller', '=', filter.caller);
       if (filter.provider) query = query.where('provider', '=', filter.provider);
-      if (filter.repository) query = query.where('repository', '=', filter.repository);
+      if (filter.repository) query = query.where('repository_key', '=', repositoryKey(filter.repository));
       if (filter.jobId) query = query.where('job_id', '=', filter.jobId);
       if (filter.status) query = query.where('status', '=', filter.status);
       if (filter.overdueAt) {
@@ -172,15 +223,15 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
       return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
     },
 
-    liveKeysOfJob(jobId, caller) {
+    liveKeysOfJob(jobId, owners) {
       let query = db.selectFrom('deploy_keys').selectAll().where('job_id', '=', jobId);
-      if (caller) query = query.where('caller', '=', caller);
+      if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
       return query.where('status', 'in', LIVE_STATUSES).orderBy('created_at').execute();
     },
 
-    async jobExists(jobId, caller) {
+    async jobExists(jobId, owners) {
       let query = db.selectFrom('deploy_keys').select('id').where('job_id', '=', jobId);
-      if (caller) query = query.where('caller', '=', caller);
+      if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
       return (await query.limit(1).executeTakeFirst()) !== undefined;
     },
 
@@ -207,12 +258,13 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     },
 
     repositoriesIssuedSince(since) {
+      // One entry per repository however many spellings it was asked for in: each costs a listing.
       return db
         .selectFrom('deploy_keys')
-        .select(['provider', 'repository'])
+        .select((eb) => ['provider', eb.fn.min('repository').as('repository')])
         .where('created_at', '>=', since)
-        .groupBy(['provider', 'repository'])
-        .execute();
+        .groupBy(['provider', sql`coalesce(repository_key, lower(repository))`])
+        .execute() as Promise<{ provider: string; repository: string }[]>;
     },
 
     async liveIdsAmong(ids) {
@@ -235,15 +287,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
       return Number(row.count);
     },
 
-    async countLiveForCaller(caller) {
-      const row = await db
-        .selectFrom('deploy_keys')
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .where('caller', '=', caller)
-        .where('status', 'in', LIVE_STATUSES)
-        .executeTakeFirstOrThrow();
-      return Number(row.count);
-    },
+    countLiveForCaller: (caller) => countLive(db, caller),
 
     async recordEvent(event) {
       await appendAuditEvent(db, event);

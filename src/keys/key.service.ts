@@ -1,6 +1,6 @@
-import { AppError } from '../http/errors.ts';
 import type { Caller } from './caller.ts';
 import type { DeployKeyRow, KeyListFilter } from './key.repository.ts';
+import { createKeyAccess } from './key-access.ts';
 import { createIssueFlow } from './key-issue.ts';
 import { createRevokeFlow } from './key-revoke.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
@@ -9,23 +9,20 @@ export type { IssueRequest, IssueResult } from './key-issue.ts';
 export type { RevokeOutcome } from './key-revoke.ts';
 
 export function createKeyService(deps: KeyServiceDeps) {
-  const issueFlow = createIssueFlow(deps, (row, actor) =>
+  const access = createKeyAccess(deps.ownersOf);
+  const issueFlow = createIssueFlow(deps, access, (row, actor) =>
     revokeFlow.requestRevoke(row, row.revoke_reason ?? 'job-completed', actor),
   );
-  const revokeFlow = createRevokeFlow(deps, (row, reason) => issueFlow.undoIssue(row, reason));
-
-  /** Issuers see only their own keys; auditors and admins see every key. */
-  const scopeOf = (caller: Caller) => (caller.role === 'issuer' ? caller.id : undefined);
+  const revokeFlow = createRevokeFlow(deps, access, (row, reason) => issueFlow.undoIssue(row, reason));
 
   async function getKey(caller: Caller, id: string): Promise<DeployKeyRow> {
-    const row = await deps.keys.findById(id);
-    if (!row || (scopeOf(caller) && row.caller !== caller.id))
-      throw new AppError('key-not-found', 404, `no key ${id}`);
-    return row;
+    return access.reachable(caller, id, await deps.keys.findById(id));
   }
 
   function listKeys(caller: Caller, filter: KeyListFilter): Promise<DeployKeyRow[]> {
-    return deps.keys.list({ ...filter, caller: scopeOf(caller) ?? filter.caller });
+    const owners = access.scopeOf(caller);
+    // An issuer sees its own keys whatever `caller` it names.
+    return deps.keys.list(owners ? { ...filter, caller: undefined, owners } : filter);
   }
 
   return {

@@ -29,10 +29,11 @@ export function kubernetesGrantFor(
   delivery: DeliveryMode,
   keyId: string,
   ttlSeconds: number,
+  audience: string,
 ): KubernetesGrant | undefined {
   if (delivery !== 'vault') return undefined;
   const account = serviceAccountOf(caller.details);
-  return account ? { keyId, ...account, tokenTtlSeconds: ttlSeconds } : undefined;
+  return account ? { keyId, ...account, tokenTtlSeconds: ttlSeconds, audience } : undefined;
 }
 
 export function hasKubernetesGrant(row: DeployKeyRow): boolean {

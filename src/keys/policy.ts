@@ -3,6 +3,8 @@
 import { AppError } from '../http/errors.ts';
 
 // "." and ".." are refused: the job id is a segment of the key's Vault path.
+/** A configured Git host's id, which callers name as `provider`. */
+export const HOST_ID_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
 export const JOB_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$';
 /** JOB_ID_PATTERN in words, for whoever sent a job id that does not match it. */
 export const JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';

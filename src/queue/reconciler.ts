@@ -3,7 +3,7 @@
 // has lost every job, which a Redis-scheduled repeatable job could not promise.
 import { appendAuditEvent } from '../audit/audit.repository.ts';
 import type { Db } from '../db/database.ts';
-import { keyIdFromTitle } from '../hosts/git-host.ts';
+import { isUnreadableOwnTitle, keyIdFromTitle } from '../hosts/git-host.ts';
 import { SYSTEM_ACTOR } from '../keys/caller.ts';
 import type { KeyService } from '../keys/key.service.ts';
 import type { KeyServiceDeps } from '../keys/key-service-deps.ts';
@@ -43,6 +43,8 @@ export interface ReconcileReport {
   revokesStarted: number;
   pendingUndone: number;
   orphansRemoved: number;
+  /** Host keys with our title prefix but no readable key id: skipped, never deleted. */
+  unreadableTitles: number;
   errors: number;
 }
 
@@ -107,7 +109,17 @@ export function createReconciler(deps: ReconcilerDeps) {
       const host = hosts.get(provider);
       if (!host) continue;
       try {
-        const ours = (await host.listDeployKeys(repository))
+        const listed = await host.listDeployKeys(repository);
+        // A title with our prefix but no readable key id may be anyone's: it is left alone, and
+        // it must not stop the scan of the keys that are ours.
+        for (const key of listed.filter((entry) => isUnreadableOwnTitle(entry.title))) {
+          report.unreadableTitles += 1;
+          logger.warn(
+            { provider, repository, hostKeyId: key.hostKeyId },
+            'orphan scan skipped a deploy key whose title has our prefix but no key id',
+          );
+        }
+        const ours = listed
           .map((key) => ({ key, keyId: keyIdFromTitle(key.title) }))
           .filter((entry): entry is { key: typeof entry.key; keyId: string } => entry.keyId !== undefined);
         const live = await keys.liveIdsAmong(ours.map((entry) => entry.keyId));
@@ -144,6 +156,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       revokesStarted: 0,
       pendingUndone: 0,
       orphansRemoved: 0,
+      unreadableTitles: 0,
       errors: 0,
     };
     const client = await deps.db.pool.connect();
@@ -164,7 +177,13 @@ export function createReconciler(deps: ReconcilerDeps) {
     } finally {
       client.release();
     }
-    if (report.revokesStarted || report.pendingUndone || report.orphansRemoved || report.errors) {
+    if (
+      report.revokesStarted ||
+      report.pendingUndone ||
+      report.orphansRemoved ||
+      report.unreadableTitles ||
+      report.errors
+    ) {
       logger.info(report, 'reconciler pass');
     }
     return report;

@@ -54,7 +54,9 @@ export async function verifyChain({ signal } = {}) {
       : result.ok
         ? ': the checkpoint signature is invalid'
         : '';
-    const message = `Chain broken${where}${why}`;
+    const others = (result.badEventCount ?? 0) - 1;
+    const more = others > 0 ? ` (and ${others} more bad event${others === 1 ? '' : 's'})` : '';
+    const message = `Chain broken${where}${why}${more}`;
     show('broken', message, checkpointNodes(result.lastCheckpoint, result.warnings));
     return message;
   } catch (error) {

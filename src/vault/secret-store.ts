@@ -8,6 +8,11 @@ export interface KeySecret {
   fingerprint: string;
 }
 
+export interface WrappedSecret {
+  token: string;
+  accessor: string;
+}
+
 export interface SecretMetadata {
   keyId: string;
   expiresAt: Date;
@@ -19,19 +24,29 @@ export interface KubernetesGrant {
   serviceAccount: string;
   /** Lifetime of the Vault tokens the role hands out; never beyond the key's own. */
   tokenTtlSeconds: number;
+  /** The `aud` the service account token must carry, so a token minted for anything else is refused. */
+  audience: string;
 }
 
 export interface SecretStore {
   readonly mount: string;
-  /** `<pathPrefix>/<jobId>/<provider>/<repository>`: the path below the mount, without `data/`. */
-  pathFor(jobId: string, provider: string, repository: string): string;
+  /**
+   * `<pathPrefix>/<ownerScope>/<jobId>/<provider>/<repository>`: the path below the mount, without
+   * `data/`. `ownerScope` keeps owners apart (src/keys/ownership.ts); `repository` is its identity.
+   */
+  pathFor(ownerScope: string, jobId: string, provider: string, repository: string): string;
   /**
    * Writes the secret as fields `ssh-privatekey`, `ssh-publickey`, `known_hosts`, `fingerprint`
    * (the layout of a kubernetes.io/ssh-auth Secret) with custom_metadata keyId and expiresAt.
    */
   write(path: string, secret: KeySecret, metadata: SecretMetadata): Promise<void>;
-  /** A single-use response-wrapping token whose unwrap yields the secret written at `path`. */
-  wrap(path: string, ttlSeconds: number): Promise<string>;
+  /**
+   * A single-use response-wrapping token whose unwrap yields the secret written at `path`, and its
+   * accessor, which can revoke it but never unwrap it.
+   */
+  wrap(path: string, ttlSeconds: number): Promise<WrappedSecret>;
+  /** Revokes a wrapping token by its accessor, so it can no longer be unwrapped; one already gone counts as revoked. */
+  revokeWrapToken(accessor: string): Promise<void>;
   /**
    * Destroys every version and the metadata at `path`. When `keyId` is given, a secret whose
    * custom_metadata names another key is left alone. A missing secret counts as destroyed.

@@ -1,5 +1,5 @@
 // The SecretStore on Vault's KV v2 engine, through the service's one Vault client.
-import type { KeySecret, SecretMetadata, SecretStore } from './secret-store.ts';
+import type { KeySecret, SecretMetadata, SecretStore, WrappedSecret } from './secret-store.ts';
 import { VaultError } from './secret-store.ts';
 import { unlessMissing, type VaultClient } from './vault-client.ts';
 
@@ -40,7 +40,7 @@ const checked = (path: string) => segmentsOf(path, 'secret path').join('/');
 function keySecrets(
   vault: VaultClient,
   mount: string,
-): Pick<SecretStore, 'write' | 'wrap' | 'destroy' | 'read'> {
+): Pick<SecretStore, 'write' | 'wrap' | 'revokeWrapToken' | 'destroy' | 'read'> {
   const readOwner = async (path: string): Promise<{ keyId: string | undefined } | undefined> => {
     const body = await unlessMissing(
       vault.read(`${mount}/metadata/${path}`, { what: `metadata read ${path}` }),
@@ -82,7 +82,7 @@ function keySecrets(
       );
     },
 
-    async wrap(path: string, ttlSeconds: number) {
+    async wrap(path: string, ttlSeconds: number): Promise<WrappedSecret> {
       const key = checked(path);
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
         throw new VaultError('invalid', `wrap TTL must be a positive whole number of seconds`);
@@ -91,12 +91,23 @@ function keySecrets(
         what: `wrapped read ${key}`,
         headers: { 'X-Vault-Wrap-TTL': `${ttlSeconds}s` },
       });
-      const token = (body as { wrap_info?: { token?: unknown } | null } | null)?.wrap_info?.token;
+      const info = (body as { wrap_info?: { token?: unknown; accessor?: unknown } | null } | null)?.wrap_info;
       // An unwrapped answer holds the private key itself; it must not travel further.
-      if (typeof token !== 'string' || token === '') {
+      if (typeof info?.token !== 'string' || info.token === '' || typeof info.accessor !== 'string') {
         throw new VaultError('unavailable', `Vault wrapped read ${key} returned no wrapping token`);
       }
-      return token;
+      return { token: info.token, accessor: info.accessor };
+    },
+
+    async revokeWrapToken(accessor: string) {
+      try {
+        await vault.write('auth/token/revoke-accessor', { accessor }, { what: 'revoke-accessor' });
+      } catch (error) {
+        // Vault before 1.10 answers 400 "invalid accessor" for a token already gone (used or expired).
+        if (error instanceof VaultError && error.status === 400 && /invalid accessor/.test(error.message))
+          return;
+        throw error;
+      }
     },
 
     async destroy(path: string, keyId?: string): Promise<Destroyed> {
@@ -155,6 +166,7 @@ function kubernetesGrants(
         {
           bound_service_account_names: [grant.serviceAccount],
           bound_service_account_namespaces: [grant.namespace],
+          audience: grant.audience,
           token_policies: [name],
           token_ttl: Math.max(1, grant.tokenTtlSeconds),
           token_max_ttl: Math.max(1, grant.tokenTtlSeconds),
@@ -186,8 +198,8 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   return {
     mount,
 
-    pathFor(jobId, provider, repository) {
-      const below = `${jobId}/${provider}/${repository}`;
+    pathFor(ownerScope, jobId, provider, repository) {
+      const below = `${ownerScope}/${jobId}/${provider}/${repository}`;
       return checked(prefix === '' ? below : `${prefix}/${below}`);
     },
 

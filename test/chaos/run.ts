@@ -121,7 +121,7 @@ async function main(): Promise<number> {
               allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
             },
           ],
-          rateLimit: { max: 100_000, timeWindowSeconds: 60 },
+          rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
         },
       })),
       LOG_LEVEL: 'info',

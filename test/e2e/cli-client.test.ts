@@ -250,8 +250,11 @@ it('a Kubernetes job uses its projected token file and, with --delivery vault, l
     },
   );
   expect(issued.code, issued.stderr).toBe(0);
-  const path = 'deploy-keys/train-7005-x2k9p/gitlab/acme/datasets';
-  expect(JSON.parse(issued.stdout)).toMatchObject({
+  const answer = JSON.parse(issued.stdout);
+  // <prefix>/<owner scope>/<job>/<provider>/<repository>
+  const path: string = answer.vault.path;
+  expect(path).toMatch(/^deploy-keys\/o-[0-9a-f]{24}\/train-7005-x2k9p\/gitlab\/acme\/datasets$/);
+  expect(answer).toMatchObject({
     jobId: 'train-7005-x2k9p',
     delivery: 'vault',
     vault: { mount: 'secret', path },

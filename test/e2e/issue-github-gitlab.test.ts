@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerScope } from '../../src/keys/ownership.ts';
 import { gitSshCommand, runGit, writeClientKey, writeKnownHosts } from '../support/git-client.ts';
 import { type Provider, readVaultPrivateKey, vaultClient } from '../support/issue-checks.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
@@ -59,7 +60,10 @@ function expectIssuedShape(body: Record<string, unknown>, provider: Provider) {
     publicKey: expect.stringMatching(/^ssh-ed25519 AAAA/),
     cloneUrl: harness.standIns[provider].ssh.cloneUrl('acme/models'),
     knownHosts: harness.standIns[provider].ssh.knownHostsLines,
-    vault: { mount: 'secret', path: `deploy-keys/${jobId}/${provider}/acme/models` },
+    vault: {
+      mount: 'secret',
+      path: `deploy-keys/${ownerScope('token:ci')}/${jobId}/${provider}/acme/models`,
+    },
   });
   const createdAt = Date.parse(body.createdAt as string);
   const expiresAt = Date.parse(body.expiresAt as string);

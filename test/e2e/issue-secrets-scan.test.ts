@@ -103,7 +103,10 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
         expect(replay.body.privateKey).toBe(answer.body.privateKey);
         privateKeys.push(answer.body.privateKey);
       } else if (delivery === 'wrapped') {
-        wrapTokens.push(answer.body.wrapToken, replay.body.wrapToken);
+        // The token is handed out once; a replay gets its accessor only.
+        expect(replay.body.wrapToken).toBeUndefined();
+        expect(replay.body.wrapAccessor).toBe(answer.body.wrapAccessor);
+        wrapTokens.push(answer.body.wrapToken);
         const unwrapped = await vaultClient(harness, answer.body.wrapToken).unwrap();
         privateKeys.push(unwrapped.data.data['ssh-privatekey']);
       } else {

@@ -98,8 +98,15 @@ beforeAll(async () => {
       details: TRICKY,
     }),
   );
+  all = await readAll();
+}, 120_000);
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function readAll(): Promise<EventView[]> {
   const rows = await harness.database.db.selectFrom('audit_events').selectAll().orderBy('seq').execute();
-  all = rows.map((row) => ({
+  return rows.map((row) => ({
     seq: row.seq,
     at: row.at.toISOString(),
     actor: row.actor,
@@ -112,10 +119,7 @@ beforeAll(async () => {
     prevHash: row.prev_hash,
     hash: row.hash,
   }));
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
-});
+}
 
 it('keeps one unbroken chain through 50 concurrent issues', async () => {
   expect(all.map((event) => event.seq)).toEqual(all.map((_, i) => String(i + 1)));
@@ -131,6 +135,12 @@ it.each(['/v1/audit/events', '/v1/audit/events/export', '/v1/audit/verify', '/v1
   async (path) => {
     expectProblem(await harness.api('GET', path), 403, 'role-not-allowed', /auditor or admin/);
     expectProblem(await harness.api('GET', path, { token: null }), 401, 'unauthorized', undefined);
+    // The issuer's refusal is itself audited (the stranger is nobody to name).
+    const appended = (await readAll()).slice(all.length);
+    expect(appended.map((event) => [event.action, event.actor, event.details.reason])).toEqual([
+      ['access.denied', 'token:ci', 'role-not-allowed'],
+    ]);
+    all = await readAll();
   },
 );
 

@@ -1,11 +1,11 @@
 // The audit log proves it was not edited: the service's role cannot change a row, and rows edited,
-// deleted, swapped or cut off by a superuser are found, each at the first seq that went wrong.
+// deleted, swapped or cut off by a superuser are found, every one of them at its own seq.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { appendAuditEvent, chainHash } from '../../src/audit/audit.repository.ts';
 import { listAuditEvents } from '../../src/audit/audit-query.ts';
-import { verifyAuditLog } from '../../src/audit/audit-verify.ts';
+import { MAX_LISTED_BAD_EVENTS, verifyAuditLog } from '../../src/audit/audit-verify.ts';
 import { type AuditCheckpoints, createAuditCheckpoints } from '../../src/audit/checkpoint.ts';
 import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
 import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
@@ -100,8 +100,9 @@ it('rejects UPDATE, DELETE and TRUNCATE through the service’s own connection',
 it('finds an edited row at its own seq', async () => {
   await tamper(`UPDATE audit_events SET details = '{"i": 11, "note": "harmless"}' WHERE seq = 12`);
   const result = await verify();
-  expect(result).toMatchObject({ ok: false, firstBadSeq: '12', checked: 11 });
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '12', checked: EVENTS, badEventCount: 1 });
   expect(result.reason).toMatch(/does not match its contents/);
+  expect(result.badEvents).toEqual([{ seq: '12', reason: result.reason }]);
 });
 
 it('finds an edited row whose hash was recomputed where the next row stops linking to it', async () => {
@@ -112,20 +113,27 @@ it('finds an edited row whose hash was recomputed where the next row stops linki
     `UPDATE audit_events SET actor = 'token:someone-else', hash = '${chainHash(row!.prevHash, forged)}' WHERE seq = 20`,
   );
   const result = await verify();
-  expect(result).toMatchObject({ ok: false, firstBadSeq: '21', checked: 20 });
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '21', checked: EVENTS });
   expect(result.reason).toMatch(/prev_hash of seq 21 does not match the hash of seq 20/);
+  expect(result.badEvents.map((bad) => bad.seq)).toEqual(['21']);
 });
 
 it('finds a deleted row at the missing seq', async () => {
   await tamper('DELETE FROM audit_events WHERE seq = 8');
   const result = await verify();
-  expect(result).toMatchObject({ ok: false, firstBadSeq: '8', checked: 7 });
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '8', checked: EVENTS - 1 });
   expect(result.reason).toMatch(/seq 8 is missing/);
+  expect(result.badEvents.map((bad) => bad.seq)).toEqual(['8']);
 });
 
 it('finds a deleted first row', async () => {
   await tamper('DELETE FROM audit_events WHERE seq = 1');
-  expect(await verify()).toMatchObject({ ok: false, firstBadSeq: '1', checked: 0 });
+  expect(await verify()).toMatchObject({
+    ok: false,
+    firstBadSeq: '1',
+    checked: EVENTS - 1,
+    badEventCount: 1,
+  });
 });
 
 it('finds a swapped pair at the first of the two', async () => {
@@ -135,7 +143,32 @@ it('finds a swapped pair at the first of the two', async () => {
     'UPDATE audit_events SET seq = 16 WHERE seq = -1',
   );
   const result = await verify();
-  expect(result).toMatchObject({ ok: false, firstBadSeq: '15', checked: 14 });
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '15', checked: EVENTS });
+  // Both moved rows, and the row after them, which no longer links to what precedes it.
+  expect(result.badEvents.map((bad) => bad.seq)).toEqual(['15', '16', '17']);
+});
+
+it('lists every edited row, so a second edit changes the verdict', async () => {
+  await tamper(`UPDATE audit_events SET details = '{"i": 4}' WHERE seq = 5`);
+  const once = await verify();
+  expect(once.badEvents.map((bad) => bad.seq)).toEqual(['5']);
+  await tamper(`UPDATE audit_events SET actor = 'token:nobody' WHERE seq = 18`);
+  const twice = await verify();
+  expect(twice).toMatchObject({ ok: false, firstBadSeq: '5', badEventCount: 2 });
+  expect(twice.badEvents).toEqual([
+    { seq: '5', reason: 'hash of seq 5 does not match its contents' },
+    { seq: '18', reason: 'hash of seq 18 does not match its contents' },
+  ]);
+  expect(JSON.stringify(twice)).not.toBe(JSON.stringify(once));
+});
+
+it('bounds the list of bad rows but counts them all', async () => {
+  await append(MAX_LISTED_BAD_EVENTS + 10 - EVENTS, 'many');
+  await tamper(`UPDATE audit_events SET details = '{"edited": true}'`);
+  const result = await verify();
+  expect(result).toMatchObject({ ok: false, firstBadSeq: '1', badEventCount: MAX_LISTED_BAD_EVENTS + 10 });
+  expect(result.badEvents).toHaveLength(MAX_LISTED_BAD_EVENTS);
+  expect(result.badEvents.at(-1)?.seq).toBe(String(MAX_LISTED_BAD_EVENTS));
 });
 
 it('reports a chain with no checkpoint as intact but says a truncated tail would go unseen', async () => {

@@ -124,7 +124,7 @@ it('says so when no signing key is configured, and refuses a key that is not Ed2
   expect(wrong.stderr).toMatch(/DEPLOYKEY_AUDIT_SIGNING_KEY is not a private key/);
 }, 240_000);
 
-it('exits 3 naming the first bad seq once a row was edited', async () => {
+it('exits 3 naming the bad seq once a row was edited', async () => {
   const client = await harness.database.pool.connect();
   try {
     await client.query('BEGIN');
@@ -143,5 +143,10 @@ it('exits 3 naming the first bad seq once a row was edited', async () => {
   expect(result.stdout).toMatch(/^audit log BROKEN at seq 3: hash of seq 3 does not match its contents/);
   expect(result.stdout.trimEnd().split('\n')).toHaveLength(1);
   expect(json.code).toBe(3);
-  expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, firstBadSeq: '3', checked: 2 });
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    ok: false,
+    firstBadSeq: '3',
+    badEventCount: 1,
+    badEvents: [{ seq: '3', reason: 'hash of seq 3 does not match its contents' }],
+  });
 }, 240_000);

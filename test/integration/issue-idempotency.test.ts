@@ -6,7 +6,10 @@ import { type Harness, startHarness } from '../support/service-harness.ts';
 
 let harness: Harness;
 beforeAll(async () => {
-  harness = await startHarness();
+  // No background orphan scan lists host keys while a test counts the requests a replay makes.
+  harness = await startHarness({
+    fileConfig: { reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 3_600 } },
+  });
 });
 afterAll(async () => {
   await harness?.close();

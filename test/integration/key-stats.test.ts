@@ -103,6 +103,8 @@ describe('GET /v1/stats', () => {
           status: 'revoked' as const,
           delivery: 'vault' as const,
           caller: 'token:ci',
+          owner: 'token:ci',
+          repository_key: 'acme/models',
           activated_at: '2020-01-01T00:05:00Z',
           expires_at: key.expires,
           revoke_requested_at: key.requested,

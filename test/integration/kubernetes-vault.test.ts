@@ -10,8 +10,12 @@ describe('Kubernetes callers reading their key through Vault', () => {
   const vaultAs = (token?: string) =>
     vault({ endpoint: harness.standIns.vault.addr, ...(token ? { token } : {}), debug: () => undefined });
 
+  /** The token a pod presents to the service (audience deploykey-rotator). */
   const podToken = (namespace: string, serviceaccount: string) =>
     harness.standIns.oidc.mint('kubernetes', { namespace, serviceaccount });
+  /** The token a pod requests for Vault: the per-key role requires the configured Vault audience. */
+  const vaultPodToken = (namespace: string, serviceaccount: string) =>
+    harness.standIns.oidc.mint('kubernetes', { namespace, serviceaccount }, { audience: 'vault' });
 
   async function login(role: string, jwt: string): Promise<string> {
     const answer = await vaultAs().kubernetesLogin({ role, jwt, mount_point: 'kubernetes' });
@@ -40,7 +44,12 @@ describe('Kubernetes callers reading their key through Vault', () => {
     expect(role).toBe(`deploykey-${issued.body.id}`);
     expect(issued.body.privateKey).toBeUndefined();
 
-    const podVault = vaultAs(await login(role, await podToken('training', 'trainer')));
+    // A token of the right account minted for another audience (here: the one it asked the service
+    // with) does not log in: only tokens the pod requested for Vault do.
+    await expect(login(role, await podToken('training', 'trainer'))).rejects.toMatchObject({
+      response: { statusCode: 403 },
+    });
+    const podVault = vaultAs(await login(role, await vaultPodToken('training', 'trainer')));
     const secret = await podVault.read(`${mount}/data/${path}`);
     expect(secret.data.data['ssh-privatekey']).toContain('BEGIN OPENSSH PRIVATE KEY');
     expect(secret.data.data.known_hosts).toContain('ssh-ed25519');
@@ -56,10 +65,10 @@ describe('Kubernetes callers reading their key through Vault', () => {
     });
 
     // Another service account or another namespace cannot log in with this key's role.
-    await expect(login(role, await podToken('training', 'intruder'))).rejects.toMatchObject({
+    await expect(login(role, await vaultPodToken('training', 'intruder'))).rejects.toMatchObject({
       response: { statusCode: 403 },
     });
-    await expect(login(role, await podToken('default', 'trainer'))).rejects.toMatchObject({
+    await expect(login(role, await vaultPodToken('default', 'trainer'))).rejects.toMatchObject({
       response: { statusCode: 403 },
     });
 
@@ -71,7 +80,7 @@ describe('Kubernetes callers reading their key through Vault', () => {
         'revoked',
       { what: 'the key to be revoked' },
     );
-    await expect(login(role, await podToken('training', 'trainer'))).rejects.toMatchObject({
+    await expect(login(role, await vaultPodToken('training', 'trainer'))).rejects.toMatchObject({
       response: { statusCode: 400 },
     });
     const root = vaultAs(harness.standIns.vault.token);

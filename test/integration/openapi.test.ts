@@ -115,6 +115,44 @@ describe('openapi.yaml', () => {
     expect(unauthenticated.sort()).toEqual(PROBES);
   });
 
+  it('is as strict as the server: bounds, patterns, and every header the server sends', () => {
+    const findings: string[] = [];
+    for (const [name, operation] of operationsOf(document)) {
+      const budgeted = '429' in operation.responses;
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const headers = Object.keys((response.headers as Record<string, unknown> | undefined) ?? {});
+        const wanted = [
+          'x-request-id',
+          ...(['409', '429', '503'].includes(status) ? ['retry-after'] : []),
+          ...(budgeted && status.startsWith('2')
+            ? ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+            : []),
+        ];
+        for (const header of wanted) {
+          if (!headers.includes(header)) findings.push(`${name} ${status} does not declare ${header}`);
+        }
+      }
+      const parameters = (
+        operation as { parameters?: { in: string; name: string; schema: Record<string, unknown> }[] }
+      ).parameters;
+      for (const parameter of parameters ?? []) {
+        const { schema } = parameter;
+        const bounded = schema.type !== 'string' || schema.pattern || schema.format || schema.enum;
+        if (!bounded) findings.push(`${name} ${parameter.in} ${parameter.name} takes any string`);
+      }
+    }
+    expect(findings).toEqual([]);
+    const issue = document.paths['/v1/keys']!.post! as {
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+      requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+    };
+    expect(Object.keys(issue.responses['201']!.headers!)).toContain('idempotent-replayed');
+    expect(issue.requestBody.content['application/json']!.schema.properties.ttlSeconds).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+    });
+  });
+
   it('describes problems with the RFC 9457 members and bearer auth with both kinds of token', () => {
     const components = document.components as Record<string, Record<string, Record<string, unknown>>>;
     const problem = components.schemas?.Problem as {

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyTitle } from '../../src/hosts/git-host.ts';
+import { ownerScope } from '../../src/keys/ownership.ts';
 import { generateEd25519 } from '../support/git-client.ts';
 import {
   auditCount,
@@ -102,7 +103,7 @@ describe('an issue interrupted between the host and Vault', () => {
     const jobId = `interrupted-${provider}`;
     const { container } = harness.service;
     const createdAt = new Date(Date.now() - (PENDING_TIMEOUT_SECONDS + 5) * 1000);
-    const vaultPath = container.secrets.pathFor(jobId, provider, repository);
+    const vaultPath = container.secrets.pathFor(ownerScope('token:ci'), jobId, provider, repository);
     const inserted = await container.keys.insertPending(
       {
         id,
@@ -112,6 +113,8 @@ describe('an issue interrupted between the host and Vault', () => {
         delivery: 'vault',
         vault_path: vaultPath,
         caller: 'token:ci',
+        owner: 'token:ci',
+        repository_key: repository,
         caller_details: JSON.stringify({ kind: 'api-token', name: 'ci' }),
         created_at: createdAt,
         expires_at: new Date(createdAt.getTime() + 3_600_000),

@@ -49,7 +49,7 @@ describe('the Vault client', () => {
       kvMount: MOUNT,
       pathPrefix: 'deploy-keys',
     });
-    const path = keys.pathFor('job-token', 'github', 'acme/models');
+    const path = keys.pathFor('o-vaultclienttest', 'job-token', 'github', 'acme/models');
     const metadata = { keyId: randomUUID(), expiresAt: new Date(Date.now() + 60_000) };
 
     expect(

@@ -91,17 +91,19 @@ describe('Vault secret store', () => {
 
   const freshPath = (repository = 'acme/widgets') => {
     jobId = `job-${randomUUID()}`;
-    return store.pathFor(jobId, 'github', repository);
+    return store.pathFor('o-test', jobId, 'github', repository);
   };
   const writeNew = (target: SecretStore, secret: KeySecret) =>
     target.write(freshPath(), secret, { keyId: randomUUID(), expiresAt: expiresAt() });
 
-  it('lays secrets out as <prefix>/<job>/<provider>/<repository>, nested for GitLab groups', () => {
+  it('lays secrets out as <prefix>/<owner scope>/<job>/<provider>/<repository>, nested for GitLab groups', () => {
     expect(store.mount).toBe(MOUNT);
-    expect(store.pathFor('ci:42', 'gitlab', 'group/sub/project')).toBe(
-      `${PREFIX}/ci:42/gitlab/group/sub/project`,
+    expect(store.pathFor('o-1', 'ci:42', 'gitlab', 'group/sub/project')).toBe(
+      `${PREFIX}/o-1/ci:42/gitlab/group/sub/project`,
     );
-    expect(store.pathFor('ci.42', 'github', 'acme/widgets')).toBe(`${PREFIX}/ci.42/github/acme/widgets`);
+    expect(store.pathFor('o-1', 'ci.42', 'github', 'acme/widgets')).toBe(
+      `${PREFIX}/o-1/ci.42/github/acme/widgets`,
+    );
   });
 
   it('refuses path segments that are empty, dot or dot-dot before any request is sent', async () => {
@@ -114,7 +116,7 @@ describe('Vault secret store', () => {
       ['', 'acme/widgets'],
       ['job', 'acme/widgets/'],
     ] as const) {
-      expect(() => store.pathFor(job, 'github', repository)).toThrow(VaultError);
+      expect(() => store.pathFor('o-1', job, 'github', repository)).toThrow(VaultError);
     }
     const error = await failure(store.destroy(`${PREFIX}/job/github/../../other`));
     expect(error.kind).toBe('invalid');
@@ -128,7 +130,7 @@ describe('Vault secret store', () => {
     const expiry = expiresAt();
     await store.write(path, secret, { keyId, expiresAt: expiry });
 
-    const read = await root.read(`${MOUNT}/data/${PREFIX}/${jobId}/github/group/sub/project`);
+    const read = await root.read(`${MOUNT}/data/${PREFIX}/o-test/${jobId}/github/group/sub/project`);
     expect(read.data.data).toEqual({
       'ssh-privatekey': secret.privateKey,
       'ssh-publickey': secret.publicKey,
@@ -161,11 +163,17 @@ describe('Vault secret store', () => {
     const secret = keyMaterial();
     await store.write(path, secret, { keyId: randomUUID(), expiresAt: expiresAt() });
 
-    const token = await store.wrap(path, 120);
+    const { token, accessor } = await store.wrap(path, 120);
     expect(token).not.toContain(secret.privateKey);
+    expect(accessor).not.toBe(token);
     const unwrapped = await root.unwrap({ token });
     expect(unwrapped.data.data['ssh-privatekey']).toBe(secret.privateKey);
     expect(await statusOf(root.unwrap({ token }))).toBe(400);
+    // Revoking by accessor stops a token that was never used; revoking again is no error.
+    const unused = await store.wrap(path, 120);
+    await store.revokeWrapToken(unused.accessor);
+    expect(await statusOf(root.unwrap({ token: unused.token }))).toBe(400);
+    await store.revokeWrapToken(unused.accessor);
 
     const error = await failure(store.wrap(freshPath(), 60));
     expect(error.kind).toBe('invalid');
@@ -286,7 +294,7 @@ describe('Vault secret store', () => {
     const secret = keyMaterial();
     const away = storeWith({ addr: 'http://127.0.0.1:1' });
     const error = await failure(
-      away.write(away.pathFor('job', 'github', 'acme/widgets'), secret, {
+      away.write(away.pathFor('o-1', 'job', 'github', 'acme/widgets'), secret, {
         keyId: randomUUID(),
         expiresAt: expiresAt(),
       }),

@@ -107,14 +107,17 @@ describe("an issuer facing another caller's key", () => {
     expect(await h.auditEvents('key.revoke_requested')).toHaveLength(0);
   });
 
-  it('asking for a key for the same job and repository gets a 409 that does not name it', async () => {
-    const clash = await h.call('POST', '/v1/keys', {
+  it('using the same job id gets a key of its own, and neither blocks nor sees the other', async () => {
+    const same = await h.call('POST', '/v1/keys', {
       body: { provider: 'github', repository: 'acme/models', jobId: 'roles-ci-job', ttlSeconds: 600 },
       token: other(),
     });
-    expectProblem(clash, 409, 'key-already-active');
-    expect(clash.text).not.toContain(mine.body.id);
-    expect(clash.body.activeKeyId).toBeUndefined();
+    expect(same.status, same.text).toBe(201);
+    expect(same.body.id).not.toBe(mine.body.id);
+    expect(same.body.vault.path).not.toBe(mine.body.vault.path);
+    expect(await listIds(other(), '?jobId=roles-ci-job')).toEqual([same.body.id]);
+    expect(await statusOf(mine.body.id)).toBe('active');
+    expect((await h.call('DELETE', `/v1/keys/${same.body.id}`, { token: other() })).status).toBe(202);
   });
 
   it('a workload identity is a caller of its own and sees neither API-token caller keys', async () => {

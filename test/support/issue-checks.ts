@@ -4,6 +4,7 @@ import vault from 'node-vault';
 import { expect } from 'vitest';
 import type { SandboxDeployKey } from '../../sandbox/shared/host-state.ts';
 import { TITLE_PREFIX } from '../../src/hosts/git-host.ts';
+import { ownerScope } from '../../src/keys/ownership.ts';
 import type { Harness } from './service-harness.ts';
 
 export type Provider = 'github' | 'gitlab';
@@ -81,7 +82,8 @@ export async function expectNothingLeftBehind(
     (key) => key.title.includes(row?.id ?? '-') || key.title.endsWith(` job=${request.jobId}`),
   );
   expect(leftovers).toEqual([]);
-  const path = `deploy-keys/${request.jobId}/${request.provider}/${request.repository}`;
+  // The harness's `ci` caller owns the keys it issues (src/keys/ownership.ts).
+  const path = `deploy-keys/${ownerScope('token:ci')}/${request.jobId}/${request.provider}/${request.repository}`;
   expect(await vaultMetadataStatus(harness, path)).toBe(404);
   const fetched = await harness.api('GET', `/v1/keys/${row?.id}`);
   expect(fetched.status).toBe(200);

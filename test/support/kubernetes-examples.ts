@@ -46,15 +46,23 @@ export interface JobExample {
   issue: { provider: string; repository: string; jobId: string; ttlSeconds: number; delivery: string };
   completedJob: string | undefined;
   audience: string | undefined;
-  /** The `${NAME}` the instructions fill in with envsubst (the key id, in the role name). */
-  placeholder: string | undefined;
+  /** The `${NAME}`s the instructions fill in with envsubst: the key id (role name), the Vault path. */
+  placeholders: string[];
+  /** The audience of the service account token the pod logs in to Vault with. */
+  vaultAudience: string | undefined;
   annotations: Record<string, string>;
   /** The CSI volume and the SecretProviderClass it names, when the example uses the CSI provider. */
   csi?: { volume: Json; providerClass: { metadata: { name: string }; spec: { provider: string } } };
   role: string;
   vaultPaths: string[];
-  /** The files the pod would see (path → content), read through Vault as the pod reads them. */
-  render(read: (path: string) => Promise<Json>): Promise<Record<string, string>>;
+  /**
+   * The files the pod would see (path → content), read through Vault as the pod reads them, once
+   * `envsubst` has filled in the placeholders.
+   */
+  render(
+    read: (path: string) => Promise<Json>,
+    envsubst: (text: string) => string,
+  ): Promise<Record<string, string>>;
 }
 
 export function jobExample(file: string): JobExample {
@@ -79,13 +87,13 @@ export function jobExample(file: string): JobExample {
     } as JobExample['issue'],
     completedJob: option('complete', 'job'),
     audience: /--audience (\S+)/.exec(instructions)?.[1],
-    placeholder: /envsubst '(\$\{\w+\})'/.exec(instructions)?.[1],
+    placeholders: /envsubst '([^']+)'/.exec(instructions)?.[1]?.split(' ') ?? [],
     annotations: pod.metadata?.annotations ?? {},
   };
   const providerClass = docs.find((d) => d.kind === 'SecretProviderClass') as
     | {
         metadata: { name: string };
-        spec: { provider: string; parameters: { roleName: string; objects: string } };
+        spec: { provider: string; parameters: { roleName: string; objects: string; audience?: string } };
       }
     | undefined;
   if (providerClass) {
@@ -95,11 +103,12 @@ export function jobExample(file: string): JobExample {
     return {
       ...common,
       csi: { volume: volume.csi, providerClass },
+      vaultAudience: providerClass.spec.parameters.audience,
       role: providerClass.spec.parameters.roleName,
       vaultPaths: objects.map((o) => o.secretPath as string),
-      async render(read) {
+      async render(read, envsubst) {
         const entries = objects.map(async (o) => {
-          const data = ((await read(o.secretPath as string)).data as Json).data as Json;
+          const data = ((await read(envsubst(o.secretPath as string))).data as Json).data as Json;
           return [`${mount.mountPath}/${o.objectName}`, String(data[o.secretKey as string])];
         });
         return Object.fromEntries(await Promise.all(entries));
@@ -116,14 +125,23 @@ export function jobExample(file: string): JobExample {
   );
   // The injector's default secret-volume-path; the examples do not change it.
   const volumePath = annotations['vault.hashicorp.com/secret-volume-path'] ?? '/vault/secrets';
+  // The agent logs in with the projected token of the volume the annotation names, when it names one.
+  const tokenVolume = (
+    pod.spec.volumes as { name: string; projected?: { sources: Json[] } }[] | undefined
+  )?.find(
+    (volume) => volume.name === annotations['vault.hashicorp.com/agent-service-account-token-volume-name'],
+  );
+  const projected = tokenVolume?.projected?.sources.find((source) => source.serviceAccountToken)
+    ?.serviceAccountToken as { audience?: string } | undefined;
   return {
     ...common,
+    vaultAudience: projected?.audience,
     role: annotation('role'),
     vaultPaths: [...names.map((n) => annotation(`agent-inject-secret-${n}`)), ...templatePaths],
-    async render(read) {
+    async render(read, envsubst) {
       const entries = names.map(async (name) => [
         `${volumePath}/${name}`,
-        await renderAgentTemplate(annotation(`agent-inject-template-${name}`), read),
+        await renderAgentTemplate(envsubst(annotation(`agent-inject-template-${name}`)), read),
       ]);
       return Object.fromEntries(await Promise.all(entries));
     },
@@ -157,15 +175,15 @@ export async function startPolicyVault() {
   const created = await call('POST', 'auth/token/create', rootToken, { policies: [SERVICE_POLICY_NAME] });
   const serviceToken = (created.body.auth as Json).client_token as string;
 
-  /** Logs in as the Vault Agent and the CSI provider do: with the pod's service account token. */
-  const podLogin = async (role: string, namespace: string, serviceAccount: string) => {
+  /** Logs in as the Vault Agent and the CSI provider do: with a service account token for `audience`. */
+  const podLogin = async (role: string, namespace: string, serviceAccount: string, audience: string) => {
     const jwt = await new SignJWT({
       'kubernetes.io': { namespace, serviceaccount: { name: serviceAccount, uid: randomUUID() } },
     })
       .setProtectedHeader({ alg: 'RS256' })
       .setIssuer('https://kubernetes.default.svc.cluster.local')
       .setSubject(`system:serviceaccount:${namespace}:${serviceAccount}`)
-      .setAudience('https://kubernetes.default.svc.cluster.local')
+      .setAudience(audience)
       .setIssuedAt()
       .setExpirationTime('10m')
       .sign(clusterKey.privateKey);

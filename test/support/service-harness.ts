@@ -57,7 +57,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
         },
       ],
-      rateLimit: { max: 100_000, timeWindowSeconds: 60 },
+      rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
       ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
     },
   };

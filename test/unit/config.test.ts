@@ -29,7 +29,16 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
 describe('loadConfig', () => {
   it('applies safe defaults when only the required settings are given', () => {
     const config = loadConfig(BASE_ENV);
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.http).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      requestTimeoutSeconds: 30,
+      headersTimeoutSeconds: 10,
+      keepAliveTimeoutSeconds: 72,
+      connectionTimeoutSeconds: 120,
+      maxRequestsPerSocket: 1_000,
+      maxConnections: 1_024,
+    });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
     expect(config.keys).toEqual({ minTtlSeconds: 60, maxTtlSeconds: 86_400, defaultTtlSeconds: 3_600 });
     expect(config.vault).toMatchObject({ kvMount: 'secret', pathPrefix: 'deploy-keys' });

@@ -97,6 +97,9 @@ afterAll(async () => {
 });
 
 const run = promisify(execFile);
+// The envsubst placeholders the Kubernetes examples' instructions fill in.
+const KEY_ID = '$' + '{KEY_ID}';
+const VAULT_PATH = '$' + '{VAULT_PATH}';
 
 describe.each([
   'examples/kubernetes/training-job-agent-injector.yaml',
@@ -111,7 +114,13 @@ describe.each([
     expect(example.completedJob).toBe(example.issue.jobId);
     expect(example.issue.delivery).toBe('vault');
     expect(example.audience).toBe(DEFAULT_AUDIENCE);
-    expect(example.placeholder, 'the instructions fill in the role with envsubst').toBeDefined();
+    expect(example.placeholders, 'the instructions fill in the role and the path with envsubst').toEqual([
+      KEY_ID,
+      VAULT_PATH,
+    ]);
+    // The pod logs in to Vault with a token for Vault's audience, the one the per-key role requires.
+    expect(example.vaultAudience).toBe(config.vault.kubernetesAudience);
+    expect(example.vaultAudience).not.toBe(DEFAULT_AUDIENCE);
     expect(example.job.spec.activeDeadlineSeconds).toBeLessThan(example.issue.ttlSeconds);
     const identity = (name: string) => ({
       issuer: 'cluster',
@@ -148,8 +157,10 @@ describe.each([
       kvMount,
       pathPrefix,
     });
-    const path = store.pathFor(jobId, provider, repository);
-    for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${path}`);
+    // The path comes from the issue's answer (`vault.path`), filled in as VAULT_PATH.
+    const path = store.pathFor('o-example', jobId, provider, repository);
+    for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${VAULT_PATH}`);
+    const filled = (vaultPath: string) => vaultPath.replace(VAULT_PATH, path);
 
     const keyId = randomUUID();
     const knownHosts =
@@ -161,16 +172,23 @@ describe.each([
       namespace,
       serviceAccount,
       tokenTtlSeconds: 600,
+      audience: config.vault.kubernetesAudience,
     });
-    expect(example.role.replace(example.placeholder!, keyId)).toBe(role);
+    expect(example.role.replace(KEY_ID, keyId)).toBe(role);
 
-    expect(await vault.podLogin(role, namespace, 'someone-else')).toBeUndefined();
-    const podToken = (await vault.podLogin(role, namespace, serviceAccount))!;
+    const audience = example.vaultAudience!;
+    expect(await vault.podLogin(role, namespace, 'someone-else', audience)).toBeUndefined();
+    // The account's token for any other audience (the API server's, the service's) is refused.
+    expect(await vault.podLogin(role, namespace, serviceAccount, DEFAULT_AUDIENCE)).toBeUndefined();
+    expect(
+      await vault.podLogin(role, namespace, serviceAccount, 'https://kubernetes.default.svc.cluster.local'),
+    ).toBeUndefined();
+    const podToken = (await vault.podLogin(role, namespace, serviceAccount, audience))!;
     const files = await example.render(async (vaultPath) => {
       const { status, body } = await vault.call('GET', vaultPath, podToken);
       expect(status, `the pod reads ${vaultPath}`).toBe(200);
       return body;
-    });
+    }, filled);
 
     const ssh = example.container.env!.find((e) => e.name === 'GIT_SSH_COMMAND')!.value!.split(' ');
     expect(ssh).toEqual(expect.arrayContaining(['StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']));
@@ -191,7 +209,7 @@ describe.each([
 
     // Revoking removes the role: the pod can no longer log in, even with a valid account token.
     await store.removeKubernetesRead(keyId);
-    expect(await vault.podLogin(role, namespace, serviceAccount)).toBeUndefined();
+    expect(await vault.podLogin(role, namespace, serviceAccount, audience)).toBeUndefined();
     await store.destroy(path, keyId);
   });
 });

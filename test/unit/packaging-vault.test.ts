@@ -30,7 +30,7 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
   it('lets the service write, read, wrap, grant, revoke and destroy keys under its prefix', async () => {
     const store = storeAt(settings.pathPrefix);
     const keyId = randomUUID();
-    const path = store.pathFor('job-1', 'github', 'acme/models');
+    const path = store.pathFor('o-1', 'job-1', 'github', 'acme/models');
     const secret = {
       ...generateDeployKeyPair(`deploykey-rotator:${keyId}`),
       knownHosts: 'github.com ssh-ed25519 AAAA',
@@ -39,10 +39,21 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
     expect(await store.read(path)).toEqual(secret);
     expect(await secretOwner(serviceClient(), settings.kvMount, path)).toBe(keyId);
 
-    const unwrapped = await vault.call('POST', 'sys/wrapping/unwrap', await store.wrap(path, 60));
+    const unwrapped = await vault.call('POST', 'sys/wrapping/unwrap', (await store.wrap(path, 60)).token);
     expect(((unwrapped.body.data as Json).data as Json)['ssh-privatekey']).toBe(secret.privateKey);
+    // A wrapping token revoked by its accessor (as a revoke does) no longer unwraps.
+    const revoked = await store.wrap(path, 60);
+    await store.revokeWrapToken(revoked.accessor);
+    expect((await vault.call('POST', 'sys/wrapping/unwrap', revoked.token)).status).toBe(400);
+    await store.revokeWrapToken(revoked.accessor);
 
-    const grant = { keyId, namespace: 'training', serviceAccount: 'trainer', tokenTtlSeconds: 600 };
+    const grant = {
+      keyId,
+      namespace: 'training',
+      serviceAccount: 'trainer',
+      tokenTtlSeconds: 600,
+      audience: 'vault',
+    };
     expect(await store.grantKubernetesRead(path, grant)).toBe(kubernetesRoleName(keyId));
     await store.removeKubernetesRead(keyId);
     expect(await store.destroy(path, keyId)).toBe('destroyed');
@@ -70,7 +81,10 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
     const elsewhere = storeAt('other-keys');
     const secret = { ...generateDeployKeyPair('x'), knownHosts: 'github.com ssh-ed25519 AAAA' };
     const denied = await elsewhere
-      .write(elsewhere.pathFor('j', 'github', 'a/b'), secret, { keyId: randomUUID(), expiresAt: new Date() })
+      .write(elsewhere.pathFor('o-1', 'j', 'github', 'a/b'), secret, {
+        keyId: randomUUID(),
+        expiresAt: new Date(),
+      })
       .catch((error: unknown) => error);
     expect(denied).toBeInstanceOf(VaultError);
     expect((denied as VaultError).kind).toBe('forbidden');

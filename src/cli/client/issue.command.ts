@@ -153,7 +153,10 @@ async function report(key: IssuedKey, replayed: boolean, outDir: string, json: b
   if (key.vault && !written) {
     const target = key.wrapToken
       ? 'unwrap DEPLOYKEY_WRAP_TOKEN (single use)'
-      : `vault kv get -mount=${key.vault.mount} -field=ssh-privatekey ${key.vault.path}`;
+      : key.delivery === 'wrapped'
+        ? // The service hands a wrap token out once; a retried request gets none.
+          'use the wrap token the first request received (revoke this key and issue a new one if it is lost)'
+        : `vault kv get -mount=${key.vault.mount} -field=ssh-privatekey ${key.vault.path}`;
     console.error(`deploykey: the key is not written here: ${target} > ${paths.privateKey} (mode 0600)`);
   }
 

@@ -4,39 +4,56 @@ import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import { EXPORT_FORMATS, exportAuditEvents } from '../../audit/audit-export.ts';
 import { type AuditFilter, listAuditEvents } from '../../audit/audit-query.ts';
-import { verifyAuditLog } from '../../audit/audit-verify.ts';
+import { AUDIT_VERIFY_MAX_AGE_SECONDS, type AuditVerifier } from '../../audit/audit-verifier.ts';
+import { MAX_LISTED_BAD_EVENTS } from '../../audit/audit-verify.ts';
 import type { AuditCheckpoints } from '../../audit/checkpoint.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Database } from '../../db/schema.ts';
+import { JOB_ID_PATTERN } from '../../keys/policy.ts';
 import { VaultError } from '../../vault/secret-store.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { UUID_PATTERN } from '../schemas.ts';
+import { expensiveRoute, type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
+import { PlainText, UUID_PATTERN } from '../schemas.ts';
 
 export interface AuditRouteDeps {
   db: Kysely<Database>;
   checkpoints: AuditCheckpoints;
+  verifier: AuditVerifier;
   authenticate: Authenticator;
+  budgets: RequestBudgets;
   clock: () => Date;
 }
 
-const Text = (maxLength: number) => Type.Optional(Type.String({ minLength: 1, maxLength }));
+const Text = (maxLength: number, description?: string) =>
+  Type.Optional(PlainText({ minLength: 1, maxLength, ...(description ? { description } : {}) }));
+const Instant = (description: string) =>
+  Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description: `${description}; an instant that does not exist (such as a leap second) is refused`,
+    }),
+  );
 const FilterFields = {
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after (inclusive)' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before (exclusive)' })),
+  from: Instant('Events at or after (inclusive)'),
+  to: Instant('Events before (exclusive)'),
   keyId: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
-  repository: Text(512),
-  jobId: Text(256),
+  repository: Text(512, 'Compared as the host does: case-insensitively'),
+  jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
   actor: Text(512),
   action: Text(128),
 };
 const SEQ_PATTERN = '^[0-9]{1,19}$';
+const MAX_SEQ = 2n ** 63n - 1n;
 
 export const AuditEventsQuery = Type.Object(
   {
     ...FilterFields,
     cursor: Type.Optional(
-      Type.String({ pattern: SEQ_PATTERN, description: 'nextCursor of the previous page' }),
+      Type.String({
+        pattern: SEQ_PATTERN,
+        description: `nextCursor of the previous page: a seq, at most ${MAX_SEQ}`,
+      }),
     ),
     order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
@@ -78,11 +95,20 @@ export const CheckpointSchema = Type.Object({
 
 export const VerificationSchema = Type.Object({
   ok: Type.Boolean(),
-  checked: Type.Integer(),
+  checked: Type.Integer({ description: 'Events walked, from seq 1' }),
   firstBadSeq: Type.Optional(Type.String()),
-  reason: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String({ description: 'Why the first bad event is bad' })),
+  badEvents: Type.Array(Type.Object({ seq: Type.String(), reason: Type.String() }), {
+    maxItems: MAX_LISTED_BAD_EVENTS,
+    description: `Every event that fails a check, in seq order (at most ${MAX_LISTED_BAD_EVENTS}); empty when intact`,
+  }),
+  badEventCount: Type.Integer({ minimum: 0, description: 'How many events fail a check' }),
   lastCheckpoint: Type.Union([CheckpointSchema, Type.Null()]),
   warnings: Type.Optional(Type.Array(Type.String())),
+  verifiedAt: Type.String({
+    format: 'date-time',
+    description: `When the chain was walked; a result is reused for up to ${AUDIT_VERIFY_MAX_AGE_SECONDS} s while the chain head and the last checkpoint are unchanged`,
+  }),
 });
 
 function filterOf(query: {
@@ -96,12 +122,28 @@ function filterOf(query: {
 }): AuditFilter {
   const { from, to, ...exact } = query;
   const filter: AuditFilter = Object.fromEntries(Object.entries(exact).filter(([, value]) => value));
-  if (from) filter.from = new Date(from);
-  if (to) filter.to = new Date(to);
+  if (from) filter.from = instant(from, 'from');
+  if (to) filter.to = instant(to, 'to');
   if (filter.from && filter.to && filter.from > filter.to) {
     throw new AppError('invalid-range', 400, '`from` must not be later than `to`');
   }
   return filter;
+}
+
+/** The instant a date-time names; one that passes the format but does not exist (23:59:60) is a 400. */
+function instant(value: string, name: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    throw new AppError('invalid-timestamp', 400, `\`${name}\` is not an instant that exists`);
+  }
+  return date;
+}
+
+function seqCursor(cursor: string): string {
+  if (BigInt(cursor) > MAX_SEQ) {
+    throw new AppError('invalid-cursor', 400, 'cursor is not one this service handed out');
+  }
+  return cursor;
 }
 
 function checkpointUnavailable(error: unknown): never {
@@ -137,6 +179,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
       request.caller = await deps.authenticate(request);
       requireCaller(request, ['auditor', 'admin']);
     });
+    await registerCallerBudget(app, deps.budgets);
 
     app.get(
       '/v1/audit/events',
@@ -151,7 +194,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         const { cursor, order = 'asc', limit = 100, ...filters } = request.query;
         return listAuditEvents(deps.db, filterOf(filters), {
-          ...(cursor ? { after: cursor } : {}),
+          ...(cursor ? { after: seqCursor(cursor) } : {}),
           order,
           limit,
         });
@@ -160,7 +203,7 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
 
     app.get(
       '/v1/audit/events/export',
-      { schema: { querystring: AuditExportQuery } },
+      { schema: { querystring: AuditExportQuery }, config: expensiveRoute(deps.budgets) },
       async (request, reply) => {
         const { format = 'ndjson', ...filters } = request.query;
         const stream = await streamOf(exportAuditEvents(deps.db, filterOf(filters), format));
@@ -180,8 +223,10 @@ export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.get('/v1/audit/verify', { schema: { response: { 200: VerificationSchema } } }, async () =>
-      verifyAuditLog({ db: deps.db, checkpoints: deps.checkpoints }).catch(checkpointUnavailable),
+    app.get(
+      '/v1/audit/verify',
+      { schema: { response: { 200: VerificationSchema } }, config: expensiveRoute(deps.budgets) },
+      async () => deps.verifier.verify().catch(checkpointUnavailable),
     );
 
     app.get('/v1/audit/checkpoints/latest', { schema: { response: { 200: CheckpointSchema } } }, async () => {

@@ -1,6 +1,5 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Redis } from 'ioredis';
+import Type from 'typebox';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
@@ -8,6 +7,7 @@ import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import {
   COMMON_PROBLEMS,
   CompletedJobSchema,
@@ -21,11 +21,12 @@ import {
   KeySchema,
   ListKeysQuery,
   problemResponses,
+  UUID_PATTERN,
+  withHeaders,
 } from '../schemas.ts';
 
 export interface KeysRouteDeps {
-  /** Per-caller request budget, counted in Redis so every replica shares it. */
-  rateLimit: { redis: Redis; prefix: string; max: number; timeWindowSeconds: number };
+  budgets: RequestBudgets;
   keyService: KeyService;
   hosts: HostLookup;
   authenticate: Authenticator;
@@ -37,11 +38,21 @@ function encodeCursor(row: DeployKeyRow): string {
   return Buffer.from(JSON.stringify([row.created_at.toISOString(), row.id])).toString('base64url');
 }
 
+// Exactly what encodeCursor writes: anything else never reaches a query.
+const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CURSOR_ID = new RegExp(UUID_PATTERN);
+
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [
+      unknown,
+      unknown,
+    ];
+    if (typeof createdAt !== 'string' || typeof id !== 'string') throw new Error('bad cursor');
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad cursor');
+    const exact =
+      CURSOR_INSTANT.test(createdAt) && !Number.isNaN(date.getTime()) && date.toISOString() === createdAt;
+    if (!exact || !CURSOR_ID.test(id)) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw new AppError('invalid-cursor', 400, 'cursor is not one this service handed out');
@@ -96,20 +107,7 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
     app.addHook('onRequest', async (request) => {
       request.caller = await deps.authenticate(request);
     });
-    await app.register(rateLimit, {
-      redis: deps.rateLimit.redis,
-      nameSpace: `${deps.rateLimit.prefix}:ratelimit:`,
-      max: deps.rateLimit.max,
-      timeWindow: deps.rateLimit.timeWindowSeconds * 1000,
-      // Counted after authentication, per caller; a Redis outage must not lock callers out.
-      hook: 'preHandler',
-      keyGenerator: (request) => request.caller?.id ?? request.ip,
-      skipOnError: true,
-      errorResponseBuilder: (_request, context) =>
-        new AppError('rate-limited', 429, `too many requests from this caller; retry in ${context.after}`, {
-          headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
-        }),
-    });
+    await registerCallerBudget(app, deps.budgets);
 
     app.post(
       '/v1/keys',
@@ -124,10 +122,17 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
           body: IssueKeyBody,
           headers: IdempotencyHeaders,
           response: {
-            201: described(
-              IssuedKeySchema,
-              'The key is active. A retry with the same `Idempotency-Key` gets the first answer again, ' +
-                'marked `Idempotent-Replayed: true`',
+            201: withHeaders(
+              described(
+                IssuedKeySchema,
+                'The key is active. A retry with the same `Idempotency-Key` gets the first answer again, ' +
+                  'marked `Idempotent-Replayed: true`',
+              ),
+              {
+                'idempotent-replayed': Type.Literal('true', {
+                  description: 'Present on a replay: this is the answer to the first request with this key',
+                }),
+              },
             ),
             ...ISSUE_PROBLEMS,
           },
@@ -144,6 +149,7 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
           ...(await view(result.row, result.knownHosts)),
           ...(result.privateKey ? { privateKey: result.privateKey } : {}),
           ...(result.wrapToken ? { wrapToken: result.wrapToken } : {}),
+          ...(result.wrapAccessor ? { wrapAccessor: result.wrapAccessor } : {}),
         };
         reply.header('cache-control', 'no-store');
         if (result.replayed) reply.header('idempotent-replayed', 'true');

@@ -4,6 +4,7 @@ import { type ApiTokens, TOKEN_NAME_PATTERN, toTokenView } from '../../auth/api-
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 const Role = Type.Union([Type.Literal('issuer'), Type.Literal('auditor'), Type.Literal('admin')]);
@@ -21,6 +22,7 @@ const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
 const ADMIN_PROBLEMS = {
   401: COMMON_PROBLEMS.unauthorized,
   403: '`role-not-allowed`: only admins manage tokens',
+  429: COMMON_PROBLEMS.rateLimited,
   500: COMMON_PROBLEMS.internal,
   503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;
@@ -29,6 +31,7 @@ const ADMIN_PROBLEMS = {
 export function tokensRoutes(deps: {
   tokens: ApiTokens;
   authenticate: Authenticator;
+  budgets: RequestBudgets;
   clock: () => Date;
 }): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -36,6 +39,7 @@ export function tokensRoutes(deps: {
       request.caller = await deps.authenticate(request);
       requireCaller(request, ['admin']);
     });
+    await registerCallerBudget(app, deps.budgets);
 
     app.post(
       '/v1/admin/tokens',

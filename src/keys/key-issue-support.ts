@@ -1,0 +1,126 @@
+// The parts of issuing that are not the happy path: answering a replayed request, and undoing an
+// issue that could not finish.
+import type { DeployKeyRow } from '../db/schema.ts';
+import { type GitHost, HostError, keyIdFromTitle } from '../hosts/git-host.ts';
+import { AppError } from '../http/errors.ts';
+import { describeFailure, toIssueError } from './dependency-errors.ts';
+import type { KeyServiceDeps } from './key-service-deps.ts';
+import { hasKubernetesGrant } from './kubernetes-grant.ts';
+
+export interface IssueResult {
+  row: DeployKeyRow;
+  knownHosts: string[];
+  privateKey?: string;
+  /** Only in the first answer: a replay never hands out a token that unwraps the key. */
+  wrapToken?: string;
+  wrapAccessor?: string;
+  replayed: boolean;
+}
+
+/** What an interrupted issue is known to have created, besides what its title and row tell. */
+export interface Created {
+  hostKeyId?: string;
+  wrapAccessor?: string;
+}
+
+// A repository the host does not have holds no key of ours; without this an issue for an unknown
+// repository could never be undone and its row would stay `pending` for ever.
+const listedOrNone = (host: GitHost, repository: string) =>
+  host.listDeployKeys(repository).catch((error: unknown) => {
+    if (error instanceof HostError && error.kind === 'not-found') return [];
+    throw error;
+  });
+
+export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: string) => GitHost) {
+  const { keys, hosts, secrets, queue, logger } = deps;
+
+  /**
+   * Removes whatever an interrupted issue left at the host (found by our title) and in Vault, then
+   * ends the row `failed`. If anything cannot be removed now the row stays `pending`, so the
+   * reconciler tries again; nothing is ever forgotten.
+   */
+  async function undoIssue(row: DeployKeyRow, reason: string, created: Created = {}): Promise<boolean> {
+    const host = hosts.get(row.provider);
+    try {
+      await queue.cancel(row.id).catch(() => {});
+      if (host) {
+        const leftovers = created.hostKeyId
+          ? [created.hostKeyId]
+          : (await listedOrNone(host, row.repository))
+              .filter((key) => keyIdFromTitle(key.title) === row.id)
+              .map((key) => key.hostKeyId);
+        for (const id of leftovers) await host.deleteDeployKey(row.repository, id);
+      }
+      const wrapAccessor = created.wrapAccessor ?? row.wrap_accessor;
+      if (wrapAccessor) await secrets.revokeWrapToken(wrapAccessor);
+      if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
+      if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
+    } catch (error) {
+      const failure = describeFailure(error);
+      logger.warn(
+        { keyId: row.id, failure },
+        'undo of a failed issue is incomplete; the reconciler will retry',
+      );
+      await keys.recordAttempt(row.id, `undo: ${failure}`);
+      return false;
+    }
+    await keys.transition(
+      row.id,
+      ['pending'],
+      { status: 'failed', failure_reason: reason },
+      { actor: deps.systemActor, action: 'key.issue_failed', details: { reason } },
+    );
+    return true;
+  }
+
+  /**
+   * The first answer again for a retried request. A `response` key is read back from Vault; a
+   * `wrapped` one gets its token's accessor only, since a new token would be a second way to the key.
+   */
+  async function replay(row: DeployKeyRow, requestHash: string): Promise<IssueResult> {
+    if (row.request_hash !== requestHash) {
+      throw new AppError(
+        'idempotency-key-reused',
+        409,
+        'this Idempotency-Key was used with a different request',
+        {
+          extra: { keyId: row.id },
+        },
+      );
+    }
+    if (row.status === 'pending') {
+      throw new AppError(
+        'request-in-progress',
+        409,
+        'the first request with this Idempotency-Key is still running',
+        {
+          headers: { 'retry-after': '1' },
+          extra: { keyId: row.id },
+        },
+      );
+    }
+    if (row.status === 'failed') {
+      throw new AppError(
+        'idempotent-request-failed',
+        409,
+        `the first request with this Idempotency-Key failed (${row.failure_reason ?? 'unknown'}); use a new key to try again`,
+        { extra: { keyId: row.id } },
+      );
+    }
+    const knownHosts = await hostFor(row.provider)
+      .knownHosts()
+      .catch(() => []);
+    const result: IssueResult = { row, knownHosts, replayed: true };
+    if (row.wrap_accessor) result.wrapAccessor = row.wrap_accessor;
+    if (row.status === 'active' && row.vault_path && row.delivery === 'response') {
+      try {
+        result.privateKey = (await secrets.read(row.vault_path))?.privateKey;
+      } catch (error) {
+        throw toIssueError(error, row.repository);
+      }
+    }
+    return result;
+  }
+
+  return { undoIssue, replay };
+}
