@@ -32,7 +32,7 @@ describe('Dockerfile', () => {
     const stage = (name: string) => stages.find((s) => s.name === name)?.steps.map((s) => s.args);
     expect(stage('deps')).toContain('npm ci --no-audit --no-fund');
     expect(stage('build')).toContain('npm run build');
-    expect(JSON.parse(readText('package.json')).scripts.build).toMatch(/^tsc /);
+    expect(JSON.parse(readText('package.json')).scripts.build).toMatch(/(^|&& )tsc -p tsconfig.build.json/);
     expect(steps('RUN').join('\n')).toContain('npm ci --omit=dev');
     // The service runs neither ssh nor git; only clients do.
     expect(steps('RUN').join('\n')).not.toMatch(/apt-get|openssh|\bgit\b/);
