@@ -37,7 +37,9 @@ export function startKubernetesController(container: Container): KubernetesContr
   let sweepTimer: NodeJS.Timeout | undefined;
 
   const sweep = (listed: V1Job[]) =>
-    jobs.sweep(listed).catch((error: Error) => logger.warn({ err: error.message }, 'Kubernetes sweep failed'));
+    jobs
+      .sweep(listed)
+      .catch((error: Error) => logger.warn({ err: error.message }, 'Kubernetes sweep failed'));
   const watches = namespaces.map((namespace) =>
     watchJobs(kubeconfig, namespace, { onJob: jobs.onJob, onGone: jobs.onGone, onListed: sweep }, logger),
   );

@@ -26,6 +26,8 @@ export function createJobController(deps: JobControllerDeps) {
   const writeback = createWriteback(deps.kubeconfig, deps.clock);
   const batch = deps.kubeconfig.makeApiClient(BatchV1Api);
   const busy = new Map<string, Promise<void>>();
+  // Jobs answered by this replica; after a restart the Job's own annotation says so.
+  const answered = new Set<string>();
 
   /** One reaction per Job at a time; the next waits for the one before. */
   const serialized = (uid: string, task: () => Promise<void>): Promise<void> => {
@@ -42,8 +44,9 @@ export function createJobController(deps: JobControllerDeps) {
 
   async function issue(job: V1Job): Promise<void> {
     const annotations = job.metadata?.annotations ?? {};
-    if (annotations[KEY_IDS_ANNOTATION] || annotations[DENIED_ANNOTATION]) return;
     const ref = refOf(job);
+    if (answered.has(ref.uid) || annotations[KEY_IDS_ANNOTATION] || annotations[DENIED_ANNOTATION]) return;
+    answered.add(ref.uid);
     const request = parseKeyRequest(annotations);
     const outcome = request.ok
       ? await jobKeys.issueFor(ref, request.keys, request.ttlSeconds)
@@ -63,7 +66,10 @@ export function createJobController(deps: JobControllerDeps) {
     const ref = refOf(job);
     const count = await jobKeys.revokeJob(ref.uid, end, { uid: ref.uid, condition });
     if (count === 0) return;
-    logger.info({ namespace: ref.namespace, job: ref.name, uid: ref.uid, end, count }, 'Job ended; keys revoked');
+    logger.info(
+      { namespace: ref.namespace, job: ref.name, uid: ref.uid, end, count },
+      'Job ended; keys revoked',
+    );
     if (end === 'job-ended') {
       await writeback
         .event(job, 'Normal', 'DeployKeysRevoked', `${count} deploy key(s) revoked: Job ${condition}`)
@@ -79,7 +85,8 @@ export function createJobController(deps: JobControllerDeps) {
 
   function onGone(job: V1Job): void {
     if (!job.metadata?.uid) return;
-    void serialized(job.metadata.uid, () => revoke(job, 'job-deleted', 'Deleted'));
+    const uid = job.metadata.uid;
+    void serialized(uid, () => revoke(job, 'job-deleted', 'Deleted')).then(() => answered.delete(uid));
   }
 
   /**
@@ -97,7 +104,8 @@ export function createJobController(deps: JobControllerDeps) {
       seen.add(bound.uid);
       const job = byUid.get(bound.uid) ?? (await fetchJob(bound.namespace, bound.name));
       const stub: V1Job = { metadata: { ...bound } };
-      if (!job || job.metadata?.uid !== bound.uid) await serialized(bound.uid, () => revoke(stub, 'job-deleted', 'Deleted'));
+      if (!job || job.metadata?.uid !== bound.uid)
+        await serialized(bound.uid, () => revoke(stub, 'job-deleted', 'Deleted'));
       else if (endOf(job)) await serialized(bound.uid, () => revoke(job, 'job-ended', endOf(job) as string));
     }
   }

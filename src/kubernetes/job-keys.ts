@@ -59,7 +59,12 @@ interface Refusal {
 
 const jobUidOf = (row: DeployKeyRow) => (row.caller_details as { job?: { uid?: unknown } }).job?.uid;
 
-export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepository; db: Db; issuerId: string }) {
+export function createJobKeys(deps: {
+  keyService: KeyService;
+  keys: KeyRepository;
+  db: Db;
+  issuerId: string;
+}) {
   const { keyService, keys, db } = deps;
 
   async function issueFor(job: JobRef, wanted: RequestedKey[], ttlSeconds?: number): Promise<IssueOutcome> {
@@ -80,7 +85,11 @@ export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepositor
         if (typeof refusal.status !== 'number' || refusal.status >= 500) throw error;
         if (refusal.denial) await recordDenial(refusal.denial, job);
         await revokeJob(job.uid, 'job-ended', { reason: 'denied', uid: job.uid });
-        return { ok: false, reason: refusal.extra?.reason ?? refusal.code ?? 'refused', message: refusal.message };
+        return {
+          ok: false,
+          reason: refusal.extra?.reason ?? refusal.code ?? 'refused',
+          message: refusal.message,
+        };
       }
     }
     return { ok: true, keyIds };

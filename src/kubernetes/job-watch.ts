@@ -13,10 +13,17 @@ export interface JobEvents {
 
 const MAX_BACKOFF_MS = 30_000;
 
-export function watchJobs(kubeconfig: KubeConfig, namespace: string | undefined, events: JobEvents, logger: Logger) {
+export function watchJobs(
+  kubeconfig: KubeConfig,
+  namespace: string | undefined,
+  events: JobEvents,
+  logger: Logger,
+) {
   const batch = kubeconfig.makeApiClient(BatchV1Api);
   const path = namespace ? `/apis/batch/v1/namespaces/${namespace}/jobs` : '/apis/batch/v1/jobs';
-  const list = namespace ? () => batch.listNamespacedJob({ namespace }) : () => batch.listJobForAllNamespaces();
+  const list = namespace
+    ? () => batch.listNamespacedJob({ namespace })
+    : () => batch.listJobForAllNamespaces();
   const informer = makeInformer<V1Job>(kubeconfig, path, async () => {
     const answer = await list();
     queueMicrotask(() => events.onListed(answer.items));
