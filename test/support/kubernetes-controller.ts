@@ -61,7 +61,7 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
       return secret.data.data;
     },
     async close() {
-      await controller.stop();
+      await this.controller.stop();
       await harness.close();
     },
   };
