@@ -27,7 +27,6 @@ export function startKubernetesController(container: Container): KubernetesContr
   const jobKeys = createJobKeys({
     keyService: container.keyService,
     keys: container.keys,
-    db: container.db,
     issuerId: settings.oidcIssuerId,
   });
   const jobs = createJobController({ kubeconfig, jobKeys, logger, clock: container.clock });

@@ -99,14 +99,17 @@ export function createJobController(deps: JobControllerDeps) {
     const live = await jobKeys.liveJobKeys();
     const seen = new Set<string>();
     for (const row of live) {
-      const bound = (row.caller_details as { job?: { namespace: string; name: string; uid: string } }).job;
-      if (!bound || seen.has(bound.uid)) continue;
+      const bound = row.binding as { kind: string; namespace?: string; name?: string; uid?: string } | null;
+      if (bound?.kind !== 'kubernetes-job' || !bound.uid || !bound.namespace || !bound.name) continue;
+      if (seen.has(bound.uid)) continue;
       seen.add(bound.uid);
-      const job = byUid.get(bound.uid) ?? (await fetchJob(bound.namespace, bound.name));
-      const stub: V1Job = { metadata: { ...bound } };
-      if (!job || job.metadata?.uid !== bound.uid)
-        await serialized(bound.uid, () => revoke(stub, 'job-deleted', 'Deleted'));
-      else if (endOf(job)) await serialized(bound.uid, () => revoke(job, 'job-ended', endOf(job) as string));
+      const { uid, namespace, name } = bound;
+      const job = byUid.get(uid) ?? (await fetchJob(namespace, name));
+      const stub: V1Job = { metadata: { uid, namespace, name } };
+      const ended = job && endOf(job);
+      if (!job || job.metadata?.uid !== uid)
+        await serialized(uid, () => revoke(stub, 'job-deleted', 'Deleted'));
+      else if (ended) await serialized(uid, () => revoke(job, 'job-ended', ended));
     }
   }
 

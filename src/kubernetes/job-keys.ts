@@ -1,9 +1,8 @@
 // What the controller does to keys for a Job: issue them as the Job's own service account (the
 // policy sees exactly the caller an OIDC token of that account would be), and revoke them when the
 // Job ends. Postgres stays the source of truth: the Job a key serves is recorded with the key.
-import { sql } from 'kysely';
-import type { Db } from '../db/database.ts';
 import type { DeployKeyRow } from '../db/schema.ts';
+import { bindingRef } from '../keys/binding.ts';
 import type { Caller } from '../keys/caller.ts';
 import type { KeyRepository } from '../keys/key.repository.ts';
 import type { KeyService } from '../keys/key.service.ts';
@@ -38,7 +37,6 @@ export function callerOfJob(job: JobRef, issuerId: string): Caller {
       issuer: issuerId,
       subject,
       claims: { 'kubernetes.io': kubernetes },
-      job: { kind: 'kubernetes-job', namespace: job.namespace, name: job.name, uid: job.uid },
     },
   };
 }
@@ -57,15 +55,8 @@ interface Refusal {
   };
 }
 
-const jobUidOf = (row: DeployKeyRow) => (row.caller_details as { job?: { uid?: unknown } }).job?.uid;
-
-export function createJobKeys(deps: {
-  keyService: KeyService;
-  keys: KeyRepository;
-  db: Db;
-  issuerId: string;
-}) {
-  const { keyService, keys, db } = deps;
+export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepository; issuerId: string }) {
+  const { keyService, keys } = deps;
 
   async function issueFor(job: JobRef, wanted: RequestedKey[], ttlSeconds?: number): Promise<IssueOutcome> {
     const caller = callerOfJob(job, deps.issuerId);
@@ -76,6 +67,7 @@ export function createJobKeys(deps: {
           ...key,
           jobId: jobIdOf(job.namespace, job.name),
           delivery: 'vault',
+          binding: { kind: 'kubernetes-job', namespace: job.namespace, name: job.name, uid: job.uid },
           idempotencyKey: `k8s-${job.uid}-${key.provider}-${key.repository}`.slice(0, 200),
           ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
         });
@@ -108,42 +100,22 @@ export function createJobKeys(deps: {
       },
     });
 
-  /** Revokes every live key of the Job with this uid; returns how many were asked to go. */
+  /** Revokes every live key bound to the Job with this uid; returns how many were asked to go. */
   async function revokeJob(uid: string, end: JobEnd, details: Record<string, unknown>): Promise<number> {
-    const live = await liveJobKeys({ uid });
-    for (const row of live) {
-      if (row.status === 'active') await keyService.requestRevoke(row, 'job-completed', CONTROLLER_ACTOR);
-    }
-    if (live.some((row) => row.status === 'pending')) {
-      // Pending keys are revoked by the flow that issues them once asked; the job id names them all.
-      const sample = live[0] as DeployKeyRow;
-      await keyService.completeJob(callerFromRow(sample), sample.job_id).catch(() => undefined);
-    }
-    void end;
-    void details;
-    return live.length;
+    const revoked = await keyService.revokeBound(
+      bindingRef.kubernetesJob(uid),
+      end,
+      CONTROLLER_ACTOR,
+      details,
+    );
+    return revoked.length;
   }
 
-  /** Live keys the controller issued, optionally of one Job. */
-  async function liveJobKeys(filter: { uid?: string } = {}): Promise<DeployKeyRow[]> {
-    let query = db.db
-      .selectFrom('deploy_keys')
-      .selectAll()
-      .where('status', 'in', ['pending', 'active'])
-      .where(sql<string>`caller_details #>> '{job,kind}'`, '=', 'kubernetes-job');
-    if (filter.uid) query = query.where(sql<string>`caller_details #>> '{job,uid}'`, '=', filter.uid);
-    return query.orderBy('created_at').limit(10_000).execute();
-  }
+  /** Live keys bound to a Kubernetes Job (the sweep asks the API about each one's Job). */
+  const liveJobKeys = (): Promise<DeployKeyRow[]> =>
+    keys.liveBound('kubernetes-job', new Date(8.64e15), 10_000);
 
-  const callerFromRow = (row: DeployKeyRow): Caller => ({
-    id: row.caller,
-    actor: CONTROLLER_ACTOR,
-    role: 'admin',
-    subject: { issuer: 'controller', claims: {} },
-    details: {},
-  });
-
-  return { issueFor, revokeJob, liveJobKeys, jobUidOf };
+  return { issueFor, revokeJob, liveJobKeys };
 }
 
 export type JobKeys = ReturnType<typeof createJobKeys>;

@@ -69,11 +69,13 @@ async function podClones(row: { id: string; vault_path: string | null }) {
 async function expectGoneWithin2s(
   row: { id: string; vault_path: string | null },
   clone: () => ReturnType<typeof runGit>,
+  reason: 'job-ended' | 'job-deleted' = 'job-ended',
 ) {
-  await within(2_000, 'the key to be revoked', async () => {
+  const revoked = await within(2_000, 'the key to be revoked', async () => {
     const now = await k.harness.service.container.keys.findById(row.id);
     return now?.status === 'revoked' ? now : undefined;
   });
+  expect(revoked.revoke_reason).toBe(reason);
   await expect(
     k.readAsPod('training', 'trainer', `deploykey-${row.id}`, row.vault_path ?? ''),
   ).rejects.toThrow();
@@ -89,6 +91,13 @@ describe('the Kubernetes controller', () => {
     expect(tookMs).toBeLessThanOrEqual(2_000);
     expect(row.delivery).toBe('vault');
     expect(row.job_id).toBe('training:train-complete');
+    const job = await k.readJob('training', 'train-complete');
+    expect(row.binding).toEqual({
+      kind: 'kubernetes-job',
+      namespace: 'training',
+      name: 'train-complete',
+      uid: job.metadata?.uid,
+    });
     const clone = await podClones(row);
     const events = await k.core.listNamespacedEvent({ namespace: 'training' });
     expect(
@@ -106,7 +115,7 @@ describe('the Kubernetes controller', () => {
       const { row } = await keyOfJob(name);
       const clone = await podClones(row);
       await k.harness.standIns.kubernetes.cluster.endJob('training', name, outcome);
-      await expectGoneWithin2s(row, clone);
+      await expectGoneWithin2s(row, clone, outcome === 'deleted' ? 'job-deleted' : 'job-ended');
     });
   }
 

@@ -42,7 +42,7 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
   const vaultAs = (token?: string) =>
     vault({ endpoint: harness.standIns.vault.addr, ...(token ? { token } : {}), debug: () => undefined });
   const batch = kubeconfig.makeApiClient(BatchV1Api);
-  return {
+  const handle: ControllerHarness = {
     harness,
     batch,
     core: kubeconfig.makeApiClient(CoreV1Api),
@@ -61,8 +61,9 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
       return secret.data.data;
     },
     async close() {
-      await this.controller.stop();
+      await handle.controller.stop();
       await harness.close();
     },
   };
+  return handle;
 }
