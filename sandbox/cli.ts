@@ -16,7 +16,7 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export const SANDBOX_USAGE = `usage: deploykey sandbox [--json] [--logs] [--tls] [--api-port N]
 
-Runs the service (API and worker) on local stand-ins for GitHub, GitLab, Vault and an OIDC
+Runs the service (API and worker) on local stand-ins for GitHub, GitLab, Gitea, Vault and an OIDC
 issuer, with the real PostgreSQL and Redis (DATABASE_URL, default the database deploykey_sandbox,
 created if missing; REDIS_URL; REDIS_PREFIX, default dkr-sandbox). Prints every address and the
 demo's tokens: it is a local demo, so it shows what "deploykey serve" never prints. Ctrl-C stops it.
@@ -58,7 +58,7 @@ interface SummaryFacts {
 }
 
 function summary(standIns: StandIns, { api, token, auditorToken, logFile }: SummaryFacts): string {
-  const { github, gitlab, vault, oidc } = standIns;
+  const { github, gitlab, gitea, vault, oidc } = standIns;
   const issue = `curl -s -X POST ${api}/v1/keys -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' \\
     -d '{"provider":"github","repository":"acme/models","jobId":"demo-1","ttlSeconds":600,"delivery":"response"}' > key.json`;
   return `deploykey sandbox is running (Ctrl-C stops it)
@@ -69,9 +69,10 @@ These tokens are printed because this is a local demo on stand-ins; "deploykey s
                   auditor token: ${auditorToken}
   GitHub API      ${github.api.url}   token: ${github.token}   ssh: ${github.ssh.host}:${github.ssh.port}
   GitLab API      ${gitlab.api.url}   token: ${gitlab.token}   ssh: ${gitlab.ssh.host}:${gitlab.ssh.port}
+  Gitea API       ${gitea.api.apiUrl}   token: ${gitea.token}   ssh: ${gitea.ssh.host}:${gitea.ssh.port}
   Vault           ${vault.addr}   token: ${vault.token}
   OIDC issuer     ${oidc.issuer}   mint tokens: POST ${oidc.mintUrl} {"kind":"github-actions","claims":{"repository":"acme/models"}}
-  repositories    ${standIns.repositories.join(', ')} (on both hosts)
+  repositories    ${standIns.repositories.join(', ')} (on every host)
   audit console   ${api}/ui (sign in with the auditor token)   API reference: ${api}/docs
   logs            ${logFile ?? 'on stderr (--logs)'}
 

@@ -282,12 +282,21 @@ export function serviceSettingsFor(standIns: StandIns) {
         knownHosts: standIns.gitlab.ssh.knownHostsLines,
         writes: STAND_IN_WRITES,
       },
+      {
+        id: 'gitea',
+        type: 'gitea',
+        apiUrl: standIns.gitea.api.apiUrl,
+        sshUrl: sshUrl(standIns.gitea.ssh),
+        knownHosts: standIns.gitea.ssh.knownHostsLines,
+        writes: STAND_IN_WRITES,
+      },
     ],
     env: {
       VAULT_ADDR: standIns.vault.addr,
       VAULT_TOKEN: standIns.vault.token,
       DEPLOYKEY_HOST_GITHUB_TOKEN: standIns.github.token,
       DEPLOYKEY_HOST_GITLAB_TOKEN: standIns.gitlab.token,
+      DEPLOYKEY_HOST_GITEA_TOKEN: standIns.gitea.token,
       DEPLOYKEY_AUDIT_SIGNING_KEY: standIns.auditSigningKey.privateKeyPem,
     },
   };

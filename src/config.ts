@@ -51,8 +51,11 @@ const ENV_DEFAULTS = {
 const HostSchema = Type.Object(
   {
     id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
-    type: Type.Union([Type.Literal('github'), Type.Literal('gitlab')]),
-    apiUrl: Url(['http', 'https'], 'REST API base, e.g. https://api.github.com or https://gitlab.com/api/v4'),
+    type: Type.Union([Type.Literal('github'), Type.Literal('gitlab'), Type.Literal('gitea')]),
+    apiUrl: Url(
+      ['http', 'https'],
+      'REST API base, e.g. https://api.github.com, https://gitlab.com/api/v4 or https://gitea.example.com/api/v1',
+    ),
     sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
     knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
@@ -293,9 +296,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
     seen.add(host.id);
     const tokenEnv = host.tokenEnv ?? `DEPLOYKEY_HOST_${host.id.toUpperCase().replaceAll('-', '_')}_TOKEN`;
-    if (host.type === 'gitlab' && !host.knownHosts) {
+    if (host.type !== 'github' && !host.knownHosts) {
       problems.push(
-        `config hosts.${index}.knownHosts is required for GitLab hosts (GitLab publishes no host keys API)`,
+        `config hosts.${index}.knownHosts is required for ${host.type === 'gitea' ? 'Gitea/Forgejo' : 'GitLab'} hosts (${host.type} publishes no host keys API)`,
       );
     }
     const token = env[tokenEnv];

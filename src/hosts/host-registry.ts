@@ -2,6 +2,7 @@
 // its transport here and its name in the configuration's `hosts[].type`.
 import type { HostConfig } from '../config.ts';
 import type { GitHost } from './git-host.ts';
+import { createGiteaTransport } from './gitea.transport.ts';
 import { createGithubTransport } from './github.transport.ts';
 import { createGitlabTransport } from './gitlab.transport.ts';
 import { createHostAdapter } from './host-adapter.ts';
@@ -11,6 +12,7 @@ import type { HostTransportFactory } from './host-transport.ts';
 const TRANSPORTS: Record<HostConfig['type'], HostTransportFactory> = {
   github: createGithubTransport,
   gitlab: createGitlabTransport,
+  gitea: createGiteaTransport,
 };
 
 export interface HostRegistry {

@@ -21,7 +21,7 @@ const { version } = JSON.parse(readFileSync(projectPath('package.json'), 'utf8')
   version: string;
 };
 
-const DESCRIPTION = `Hands out short-lived, per-repository, read-only SSH deploy keys for GitHub and GitLab, keeps the \
+const DESCRIPTION = `Hands out short-lived, per-repository, read-only SSH deploy keys for GitHub, GitLab and Gitea/Forgejo, keeps the \
 private half in HashiCorp Vault and revokes every key at the host and in Vault no later than its expiry.
 
 **Authentication.** Every \`/v1\` operation takes \`Authorization: Bearer <token>\`: an API token (\`dkr_…\`, \
@@ -45,7 +45,7 @@ const BASE_DOCUMENT = {
     title: 'deploykey-rotator',
     version,
     summary:
-      'Short-lived, read-only SSH deploy keys for GitHub and GitLab, kept in Vault and always revoked.',
+      'Short-lived, read-only SSH deploy keys for GitHub, GitLab and Gitea, kept in Vault and always revoked.',
     description: DESCRIPTION,
     license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
   },

@@ -37,7 +37,7 @@ export const IssueKeyBody = Type.Object(
     repository: Type.String({
       minLength: 3,
       maxLength: 512,
-      description: '`owner/name` or a GitLab project path',
+      description: '`owner/name` (GitHub, Gitea/Forgejo) or a GitLab project path',
     }),
     jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The CI or Kubernetes job the key is for' }),
     ttlSeconds: Type.Optional(

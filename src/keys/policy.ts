@@ -13,6 +13,10 @@ export type DeliveryMode = (typeof DELIVERIES)[number];
 
 const GITHUB_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const GITHUB_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+// Gitea/Forgejo user and organisation names: letters, digits, `-`, `_`, `.` (40 at most); repository
+// names the same, 100 at most.
+const GITEA_OWNER = /^[A-Za-z0-9_.-]{1,40}$/;
+const GITEA_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 const GITLAB_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 const MAX_GITLAB_DEPTH = 21;
 
@@ -32,7 +36,7 @@ function printable(value: string): string {
   return escaped.length > 80 ? `${escaped.slice(0, 80)}…` : escaped;
 }
 
-export function validateRepository(hostType: 'github' | 'gitlab', repository: string): void {
+export function validateRepository(hostType: 'github' | 'gitlab' | 'gitea', repository: string): void {
   if (repository.replace(CONTROL_CHARACTERS, '') !== repository)
     throw invalidRepository(repository, 'contains control characters');
   if (repository.includes('%')) throw invalidRepository(repository, 'must not be URL-encoded');
@@ -47,6 +51,13 @@ export function validateRepository(hostType: 'github' | 'gitlab', repository: st
   if (hostType === 'github') {
     const [owner, name, ...rest] = segments;
     if (rest.length > 0 || !owner || !name || !GITHUB_OWNER.test(owner) || !GITHUB_NAME.test(name)) {
+      throw invalidRepository(repository, 'must be "owner/name"');
+    }
+    return;
+  }
+  if (hostType === 'gitea') {
+    const [owner, name, ...rest] = segments;
+    if (rest.length > 0 || !owner || !name || !GITEA_OWNER.test(owner) || !GITEA_NAME.test(name)) {
       throw invalidRepository(repository, 'must be "owner/name"');
     }
     return;

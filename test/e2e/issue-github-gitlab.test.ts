@@ -1,5 +1,5 @@
 // The key a caller gets works with the real `git` and `ssh` clients under StrictHostKeyChecking=yes,
-// on GitHub and GitLab alike, whichever way it is delivered: it clones its repository, and nothing else.
+// on GitHub, GitLab and Gitea alike, whichever way it is delivered: it clones its repository, and nothing else.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ const TTL_SECONDS = 900;
 const REFUSALS: Record<Provider, { push: RegExp; repository: RegExp }> = {
   github: { push: /marked as read only/, repository: /Repository not found/ },
   gitlab: { push: /does not have write access/, repository: /could not be found/ },
+  gitea: { push: /is not authorized to write acme\/models/, repository: /is not authorized to read/ },
 };
 
 let harness: Harness;
@@ -127,7 +128,7 @@ function expectReadOnlyAtHost(
   }
 }
 
-describe.each<Provider>(['github', 'gitlab'])('issuing on %s', (provider) => {
+describe.each<Provider>(['github', 'gitlab', 'gitea'])('issuing on %s', (provider) => {
   it('delivery "response" puts the private key in a no-store answer, and the key clones read-only', async () => {
     const body = await issue(provider, 'response');
     expectIssuedShape(body, provider);

@@ -33,7 +33,7 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-describe.each<Provider>(['github', 'gitlab'])('a %s key with a 2-second TTL', (provider) => {
+describe.each<Provider>(['github', 'gitlab', 'gitea'])('a %s key with a 2-second TTL', (provider) => {
   it('is revoked everywhere within seconds after expiry, and git over ssh refuses it', async () => {
     const key = await issueKey(harness, {
       provider,

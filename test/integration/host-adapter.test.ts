@@ -1,8 +1,9 @@
-// The contract every host type keeps, run against the GitHub and the GitLab stand-in alike through
+// The contract every host type keeps, run against the GitHub, GitLab and Gitea stand-ins alike through
 // the service's one adapter core. What only one host does is in github-host.test.ts and
 // gitlab-host.test.ts.
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startGiteaStandIn } from '../../sandbox/gitea/stand-in.ts';
 import { startGithubStandIn } from '../../sandbox/github/stand-in.ts';
 import { startGitlabStandIn } from '../../sandbox/gitlab/stand-in.ts';
 import type { FaultInjector } from '../../sandbox/shared/faults.ts';
@@ -33,6 +34,8 @@ interface HostType {
   refusal: { status: number; reason: string };
   /** The host's answer to a create, had it registered the key with write access. */
   writableAnswer(id: number, title: string, key: string): unknown;
+  /** Requests to list 120 keys: the host's largest page decides. */
+  requestsFor120Keys: number;
 }
 
 const HOST_TYPES: HostType[] = [
@@ -43,6 +46,7 @@ const HOST_TYPES: HostType[] = [
       startGithubStandIn({ state, tokens: [token], sshHostKeys: () => [generateEd25519().publicKey] }),
     refusal: { status: 422, reason: 'key is invalid' },
     writableAnswer: (id, title, key) => ({ id, key, title, read_only: false, verified: true }),
+    requestsFor120Keys: 2,
   },
   {
     type: 'gitlab',
@@ -51,6 +55,30 @@ const HOST_TYPES: HostType[] = [
     config: { knownHosts: ['[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheStandIn'] },
     refusal: { status: 400, reason: 'deploy_key.key' },
     writableAnswer: (id, title, key) => ({ id, key, title, can_push: true, expires_at: null }),
+    requestsFor120Keys: 2,
+  },
+  {
+    type: 'gitea',
+    token: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678',
+    // Gitea clients are given the API root, `…/api/v1`.
+    start: async (state, token) => {
+      const standIn = await startGiteaStandIn({ state, tokens: [token] });
+      return Object.assign(standIn, { url: standIn.apiUrl });
+    },
+    config: { knownHosts: ['[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheStandIn'] },
+    refusal: { status: 422, reason: 'key' },
+    writableAnswer: (id, title, key) => ({
+      id,
+      key_id: id,
+      key,
+      url: `http://127.0.0.1/api/v1/repos/${REPO}/keys/${id}`,
+      title,
+      fingerprint: 'SHA256:x',
+      created_at: '2026-01-01T00:00:00Z',
+      read_only: false,
+    }),
+    // Gitea caps a page at 50 keys (MAX_RESPONSE_ITEMS).
+    requestsFor120Keys: 3,
   },
 ];
 
@@ -87,7 +115,9 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
       deps,
     );
 
-  const newKey = (title = 'deploykey-rotator:contract') => ({
+  // Gitea refuses a second key of the same title on a repository; the service's titles are unique.
+  let keysMade = 0;
+  const newKey = (title = `deploykey-rotator:contract ${++keysMade}`) => ({
     repository: REPO,
     title,
     publicKey: generateEd25519().publicKey,
@@ -173,7 +203,7 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     const keys = await host.listDeployKeys('acme/crowded');
     expect(keys.map((key) => key.hostKeyId).sort()).toEqual(ids.sort());
     expect(keys.filter((key) => !key.readOnly)).toHaveLength(60);
-    expect(requests() - before).toBe(2);
+    expect(requests() - before).toBe(hostType.requestsFor120Keys);
   });
 
   it('reports a repository it cannot see as not-found, and a bad token as unauthorized without retrying', async () => {
@@ -298,10 +328,12 @@ describe('host registry', () => {
       [
         { id: 'github', type: 'github', apiUrl: 'http://127.0.0.1:1', ...common },
         { id: 'gitlab', type: 'gitlab', apiUrl: 'http://127.0.0.1:1/api/v4', ...common },
+        { id: 'forgejo', type: 'gitea', apiUrl: 'http://127.0.0.1:1/api/v1', ...common },
       ],
       testHostDeps(),
     );
-    expect(registry.ids()).toEqual(['github', 'gitlab']);
+    expect(registry.ids()).toEqual(['github', 'gitlab', 'forgejo']);
+    expect(registry.get('forgejo')?.type).toBe('gitea');
     expect(registry.get('gitlab')?.type).toBe('gitlab');
     expect(registry.get('bitbucket')).toBeUndefined();
   });

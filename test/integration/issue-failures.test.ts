@@ -15,7 +15,7 @@ beforeAll(async () => {
   harness = await startHarness();
 });
 afterEach(() => {
-  for (const provider of ['github', 'gitlab'] as const) {
+  for (const provider of ['github', 'gitlab', 'gitea'] as const) {
     harness.standIns[provider].api.faults.clear();
     harness.standIns[provider].api.setRateLimit(undefined);
   }
@@ -25,9 +25,13 @@ afterAll(async () => {
 });
 
 // Only the deploy-key create: listing (the undo, the reconciler's orphan scan) keeps working.
-const CREATE_PATH: Record<Provider, string> = { github: '/repos/', gitlab: '/api/v4/projects/' };
+const CREATE_PATH: Record<Provider, string> = {
+  github: '/repos/',
+  gitlab: '/api/v4/projects/',
+  gitea: '/api/v1/repos/',
+};
 // What each host sends with a rate limit: GitHub names the secondary limit, GitLab's Rack::Attack
-// throttle a plain 429.
+// throttle a plain 429, Gitea's rate-limit guard (or the proxy in front of it) a line of text.
 const RATE_LIMIT_BODY: Record<Provider, unknown> = {
   github: {
     message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
@@ -35,6 +39,7 @@ const RATE_LIMIT_BODY: Record<Provider, unknown> = {
       'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits',
   },
   gitlab: 'Retry later\n',
+  gitea: 'Rate limit exceeded, please try again later\n',
 };
 
 let counter = 0;
@@ -56,7 +61,7 @@ async function withOwnHarness(test: (own: Harness) => Promise<void>) {
   }
 }
 
-describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
+describe.each<Provider>(['github', 'gitlab', 'gitea'])('%s failing', (provider) => {
   const api = () => harness.standIns[provider].api;
 
   it('answers a host that keeps failing with 502 naming the host, leaving nothing behind', async () => {

@@ -139,6 +139,7 @@ describe('an issue interrupted between the host and Vault', () => {
   it.each<[Provider, boolean]>([
     ['github', false],
     ['gitlab', true],
+    ['gitea', true],
   ])(
     'on %s (Vault secret written: %s): removes what was left and ends the key failed',
     async (provider, withSecret) => {

@@ -63,6 +63,7 @@ it('prints no token, key or signing key while it serves, fails and stops', async
     ['VAULT_TOKEN', env.VAULT_TOKEN!],
     ['the GitHub token', env.DEPLOYKEY_HOST_GITHUB_TOKEN!],
     ['the GitLab token', env.DEPLOYKEY_HOST_GITLAB_TOKEN!],
+    ['the Gitea token', env.DEPLOYKEY_HOST_GITEA_TOKEN!],
     ['a caller token', harness.token],
     ['a refused token', wrongToken],
     ...harness.standIns.auditSigningKey.privateKeyPem

@@ -7,7 +7,7 @@ import { TITLE_PREFIX } from '../../src/hosts/git-host.ts';
 import { ownerScope } from '../../src/keys/ownership.ts';
 import type { Harness } from './service-harness.ts';
 
-export type Provider = 'github' | 'gitlab';
+export type Provider = 'github' | 'gitlab' | 'gitea';
 type ApiAnswer = Awaited<ReturnType<Harness['api']>>;
 
 /** A node-vault client holding the stand-in's root token, as an operator would inspect Vault. */

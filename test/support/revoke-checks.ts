@@ -4,7 +4,7 @@ import vault from 'node-vault';
 import { expect } from 'vitest';
 import type { Harness } from './service-harness.ts';
 
-export type Provider = 'github' | 'gitlab';
+export type Provider = 'github' | 'gitlab' | 'gitea';
 
 export interface IssuedKey {
   id: string;

@@ -20,6 +20,8 @@ describe('validateRepository', () => {
     ['gitlab', 'group/project'],
     ['gitlab', 'group/sub/sub2/project.name'],
     ['gitlab', `${Array.from({ length: 20 }, (_, i) => `g${i}`).join('/')}/project`],
+    ['gitea', 'acme/models'],
+    ['gitea', 'first.last/repo_name-2'],
   ] as const)('accepts %s repository %s', (host, repository) => {
     expect(() => validateRepository(host, repository)).not.toThrow();
   });
@@ -36,7 +38,7 @@ describe('validateRepository', () => {
     ['acme/models\u007f', /control characters/],
     ['acme/models.git', /without "\.git"/],
   ])('refuses %j on either host: %s', (repository, why) => {
-    for (const host of ['github', 'gitlab'] as const) {
+    for (const host of ['github', 'gitlab', 'gitea'] as const) {
       const error = refusal(() => validateRepository(host, repository));
       expect(error).toMatchObject({ code: 'invalid-repository', status: 400 });
       expect(error.message).toMatch(why);
@@ -66,6 +68,18 @@ describe('validateRepository', () => {
   ])('refuses %j as a GitLab project path', (repository) => {
     const error = refusal(() => validateRepository('gitlab', repository));
     expect(error.message).toMatch(/GitLab project path/);
+  });
+
+  it.each([
+    'acme',
+    'acme/models/extra',
+    'acme/',
+    `${'o'.repeat(41)}/models`,
+    `acme/${'n'.repeat(101)}`,
+    'ac me/models',
+  ])('refuses %j as a Gitea owner/name', (repository) => {
+    const error = refusal(() => validateRepository('gitea', repository));
+    expect(error.message).toMatch(/must be "owner\/name"/);
   });
 
   it('echoes the value back with control characters escaped, so the answer stays one printable line', () => {
