@@ -86,30 +86,44 @@ function appCredentials(
   };
   const installations = new Map<string, number>();
 
+  // GitHub answers 404 for a repository that does not exist as for an owner without the App; the
+  // owner's own installation tells the two apart (organization first, then user account).
+  const lookups = (owner: string, repo: string) => [
+    { route: 'GET /repos/{owner}/{repo}/installation', params: { owner, repo } },
+    { route: 'GET /orgs/{org}/installation', params: { org: owner } },
+    { route: 'GET /users/{username}/installation', params: { username: owner } },
+  ];
+
+  const lookUp = async (owner: string, repo: string): Promise<number | undefined> => {
+    const { token } = await appAuth()({ type: 'app' });
+    for (const { route, params } of lookups(owner, repo)) {
+      try {
+        const answer = await request(route, { ...params, headers: { authorization: `bearer ${token}` } });
+        return (answer.data as { id: number }).id;
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404) throw error;
+      }
+    }
+    return undefined;
+  };
+
   const installationOf = async (owner: string, repo: string): Promise<number> => {
     if (app.installationId !== undefined) return app.installationId;
-    const known = installations.get(owner);
+    const known = installations.get(owner.toLowerCase());
     if (known !== undefined) return known;
-    const { token } = await appAuth()({ type: 'app' });
-    try {
-      const answer = await request('GET /repos/{owner}/{repo}/installation', {
-        owner,
-        repo,
-        headers: { authorization: `bearer ${token}` },
-      });
-      installations.set(owner, answer.data.id);
-      return answer.data.id;
-    } catch (error) {
-      if ((error as { status?: number }).status !== 404) throw error;
+    const found = await lookUp(owner, repo);
+    if (found === undefined) {
       throw new HostError(
         config.id,
         'app-not-installed',
-        `GitHub App ${app.appId} is not installed on ${owner}/${repo}`,
+        `GitHub App ${app.appId} is not installed on ${owner}`,
         {
           status: 404,
         },
       );
     }
+    installations.set(owner.toLowerCase(), found);
+    return found;
   };
 
   return {

@@ -131,6 +131,8 @@ describe.each<Provider>(['github', 'gitlab'])('%s failing', (provider) => {
 
 it('answers a GitHub secondary rate limit (403 with retry-after) beyond the bound with 503', async () => {
   await withOwnHarness(async (own) => {
+    // The service acts as a GitHub App: its installation token is minted (a POST) before the limit.
+    await own.service.container.hosts.get('github')!.listDeployKeys('acme/models');
     // The stand-in's own secondary limiter: every write is over the limit, told to come back in 120 s.
     own.standIns.github.api.setRateLimit({ secondary: { writesPerSecond: 0, retryAfterSeconds: 120 } });
     const { answer, request } = await issue('github', 'secondary', 'acme/models', own);
