@@ -142,3 +142,14 @@ it('answers a GitHub secondary rate limit (403 with retry-after) beyond the boun
     await expectNothingLeftBehind(own, request);
   });
 });
+
+it('answers a repository whose owner has not installed the GitHub App with 404 app-not-installed, creating nothing', async () => {
+  const { state } = harness.standIns.github;
+  const repository = state.addRepository('elsewhere/tools', '/nonexistent');
+  const { answer, request } = await issue('github', 'not-installed', 'elsewhere/tools');
+  expectProblem(answer, 404, 'app-not-installed', /"elsewhere\/tools"/);
+  expect(answer.body.detail).toContain('install it there first');
+  expect(state.listKeys(repository.id)).toEqual([]);
+  // Refused before anything was recorded: no row for the job.
+  expect(await keysOfJob(harness, request.jobId)).toEqual([]);
+});
