@@ -9,7 +9,12 @@ import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
-import { HostAuthSchema, type HostCredential, resolveHostCredential } from './hosts/host-auth-config.ts';
+import {
+  currentToken,
+  HostAuthSchema,
+  type HostCredential,
+  resolveHostCredential,
+} from './hosts/host-auth-config.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
 
 const Url = (schemes: string[], description: string) =>
@@ -179,7 +184,7 @@ export const FileSchema = Type.Object(
 
 export type FileConfig = Static<typeof FileSchema>;
 export type HostConfig = Static<typeof HostSchema> & {
-  /** The token given inline; empty for an App or a token file (see `credential`). */
+  /** The token as read at start (empty for an App); `credential` says where it is re-read from. */
   token: string;
   credential?: HostCredential;
 };
@@ -301,8 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
     const credential = resolveHostCredential(host, index, env, problems);
-    const token = credential.type === 'token' && 'value' in credential.token ? credential.token.value : '';
-    return { ...host, token, credential };
+    return { ...host, token: currentToken(credential, problems), credential };
   });
   const policy = createAccessPolicy(file.policy, {
     issuers: file.auth.oidcIssuers.map((issuer) => issuer.id),

@@ -1,6 +1,7 @@
 // How the service authenticates to one host: a token (GitHub Enterprise Server without Apps,
 // GitLab), or a GitHub App whose installation tokens are minted on demand. Secrets come from the
 // environment or from a file re-read when it changes (a rotated Kubernetes Secret).
+import { readFileSync } from 'node:fs';
 import Type, { type Static } from 'typebox';
 
 const EnvName = Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' });
@@ -101,4 +102,21 @@ export function resolveHostCredential(
     problems,
   );
   return { type: 'token', token };
+}
+
+/**
+ * The token as it is now, for clients that take a fixed string (GitLab's); a token file or App key
+ * that cannot be read is a start-up problem.
+ */
+export function currentToken(credential: HostCredential, problems: string[]): string {
+  const source = credential.type === 'token' ? credential.token : credential.privateKey;
+  if ('value' in source) return credential.type === 'token' ? source.value : '';
+  try {
+    const value = readFileSync(source.file, 'utf8').trim();
+    if (value === '') problems.push(`${source.file} is empty`);
+    return credential.type === 'token' ? value : '';
+  } catch (error) {
+    problems.push(`${source.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    return '';
+  }
 }
