@@ -84,7 +84,7 @@ function appCredentials(
     }
     return current.auth;
   };
-  const installations = new Map<string, number>();
+  const installations = new Map<string, Promise<number>>();
 
   // GitHub answers 404 for a repository that does not exist as for an owner without the App; the
   // owner's own installation tells the two apart (organization first, then user account).
@@ -107,12 +107,14 @@ function appCredentials(
     return undefined;
   };
 
-  const installationOf = async (owner: string, repo: string): Promise<number> => {
-    if (app.installationId !== undefined) return app.installationId;
-    const known = installations.get(owner.toLowerCase());
-    if (known !== undefined) return known;
-    const found = await lookUp(owner, repo);
-    if (found === undefined) {
+  // Concurrent first requests on one owner share one lookup; a failed lookup is not remembered.
+  const installationOf = (owner: string, repo: string): Promise<number> => {
+    if (app.installationId !== undefined) return Promise.resolve(app.installationId);
+    const key = owner.toLowerCase();
+    const known = installations.get(key);
+    if (known) return known;
+    const lookup = lookUp(owner, repo).then((found) => {
+      if (found !== undefined) return found;
       throw new HostError(
         config.id,
         'app-not-installed',
@@ -121,9 +123,10 @@ function appCredentials(
           status: 404,
         },
       );
-    }
-    installations.set(owner.toLowerCase(), found);
-    return found;
+    });
+    installations.set(key, lookup);
+    lookup.catch(() => installations.delete(key));
+    return lookup;
   };
 
   return {
