@@ -272,6 +272,12 @@ export function serviceSettingsFor(standIns: StandIns) {
         type: 'github',
         apiUrl: standIns.github.api.url,
         sshUrl: sshUrl(standIns.github.ssh),
+        // The recommended setup: the service acts as the GitHub App installed on `acme`.
+        auth: {
+          type: 'app',
+          appId: standIns.github.app.id,
+          privateKeyFile: standIns.github.app.privateKeyPath,
+        },
         writes: STAND_IN_WRITES,
       },
       {

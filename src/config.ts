@@ -9,6 +9,12 @@ import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
+import {
+  currentToken,
+  HostAuthSchema,
+  type HostCredential,
+  resolveHostCredential,
+} from './hosts/host-auth-config.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
 import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
 
@@ -59,6 +65,7 @@ const HostSchema = Type.Object(
     sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
     knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
+    auth: Type.Optional(HostAuthSchema),
     writes: Type.Optional(
       Type.Object(
         {
@@ -181,7 +188,11 @@ export const FileSchema = Type.Object(
 );
 
 export type FileConfig = Static<typeof FileSchema>;
-export type HostConfig = Static<typeof HostSchema> & { token: string };
+export type HostConfig = Static<typeof HostSchema> & {
+  /** The token as read at start (empty for an App); `credential` says where it is re-read from. */
+  token: string;
+  credential?: HostCredential;
+};
 
 export interface Config {
   databaseUrl: string;
@@ -295,15 +306,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const hosts = file.hosts.map((host, index) => {
     if (seen.has(host.id)) problems.push(`config hosts.${index}.id "${host.id}" is used twice`);
     seen.add(host.id);
-    const tokenEnv = host.tokenEnv ?? `DEPLOYKEY_HOST_${host.id.toUpperCase().replaceAll('-', '_')}_TOKEN`;
     if (host.type !== 'github' && !host.knownHosts) {
       problems.push(
         `config hosts.${index}.knownHosts is required for ${host.type === 'gitea' ? 'Gitea/Forgejo' : 'GitLab'} hosts (${host.type} publishes no host keys API)`,
       );
     }
-    const token = env[tokenEnv];
-    if (!token) problems.push(`${tokenEnv} is required (credentials of host "${host.id}")`);
-    return { ...host, token: token ?? '' };
+    const credential = resolveHostCredential(host, index, env, problems);
+    return { ...host, token: currentToken(credential, problems), credential };
   });
   const policy = createAccessPolicy(file.policy, {
     issuers: file.auth.oidcIssuers.map((issuer) => issuer.id),

@@ -33,6 +33,8 @@ export interface GitHost {
    * meet now because the host's budget has no room for it; queues nothing.
    */
   checkCapacity(caller: string): void;
+  /** Fails (`app-not-installed`) when the service's credentials cannot act on the repository at all. */
+  checkAccess(repository: string): Promise<void>;
   /** A key the host no longer has (404) counts as deleted. */
   deleteDeployKey(repository: string, hostKeyId: string): Promise<'deleted' | 'already-gone'>;
   /** Every deploy key on the repository, across all pages. */
@@ -46,6 +48,7 @@ export type HostErrorKind =
   | 'unauthorized' // 401: our credentials are wrong
   | 'forbidden' // 403 (not a rate limit): we may not manage keys on this repository
   | 'not-found' // 404: the repository does not exist or we cannot see it
+  | 'app-not-installed' // 404: the GitHub App we act as is not installed on the repository's owner
   | 'invalid' // 400/422: the host refused the request as malformed or conflicting
   | 'rate-limited' // 429 or 403 rate limit, after retries within the bound
   | 'unavailable' // 5xx or connection failure, after retries
@@ -56,6 +59,8 @@ const DETAILS: Record<HostErrorKind, (hostId: string) => string> = {
   unauthorized: (host) => `${host} rejected the service's credentials`,
   forbidden: (host) => `${host} does not let the service manage deploy keys on this repository`,
   'not-found': (host) => `the repository does not exist on ${host}, or the service cannot see it`,
+  'app-not-installed': (host) =>
+    `the service's GitHub App on ${host} is not installed on the repository's owner`,
   invalid: (host) => `the request is not one ${host} accepts`,
   'rate-limited': (host) => `${host} is rate limiting the service; retry later`,
   unavailable: (host) => `${host} is unavailable`,

@@ -1,9 +1,9 @@
 // GitHub (github.com or GitHub Enterprise Server) through Octokit: one request per call; the
 // adapter core (host-adapter.ts) retries, paces and maps errors.
 import { Octokit } from '@octokit/rest';
-import type { HostConfig } from '../config.ts';
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
+import { createGithubCredentials } from './github-credentials.ts';
 import { keyTypeAndBlob } from './host-http.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
@@ -24,11 +24,6 @@ interface OctokitFailure {
   response?: { status: number; headers: Record<string, string | undefined>; data: unknown };
 }
 
-// The one place credentials reach Octokit; GitHub App credentials would pick @octokit/auth-app here.
-function authOptions(config: HostConfig): { auth: string } {
-  return { auth: config.token };
-}
-
 function toHostKey(key: GithubDeployKey): HostDeployKey {
   return {
     hostKeyId: String(key.id),
@@ -46,9 +41,8 @@ export function nextPageOf(link: string | undefined): number | undefined {
   return Number.isInteger(page) && page > 0 ? page : undefined;
 }
 
-export function createGithubTransport({ config, logger, fetch }: TransportContext): HostTransport {
+export function createGithubTransport({ config, logger, fetch, clock }: TransportContext): HostTransport {
   const octokit = new Octokit({
-    ...authOptions(config),
     baseUrl: config.apiUrl.replace(/\/+$/, ''),
     userAgent: 'deploykey-rotator',
     log: {
@@ -62,6 +56,18 @@ export function createGithubTransport({ config, logger, fetch }: TransportContex
     request: { fetch },
   });
 
+  const credentials = createGithubCredentials({ config, request: octokit.request, clock, logger });
+  // The one place credentials reach a request; a header set already (auth-app's JWT) is kept.
+  octokit.hook.before('request', async (options) => {
+    if (options.headers.authorization) return;
+    const { owner, repo } = options as { owner?: unknown; repo?: unknown };
+    const authorization =
+      typeof owner === 'string' && typeof repo === 'string'
+        ? await credentials.forRepository(owner, repo)
+        : credentials.forHost();
+    if (authorization) options.headers.authorization = authorization;
+  });
+
   const split = (repository: string) => {
     const [owner = '', repo = ''] = repository.split('/');
     return { owner, repo };
@@ -72,6 +78,11 @@ export function createGithubTransport({ config, logger, fetch }: TransportContex
     maxPathSegments: 2,
     writePace: GITHUB_WRITES,
     alreadyRegistered: /already in use/i,
+
+    async checkAccess(repository) {
+      const { owner, repo } = split(repository);
+      await credentials.checkAccess(owner, repo);
+    },
 
     async addKey(repository, key) {
       const response = await octokit.rest.repos.createDeployKey({

@@ -147,7 +147,12 @@ function deployKeyOperations(parts: HostParts) {
 
   const { fetchMeta } = transport;
   const readMeta = fetchMeta ? () => read('read /meta', fetchMeta) : undefined;
-  return { listDeployKeys, deleteDeployKey, addDeployKey, readMeta };
+  const checkAccess = async (repository: string) => {
+    const repositoryChecked = checked(repository);
+    const check = transport.checkAccess;
+    if (check) await read('look up the App installation', () => check(repositoryChecked));
+  };
+  return { listDeployKeys, deleteDeployKey, addDeployKey, checkAccess, readMeta };
 }
 
 export function createHostAdapter(
@@ -159,6 +164,7 @@ export function createHostAdapter(
   const transport: HostTransport = createTransport({
     config,
     logger,
+    clock: deps.clock,
     fetch: instrumentedFetch({
       metrics: deps.metrics,
       hostId: config.id,

@@ -3,6 +3,7 @@
 // pagination and known_hosts are the core's (host-adapter.ts), the same for every host type.
 import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import type { Clock } from '../time.ts';
 import type { FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import type { HostBudget } from './host-scheduler.ts';
@@ -13,6 +14,7 @@ export interface TransportContext {
   logger: Logger;
   /** Times out each attempt, counts every answer and shows the core every rate-limit header. */
   fetch: typeof fetch;
+  clock: Clock;
 }
 
 export interface NewDeployKey {
@@ -39,6 +41,8 @@ export interface HostTransport {
   readonly writePace: HostPace;
   /** Matches the host's refusal of a key already on the repository (our own, when a lost answer made us send it again). */
   readonly alreadyRegistered?: RegExp;
+  /** Fails when the service's credentials cannot act on the repository (an App not installed there). */
+  checkAccess?(repository: string): Promise<void>;
   /** Registers the key read-only. */
   addKey(repository: string, key: NewDeployKey): Promise<HostDeployKey>;
   deleteKey(repository: string, hostKeyId: string): Promise<void>;

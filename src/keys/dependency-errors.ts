@@ -26,6 +26,12 @@ export function toIssueError(error: unknown, repository: string): AppError {
           404,
           `repository "${repository}" does not exist on ${host}, or the service cannot manage its deploy keys`,
         );
+      case 'app-not-installed':
+        return new AppError(
+          'app-not-installed',
+          404,
+          `the service's GitHub App on ${host} is not installed on the owner of "${repository}"; install it there first`,
+        );
       case 'forbidden':
         return new AppError(
           'repository-forbidden',

@@ -160,9 +160,11 @@ export function createIssueFlow(
       if (first) return replay(first, requestHash);
     }
 
-    // A host with no room in its budget is answered before anything is recorded or created.
+    // A host with no room in its budget, or an App not installed on the owner, is answered before
+    // anything is recorded or created.
     try {
       host.checkCapacity(caller.id);
+      await host.checkAccess(request.repository);
     } catch (error) {
       throw toIssueError(error, request.repository);
     }

@@ -2,6 +2,7 @@
 // issued every way, replayed, failed and revoked, every row in Postgres, every key under this run's
 // Redis prefix and every log line is searched for key material and credentials.
 import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -15,8 +16,17 @@ const OPENSSH_KEY_MAGIC = 'b3BlbnNzaC1rZXktdjEA';
 const DELIVERIES = ['response', 'vault', 'wrapped'] as const;
 
 let harness: Harness;
+// Every installation token the GitHub stand-in mints for the service's App.
+const installationTokens: string[] = [];
 beforeAll(async () => {
   harness = await startHarness();
+  const { apps } = harness.standIns.github.api;
+  const mint = apps.mintToken.bind(apps);
+  apps.mintToken = (installation, request) => {
+    const minted = mint(installation, request);
+    if ('token' in minted) installationTokens.push(minted.token.token);
+    return minted;
+  };
 });
 afterAll(async () => {
   await harness?.close();
@@ -160,6 +170,10 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
     ...privateKeys.flatMap((key, i) => keyMaterialNeedles(key).map((n): [string, string] => [`key ${i}`, n])),
     ...wrapTokens.map((token, i): [string, string] => [`wrap token ${i}`, token]),
     ['GitHub token', harness.standIns.github.token],
+    ...keyMaterialNeedles(readFileSync(harness.standIns.github.app.privateKeyPath, 'utf8')).map(
+      (needle): [string, string] => ['GitHub App private key', needle],
+    ),
+    ...installationTokens.map((token, i): [string, string] => [`installation token ${i}`, token]),
     ['GitLab token', harness.standIns.gitlab.token],
     ['Vault token', harness.standIns.vault.token],
     ...Object.entries(harness.tokens).map(([name, token]): [string, string] => [`API token ${name}`, token]),
@@ -167,6 +181,7 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
     ['PEM armour', 'PRIVATE KEY-----'],
   ];
   expect(wrapTokens.every((token) => typeof token === 'string' && token.length >= 8)).toBe(true);
+  expect(installationTokens.length, 'the service acted as the GitHub App').toBeGreaterThan(0);
 
   const leaks: string[] = [];
   for (const [where, text] of [

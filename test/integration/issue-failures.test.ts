@@ -136,6 +136,8 @@ describe.each<Provider>(['github', 'gitlab', 'gitea'])('%s failing', (provider) 
 
 it('answers a GitHub secondary rate limit (403 with retry-after) beyond the bound with 503', async () => {
   await withOwnHarness(async (own) => {
+    // The service acts as a GitHub App: its installation token is minted (a POST) before the limit.
+    await own.service.container.hosts.get('github')!.listDeployKeys('acme/models');
     // The stand-in's own secondary limiter: every write is over the limit, told to come back in 120 s.
     own.standIns.github.api.setRateLimit({ secondary: { writesPerSecond: 0, retryAfterSeconds: 120 } });
     const { answer, request } = await issue('github', 'secondary', 'acme/models', own);
@@ -144,4 +146,15 @@ it('answers a GitHub secondary rate limit (403 with retry-after) beyond the boun
     expect(answer.headers.get('retry-after')).toBe('120');
     await expectNothingLeftBehind(own, request);
   });
+});
+
+it('answers a repository whose owner has not installed the GitHub App with 404 app-not-installed, creating nothing', async () => {
+  const { state } = harness.standIns.github;
+  const repository = state.addRepository('elsewhere/tools', '/nonexistent');
+  const { answer, request } = await issue('github', 'not-installed', 'elsewhere/tools');
+  expectProblem(answer, 404, 'app-not-installed', /"elsewhere\/tools"/);
+  expect(answer.body.detail).toContain('install it there first');
+  expect(state.listKeys(repository.id)).toEqual([]);
+  // Refused before anything was recorded: no row for the job.
+  expect(await keysOfJob(harness, request.jobId)).toEqual([]);
 });

@@ -103,6 +103,52 @@ hosts:
     expect(second).toContain('DEPLOYKEY_HOST_GITHUB_TOKEN is required');
   });
 
+  it('reads GitHub App and token-file credentials, naming what is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dkr-secrets-'));
+    writeFileSync(join(dir, 'gitlab-token'), 'glpat-from-file\n');
+    const path = writeConfig(`
+hosts:
+  - id: github
+    type: github
+    apiUrl: 'https://api.github.com'
+    sshUrl: 'ssh://git@github.com'
+    auth: { type: app, appId: 123, privateKeyFile: '${join(dir, 'app.pem')}' }
+  - id: gitlab
+    type: gitlab
+    apiUrl: 'https://gitlab.com/api/v4'
+    sshUrl: 'ssh://git@gitlab.com'
+    knownHosts: ['gitlab.com ssh-ed25519 AAAA']
+    auth: { type: token, tokenFile: '${join(dir, 'gitlab-token')}' }
+`);
+    expect(problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: path })).toEqual([
+      `${join(dir, 'app.pem')} cannot be read: ENOENT`,
+    ]);
+    writeFileSync(
+      join(dir, 'app.pem'),
+      '-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n',
+    );
+    const config = loadConfig({ ...BASE_ENV, DEPLOYKEY_CONFIG: path });
+    expect(config.hosts[0]?.credential).toEqual({
+      type: 'app',
+      appId: 123,
+      privateKey: { file: join(dir, 'app.pem') },
+    });
+    expect(config.hosts[0]?.token).toBe('');
+    expect(config.hosts[1]?.token).toBe('glpat-from-file');
+    const gitlabApp = writeConfig(`
+hosts:
+  - id: gitlab
+    type: gitlab
+    apiUrl: 'https://gitlab.com/api/v4'
+    sshUrl: 'ssh://git@gitlab.com'
+    knownHosts: ['gitlab.com ssh-ed25519 AAAA']
+    auth: { type: app, appId: 1 }
+`);
+    const problems = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: gitlabApp }).join('\n');
+    expect(problems).toContain('config hosts.0.auth.type "app" is for GitHub hosts only');
+    expect(problems).toContain('DEPLOYKEY_HOST_GITLAB_APP_KEY is required');
+  });
+
   it('explains an unreadable config file without a stack trace', () => {
     const problems = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: '/nonexistent/deploykey.yaml' });
     expect(problems).toEqual(['DEPLOYKEY_CONFIG (/nonexistent/deploykey.yaml) cannot be read: ENOENT']);

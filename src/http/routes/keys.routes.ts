@@ -77,7 +77,9 @@ const ISSUE_PROBLEMS = problemResponses({
   403:
     '`role-not-allowed` (only issuers get keys), `forbidden-by-policy` (`reason`, `rule`) or ' +
     '`repository-forbidden` (the host allows no deploy keys on the repository)',
-  404: '`repository-not-found`: not on the host, or the service cannot manage its deploy keys',
+  404:
+    '`repository-not-found`: not on the host, or the service cannot manage its deploy keys; ' +
+    '`app-not-installed`: the GitHub App the service acts as is not installed on the owner',
   409:
     '`key-already-active` (the job holds a live key for this repository: `activeKeyId`), ' +
     '`idempotency-key-reused` (a different body), `request-in-progress` (the first request is still ' +

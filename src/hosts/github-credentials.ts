@@ -1,0 +1,163 @@
+// The `authorization` header for each GitHub request: a token, or for a GitHub App the token of
+// its installation on the repository's owner. Installations are looked up once per owner;
+// installation tokens are cached until a quarter of their lifetime is left and minted again then,
+// so no request goes out with a token about to expire. Secrets from files are re-read on change.
+import { createAppAuth } from '@octokit/auth-app';
+import type { RequestInterface } from '@octokit/types';
+import type { HostConfig } from '../config.ts';
+import { type FileSecret, fileSecret } from '../file-secret.ts';
+import type { Logger } from '../log.ts';
+import type { Clock } from '../time.ts';
+import { HostError } from './git-host.ts';
+import type { SecretSource } from './host-auth-config.ts';
+
+export interface GithubCredentials {
+  /** The `authorization` header for a request on this repository. */
+  forRepository(owner: string, repo: string): Promise<string>;
+  /** For requests on no repository (`GET /meta`): the token, or none for an App. */
+  forHost(): string | undefined;
+  /** Fails with `app-not-installed` when an App cannot act on the repository. */
+  checkAccess(owner: string, repo: string): Promise<void>;
+}
+
+interface CredentialContext {
+  config: HostConfig;
+  request: RequestInterface;
+  clock: Clock;
+  logger: Logger;
+}
+
+// Longest margin kept before an installation token's expiry (GitHub's tokens live one hour).
+const MAX_RENEW_MARGIN_MS = 5 * 60_000;
+
+function secretReader(source: SecretSource, clock: Clock, logger: Logger): () => string {
+  if ('value' in source) return () => source.value;
+  const secret: FileSecret = fileSecret(source.file, {
+    clock,
+    onError: (error) =>
+      logger.warn({ file: source.file, err: error.message }, 'cannot re-read a secret file'),
+  });
+  secret.onChange(() => logger.info({ file: source.file }, 'secret file changed; using its new content'));
+  return () => secret.value();
+}
+
+/**
+ * auth-app's token cache, but an entry is dropped once its token is near expiry by our clock
+ * (auth-app's own keeps a token 59 minutes whatever its lifetime). '' is auth-app's "not cached".
+ */
+function expiringTokenCache(clock: Clock) {
+  const entries = new Map<string, string>();
+  return {
+    get(key: string): string {
+      const entry = entries.get(key);
+      if (!entry) return '';
+      const [, createdAt = '', expiresAt = ''] = entry.split('|');
+      const lifetime = Date.parse(expiresAt) - Date.parse(createdAt);
+      const margin = Math.min(MAX_RENEW_MARGIN_MS, Math.max(0, lifetime) / 4);
+      if (!(Date.parse(expiresAt) - clock().getTime() > margin)) {
+        entries.delete(key);
+        return '';
+      }
+      return entry;
+    },
+    set(key: string, value: string) {
+      entries.set(key, value);
+    },
+  };
+}
+
+function appCredentials(
+  context: CredentialContext,
+  app: { appId: number; installationId?: number },
+  key: () => string,
+) {
+  const { config, request, clock } = context;
+  let current: { key: string; auth: ReturnType<typeof createAppAuth> } | undefined;
+  const appAuth = () => {
+    const privateKey = key();
+    // A new key (rotated on disk) gets a fresh signer; tokens minted with the old one stay valid.
+    if (current?.key !== privateKey) {
+      current = {
+        key: privateKey,
+        auth: createAppAuth({ appId: app.appId, privateKey, request, cache: expiringTokenCache(clock) }),
+      };
+    }
+    return current.auth;
+  };
+  const installations = new Map<string, Promise<number>>();
+
+  // GitHub answers 404 for a repository that does not exist as for an owner without the App; the
+  // owner's own installation tells the two apart (organization first, then user account).
+  const lookups = (owner: string, repo: string) => [
+    { route: 'GET /repos/{owner}/{repo}/installation', params: { owner, repo } },
+    { route: 'GET /orgs/{org}/installation', params: { org: owner } },
+    { route: 'GET /users/{username}/installation', params: { username: owner } },
+  ];
+
+  const lookUp = async (owner: string, repo: string): Promise<number | undefined> => {
+    const { token } = await appAuth()({ type: 'app' });
+    for (const { route, params } of lookups(owner, repo)) {
+      try {
+        const answer = await request(route, { ...params, headers: { authorization: `bearer ${token}` } });
+        return (answer.data as { id: number }).id;
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404) throw error;
+      }
+    }
+    return undefined;
+  };
+
+  // Concurrent first requests on one owner share one lookup; a failed lookup is not remembered.
+  const installationOf = (owner: string, repo: string): Promise<number> => {
+    if (app.installationId !== undefined) return Promise.resolve(app.installationId);
+    const key = owner.toLowerCase();
+    const known = installations.get(key);
+    if (known) return known;
+    const lookup = lookUp(owner, repo).then((found) => {
+      if (found !== undefined) return found;
+      throw new HostError(
+        config.id,
+        'app-not-installed',
+        `GitHub App ${app.appId} is not installed on ${owner}`,
+        {
+          status: 404,
+        },
+      );
+    });
+    installations.set(key, lookup);
+    lookup.catch(() => installations.delete(key));
+    return lookup;
+  };
+
+  return {
+    installationOf,
+    async tokenFor(owner: string, repo: string) {
+      const installationId = await installationOf(owner, repo);
+      return (await appAuth()({ type: 'installation', installationId })).token;
+    },
+  };
+}
+
+export function createGithubCredentials(context: CredentialContext): GithubCredentials {
+  const credential = context.config.credential ?? {
+    type: 'token' as const,
+    token: { value: context.config.token },
+  };
+  if (credential.type === 'token') {
+    const token = secretReader(credential.token, context.clock, context.logger);
+    return {
+      forRepository: async () => `token ${token()}`,
+      forHost: () => `token ${token()}`,
+      checkAccess: async () => {},
+    };
+  }
+  const key = secretReader(credential.privateKey, context.clock, context.logger);
+  const app = appCredentials(context, credential, key);
+  return {
+    forRepository: async (owner, repo) => `token ${await app.tokenFor(owner, repo)}`,
+    forHost: () => undefined,
+    checkAccess: async (owner, repo) => {
+      await app.installationOf(owner, repo);
+    },
+  };
+}

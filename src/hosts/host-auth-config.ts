@@ -1,0 +1,122 @@
+// How the service authenticates to one host: a token (GitHub Enterprise Server without Apps,
+// GitLab), or a GitHub App whose installation tokens are minted on demand. Secrets come from the
+// environment or from a file re-read when it changes (a rotated Kubernetes Secret).
+import { readFileSync } from 'node:fs';
+import Type, { type Static } from 'typebox';
+
+const EnvName = Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' });
+const FilePath = Type.String({ minLength: 1 });
+
+export const HostAuthSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        type: Type.Literal('token'),
+        tokenEnv: Type.Optional(EnvName),
+        tokenFile: Type.Optional(FilePath),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('app'),
+        appId: Type.Integer({ minimum: 1, description: 'The GitHub App id (the JWT `iss`)' }),
+        privateKeyFile: Type.Optional(FilePath),
+        privateKeyEnv: Type.Optional(EnvName),
+        installationId: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            description: 'Use this installation for every repository instead of looking it up per owner',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'Credentials for this host; a token from DEPLOYKEY_HOST_<ID>_TOKEN when left out' },
+);
+
+export type HostAuthSetting = Static<typeof HostAuthSchema>;
+
+/** A secret given inline (from the environment) or as a file to re-read on change. */
+export type SecretSource = { value: string } | { file: string };
+
+export type HostCredential =
+  | { type: 'token'; token: SecretSource }
+  | { type: 'app'; appId: number; privateKey: SecretSource; installationId?: number };
+
+interface HostAuthInput {
+  id: string;
+  type: string;
+  tokenEnv?: string;
+  auth?: HostAuthSetting;
+}
+
+const defaultTokenEnv = (hostId: string) =>
+  `DEPLOYKEY_HOST_${hostId.toUpperCase().replaceAll('-', '_')}_TOKEN`;
+
+function fromEnvOrFile(
+  envName: string | undefined,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  what: string,
+  problems: string[],
+): SecretSource {
+  if (file) return { file };
+  const value = envName ? env[envName] : undefined;
+  if (!value) problems.push(`${envName ?? 'a file or environment variable'} is required (${what})`);
+  return { value: value ?? '' };
+}
+
+/** The host's credential as configured; what is missing is added to `problems`. */
+export function resolveHostCredential(
+  host: HostAuthInput,
+  index: number,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): HostCredential {
+  const auth = host.auth ?? { type: 'token' as const };
+  if (auth.type === 'app') {
+    if (host.type !== 'github')
+      problems.push(`config hosts.${index}.auth.type "app" is for GitHub hosts only`);
+    const privateKey = fromEnvOrFile(
+      auth.privateKeyEnv ??
+        (auth.privateKeyFile ? undefined : `${defaultTokenEnv(host.id).slice(0, -6)}_APP_KEY`),
+      auth.privateKeyFile,
+      env,
+      `GitHub App private key of host "${host.id}"`,
+      problems,
+    );
+    return {
+      type: 'app',
+      appId: auth.appId,
+      privateKey,
+      ...(auth.installationId === undefined ? {} : { installationId: auth.installationId }),
+    };
+  }
+  const token = fromEnvOrFile(
+    auth.tokenEnv ?? host.tokenEnv ?? defaultTokenEnv(host.id),
+    auth.tokenFile,
+    env,
+    `credentials of host "${host.id}"`,
+    problems,
+  );
+  return { type: 'token', token };
+}
+
+/**
+ * The token as it is now, for clients that take a fixed string (GitLab's); a token file or App key
+ * that cannot be read is a start-up problem.
+ */
+export function currentToken(credential: HostCredential, problems: string[]): string {
+  const source = credential.type === 'token' ? credential.token : credential.privateKey;
+  if ('value' in source) return credential.type === 'token' ? source.value : '';
+  try {
+    const value = readFileSync(source.file, 'utf8').trim();
+    if (value === '') problems.push(`${source.file} is empty`);
+    return credential.type === 'token' ? value : '';
+  } catch (error) {
+    problems.push(`${source.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    return '';
+  }
+}
