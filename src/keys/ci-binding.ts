@@ -1,19 +1,11 @@
 // Which CI job a key belongs to, read from the caller's verified OIDC claims only. A webhook or the
 // sweep later ends the key when that job ends, so a wrong binding would end (or keep) the wrong key:
 // anything missing or malformed means no binding rather than a guessed one.
+import type { KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 
-/** The CI kinds of a key binding (structurally the CI members of `KeyBinding`). */
-export type CiBinding =
-  | {
-      kind: 'github-actions';
-      host: string;
-      repository: string;
-      runId: string;
-      runAttempt: string;
-      checkRunId?: string;
-    }
-  | { kind: 'gitlab-ci'; host: string; project: string; jobId: string; pipelineId: string };
+/** The CI kinds of a key binding. */
+export type CiBinding = Extract<KeyBinding, { kind: 'github-actions' | 'gitlab-ci' }>;
 
 /** Configured issuer id → host id; issuers not listed use the host named like their platform. */
 export type IssuerHosts = Readonly<Record<string, string>>;
