@@ -2,6 +2,8 @@
 // `completed` workflow job/run on GitHub, a job or pipeline in a final status on GitLab. Anything
 // else (other events, running jobs, malformed bodies) names nothing, so it can end nothing.
 
+import { bindingRef } from '../keys/binding.ts';
+
 /** A finished platform job, as precise as the event identifies it; always within one repository. */
 export type JobEnd =
   | { kind: 'github-run'; host: string; repository: string; runId: string; runAttempt: string }
@@ -72,4 +74,18 @@ export function gitlabJobEnd(host: string, body: unknown): EndedEvent | NotEnded
   const status = conclusionOf(attributes.status);
   if (!GITLAB_FINAL.has(status)) return { ignored: 'not-final' };
   return { end: { kind: 'gitlab-pipeline', host, project, pipelineId }, conclusion: status };
+}
+
+/** The binding ref keys bound to this job carry (see `bindingRefs`). */
+export function refOfJobEnd(end: JobEnd): string {
+  switch (end.kind) {
+    case 'github-run':
+      return bindingRef.githubRun(end.host, end.repository, end.runId, end.runAttempt);
+    case 'github-job':
+      return bindingRef.githubJob(end.host, end.repository, end.checkRunId);
+    case 'gitlab-job':
+      return bindingRef.gitlabJob(end.host, end.project, end.jobId);
+    case 'gitlab-pipeline':
+      return bindingRef.gitlabPipeline(end.host, end.project, end.pipelineId);
+  }
 }

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerErrorHandling } from '../../src/http/errors.ts';
+import { registerOpenApi } from '../../src/http/openapi.ts';
 import { webhooksRoutes } from '../../src/http/routes/webhooks.routes.ts';
 import { createKeyRepository } from '../../src/keys/key.repository.ts';
 import type { JobEnd } from '../../src/webhooks/job-end.ts';
@@ -54,6 +55,7 @@ beforeAll(async () => {
   });
   app = Fastify();
   registerErrorHandling(app);
+  await registerOpenApi(app);
   await app.register(
     webhooksRoutes({
       receiver,

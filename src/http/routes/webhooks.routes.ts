@@ -4,12 +4,30 @@ import Type from 'typebox';
 import type { Platform, WebhookReceiver } from '../../webhooks/webhook-receiver.ts';
 import { AppError } from '../errors.ts';
 import type { RequestBudgets } from '../request-budgets.ts';
+import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 // A workflow_run payload with its repository objects is a few tens of kilobytes; GitHub caps
 // deliveries at 25 MB, but nothing we act on comes near this.
 export const WEBHOOK_BODY_LIMIT_BYTES = 256 * 1024;
 // Per host and source address: a burst of job ends in a large organisation, but not a flood.
 export const WEBHOOK_REQUESTS_PER_WINDOW = 3_000;
+
+const Answer = Type.Object({
+  outcome: Type.Union([Type.Literal('ended'), Type.Literal('no-keys'), Type.Literal('duplicate')]),
+  revoked: Type.Integer({ minimum: 0, description: 'Keys whose revocation this delivery requested' }),
+});
+const RESPONSES = {
+  200: described(Answer, 'Acted on (or already acted on, for a delivery id seen before)'),
+  204: described(Type.Null(), 'An event or state that ends nothing; nothing changed'),
+  ...problemResponses({
+    400: '`malformed-delivery`: the body or the delivery id cannot be read; nothing changed',
+    401: "`bad-signature`: the signature or token does not match this host's secret; audited",
+    404: '`unknown-webhook-host`: no such host of this platform is configured',
+    413: 'The body is larger than the webhook limit',
+    429: COMMON_PROBLEMS.rateLimited,
+    500: COMMON_PROBLEMS.internal,
+  }),
+};
 
 const PROBLEMS: Record<number, string> = {
   400: 'malformed-delivery',
@@ -53,6 +71,7 @@ export function webhooksRoutes(deps: {
             params: Type.Object({
               hostId: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', maxLength: 32 }),
             }),
+            response: RESPONSES,
           },
         },
         async (request, reply) => {
@@ -70,8 +89,9 @@ export function webhooksRoutes(deps: {
               answer.detail ?? answer.outcome,
             );
           }
-          if (answer.status === 204) return reply.code(204).send();
-          return reply.code(200).send({ outcome: answer.outcome, revoked: answer.revoked ?? 0 });
+          if (answer.status === 204) return reply.code(204).send(null);
+          const outcome = answer.outcome as 'ended' | 'no-keys' | 'duplicate';
+          return reply.code(200).send({ outcome, revoked: answer.revoked ?? 0 });
         },
       );
     }
