@@ -10,6 +10,7 @@ import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
+import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -155,6 +156,7 @@ export const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    kubernetes: KubernetesConfigSchema,
     // audit: checkpoint period (wiring for src/audit/checkpoint.ts)
     audit: Type.Object(
       {
@@ -188,6 +190,7 @@ export interface Config {
   hosts: HostConfig[];
   keys: FileConfig['keys'];
   reconciler: FileConfig['reconciler'];
+  kubernetes: FileConfig['kubernetes'];
   worker: FileConfig['worker'];
   auth: FileConfig['auth'];
   policy: FileConfig['policy'];
@@ -324,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hosts,
     keys: file.keys,
     reconciler: file.reconciler,
+    kubernetes: file.kubernetes,
     worker: file.worker,
     auth: file.auth,
     policy: file.policy,

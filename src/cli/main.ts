@@ -10,7 +10,7 @@ import { UsageError } from './usage-error.ts';
 const USAGE = `usage: deploykey <command> [options]
 
 commands:
-  serve [--role api|worker|all] [--no-migrate]   run the service (default role: all)
+  serve [--role api|worker|controller|all] [--no-migrate]   run the service (default role: all)
   worker                                          run only the revoke worker and reconciler
   migrate                                         apply pending database migrations
   token create|list|revoke                        manage API tokens (deploykey token --help)
@@ -29,11 +29,12 @@ examples:
   deploykey serve --role api
   DEPLOYKEY_CONFIG=config.yaml deploykey serve`;
 
-const SERVE_USAGE = `usage: deploykey serve [--role api|worker|all] [--no-migrate]
+const SERVE_USAGE = `usage: deploykey serve [--role api|worker|controller|all] [--no-migrate]
        deploykey worker [--no-migrate]
 
 Runs the service with the settings of the environment and DEPLOYKEY_CONFIG: the HTTP API, the
-revoke worker and reconciler, or both (the default). Pending migrations are applied first unless
+revoke worker and reconciler, the Kubernetes controller (Jobs annotated deploykey.dev/keys), or
+all of them (the default; the controller only with kubernetes.enabled). Pending migrations are applied first unless
 --no-migrate. "worker" is "serve --role worker". SIGTERM or SIGINT stops it within 10 s.
 
 examples:
@@ -49,7 +50,7 @@ start unless --no-migrate.
 examples:
   DATABASE_URL=postgres://deploykey@db/deploykey deploykey migrate`;
 
-const ROLES: Role[] = ['api', 'worker', 'all'];
+const ROLES: Role[] = ['api', 'worker', 'controller', 'all'];
 
 // The stand-ins are for a checkout only: the production build and image leave sandbox/ out. Its
 // path is built at run time so that the compiler does not follow it into the build.

@@ -1,10 +1,11 @@
 import { createContainer } from '../container.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { buildApp } from '../http/app.ts';
+import { startKubernetesController } from '../kubernetes/controller.ts';
 import { createLogger } from '../log.ts';
 import { assertDatabaseReachable, loadConfigOrExplain } from './startup.ts';
 
-export type Role = 'api' | 'worker' | 'all';
+export type Role = 'api' | 'worker' | 'controller' | 'all';
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export interface RunningService {
@@ -33,6 +34,10 @@ export async function startService(role: Role, options: { migrate: boolean }): P
   if (role === 'worker' || role === 'all') {
     const worker = container.startWorker();
     stops.push(() => worker.stop());
+  }
+  if (role === 'controller' || (role === 'all' && config.kubernetes.enabled)) {
+    const controller = startKubernetesController(container);
+    stops.push(() => controller.stop());
   }
   logger.info({ role, url }, 'deploykey-rotator started');
 

@@ -24,6 +24,29 @@ const apiContainer = api.spec.template.spec.containers.find((c) => c.name === 'a
 const ALLOWED_ENV = allowedEnvironment();
 
 describe('deploy/ (Kubernetes)', () => {
+  it('grants the controller exactly the verbs it uses, and mounts its token only there', () => {
+    const role = named<Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(
+      'ClusterRole',
+      'deploykey-controller',
+    );
+    expect(role.rules).toEqual([
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
+    const controller = named<Deployment>('Deployment', 'deploykey-controller');
+    const pod = controller.spec.template.spec as {
+      serviceAccountName?: string;
+      automountServiceAccountToken?: boolean;
+    };
+    expect(pod.serviceAccountName).toBe('deploykey-controller');
+    expect(pod.automountServiceAccountToken).toBe(true);
+    for (const other of [api, worker]) {
+      expect(
+        (other.spec.template.spec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken,
+      ).toBe(false);
+    }
+  });
+
   it('lists every manifest in the kustomization, commits no Secret, and mounts a config the service accepts', () => {
     const files = readdirSync(at('deploy')).filter((f) => f.endsWith('.yaml'));
     const generated = kustomization.configMapGenerator.flatMap((g) => g.files);
@@ -155,12 +178,14 @@ describe('deploy/ (Kubernetes)', () => {
     expect(memoryBytes(apiContainer.resources!.limits!.memory!)).toBeLessThanOrEqual(256 * 1024 ** 2);
   });
 
-  it('runs deploykey commands the CLI accepts: migrate first, then the API and the worker roles', async () => {
+  it('runs deploykey commands the CLI accepts: migrate first, then the API, worker and controller roles', async () => {
     const args = (d: Deployment, name: string) => podContainers(d).find((c) => c.name === name)?.args;
     expect(args(api, 'migrate')).toEqual(['migrate']);
     expect(args(worker, 'migrate')).toEqual(['migrate']);
     expect(args(api, 'api')?.slice(0, 3)).toEqual(['serve', '--role', 'api']);
     expect(args(worker, 'worker')?.slice(0, 3)).toEqual(['serve', '--role', 'worker']);
+    const controller = named<Deployment>('Deployment', 'deploykey-controller');
+    expect(args(controller, 'controller')?.slice(0, 3)).toEqual(['serve', '--role', 'controller']);
     // With every setting present and PostgreSQL unreachable, an accepted command gets as far as
     // connecting; a rejected one would stop at its arguments (exit 2) or at the configuration.
     const distinct = new Map<string, [string[], Record<string, string>]>();

@@ -1,0 +1,73 @@
+// `deploykey serve --role controller`: waits to be the one active replica, then watches Jobs and
+// sweeps every Job bound to a live key, after each (re)list and every `sweepSeconds`.
+import { KubeConfig, type V1Job } from '@kubernetes/client-node';
+import type { Container } from '../container.ts';
+import { createJobController } from './job-controller.ts';
+import { createJobKeys } from './job-keys.ts';
+import { watchJobs } from './job-watch.ts';
+import { createLeaderLock } from './leader-lock.ts';
+
+export interface KubernetesController {
+  /** Resolves once this replica leads and its watches are up. */
+  leading: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function loadKubeconfig(path: string | undefined): KubeConfig {
+  const kubeconfig = new KubeConfig();
+  if (path) kubeconfig.loadFromFile(path);
+  else kubeconfig.loadFromDefault();
+  return kubeconfig;
+}
+
+export function startKubernetesController(container: Container): KubernetesController {
+  const { config, logger } = container;
+  const settings = config.kubernetes;
+  const kubeconfig = loadKubeconfig(settings.kubeconfig);
+  const jobKeys = createJobKeys({
+    keyService: container.keyService,
+    keys: container.keys,
+    issuerId: settings.oidcIssuerId,
+  });
+  const jobs = createJobController({ kubeconfig, jobKeys, logger, clock: container.clock });
+  const lock = createLeaderLock(config.databaseUrl, settings.leaderRetrySeconds * 1_000, logger);
+  const namespaces = settings.namespaces.length > 0 ? settings.namespaces : [undefined];
+  let stopped = false;
+  let sweepTimer: NodeJS.Timeout | undefined;
+
+  const sweep = (listed: V1Job[]) =>
+    jobs
+      .sweep(listed)
+      .catch((error: Error) => logger.warn({ err: error.message }, 'Kubernetes sweep failed'));
+  const watches = namespaces.map((namespace) =>
+    watchJobs(kubeconfig, namespace, { onJob: jobs.onJob, onGone: jobs.onGone, onListed: sweep }, logger),
+  );
+
+  const leading = (async () => {
+    await lock.acquire(() => {
+      logger.error('leader lock lost; stopping so that another replica takes over');
+      process.exit(1);
+    });
+    if (stopped) return;
+    logger.info({ namespaces: settings.namespaces }, 'Kubernetes controller leading');
+    await Promise.all(watches.map((watch) => watch.start()));
+    const periodic = () => {
+      sweepTimer = setTimeout(async () => {
+        await sweep(watches.flatMap((watch) => watch.cached()));
+        if (!stopped) periodic();
+      }, settings.sweepSeconds * 1_000);
+    };
+    periodic();
+  })();
+
+  return {
+    leading,
+    async stop() {
+      stopped = true;
+      if (sweepTimer) clearTimeout(sweepTimer);
+      await Promise.all(watches.map((watch) => watch.stop()));
+      await jobs.idle();
+      await lock.release();
+    },
+  };
+}
