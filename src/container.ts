@@ -29,6 +29,9 @@ import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
 import { createVaultClient, staticToken, type VaultClient } from './vault/vault-client.ts';
 import { createVaultSecretStore } from './vault/vault-secret-store.ts';
+import { refOfJobEnd } from './webhooks/job-end.ts';
+import type { WebhookReceiver } from './webhooks/webhook-receiver.ts';
+import { createWebhooks } from './webhooks/webhook-wiring.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -53,6 +56,8 @@ export interface Container {
   /** Verification for the API: one walk shared by concurrent requests, reused while the head holds. */
   auditVerifier: AuditVerifier;
   readiness: Record<string, ReadinessCheck>;
+  /** Job-end webhooks from the CI platforms (src/webhooks). */
+  webhooks: WebhookReceiver;
   /** Waits (bounded) for Redis to connect, so the first requests after start-up find the queue ready. */
   connect(): Promise<void>;
   /** Starts the revoke worker, the reconciler and the audit checkpointer in this process. */
@@ -96,6 +101,8 @@ export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
 export interface ContainerOverrides {
   clock?: () => Date;
   authenticate?: Authenticator;
+  /** Where webhook secrets are read from; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function createContainer(
@@ -230,6 +237,16 @@ export function createContainer(
     auditCheckpoints,
     auditVerifier,
     readiness,
+    webhooks: createWebhooks({
+      hosts: config.hosts,
+      env: overrides.env ?? process.env,
+      clock,
+      db,
+      registry: metrics.registry,
+      recordEvent: (event) => keys.recordEvent(event),
+      endBoundKeys: async (end, actor, details) =>
+        (await keyService.revokeBound(refOfJobEnd(end), 'job-ended', actor, details)).length,
+    }),
     async connect() {
       await redisReady(redis, 5_000).catch((error: Error) =>
         logger.warn({ err: error.message }, 'Redis is not reachable yet; keys cannot be issued until it is'),

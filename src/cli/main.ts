@@ -18,6 +18,7 @@ commands:
   audit verify|export                             check or export the audit log (deploykey audit --help)
 ${CLIENT_COMMAND_LINES}
   openapi [--output FILE] [--check]               write the HTTP contract (openapi.yaml) from the routes
+  webhook print --host ID                         how to send a host's CI job-end webhooks here
   sandbox [--json] [--logs] [--tls] [--api-port N]  run the service on local stand-ins (from a checkout)
 
 Every command answers --help with its options and examples.
@@ -78,6 +79,7 @@ const SERVICE_USAGES: Record<string, () => Promise<string>> = {
   policy: async () => (await import('./policy.command.ts')).POLICY_USAGE,
   audit: async () => (await import('./audit.command.ts')).AUDIT_USAGE,
   openapi: async () => (await import('./openapi.command.ts')).OPENAPI_USAGE,
+  webhook: async () => (await import('./webhook.command.ts')).WEBHOOK_USAGE,
   sandbox: async () => (await loadSandbox()).SANDBOX_USAGE,
 };
 
@@ -135,6 +137,8 @@ async function run([command, ...rest]: string[]): Promise<void> {
       return (await import('./audit.command.ts')).runAuditCommand(rest);
     case 'openapi':
       return (await import('./openapi.command.ts')).runOpenApiCommand(rest);
+    case 'webhook':
+      return (await import('./webhook.command.ts')).runWebhookCommand(rest);
     case 'sandbox':
       return (await loadSandbox()).runSandboxCommand(rest);
   }

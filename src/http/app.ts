@@ -12,6 +12,7 @@ import { healthRoutes } from './routes/health.routes.ts';
 import { keysRoutes } from './routes/keys.routes.ts';
 import { statsRoutes } from './routes/stats.routes.ts';
 import { tokensRoutes } from './routes/tokens.routes.ts';
+import { webhooksRoutes } from './routes/webhooks.routes.ts';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 export type App = FastifyInstance<
@@ -116,6 +117,7 @@ export async function buildApp(container: Container): Promise<App> {
       clock: container.clock,
     }),
   );
+  await app.register(webhooksRoutes({ receiver: container.webhooks, budgets }));
   await app.register(
     statsRoutes({ db: container.db.db, authenticate: container.authenticate, clock: container.clock }),
   );
