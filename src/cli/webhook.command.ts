@@ -50,6 +50,12 @@ export async function runWebhookCommand(args: string[]): Promise<void> {
   if (!values.host) throw new UsageError('--host is required', WEBHOOK_USAGE);
   const host = loadFileConfig().hosts.find((candidate) => candidate.id === values.host);
   if (!host) throw new UsageError(`no host "${values.host}" is configured`, WEBHOOK_USAGE);
+  if (host.type === 'gitea') {
+    throw new UsageError(
+      `host "${host.id}" is a Gitea/Forgejo host, which announces no CI job ends; webhooks are for GitHub and GitLab hosts`,
+      WEBHOOK_USAGE,
+    );
+  }
   process.stdout.write(
     `${instructions(host.id, host.type, values.url ?? 'https://deploykey.example.com')}\n`,
   );

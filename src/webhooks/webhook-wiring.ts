@@ -8,8 +8,10 @@ import type { JobEnd } from './job-end.ts';
 import { createWebhookReceiver, type Platform, type WebhookReceiverDeps } from './webhook-receiver.ts';
 import { webhookSecretsFromEnv } from './webhook-secrets.ts';
 
+const CI_PLATFORMS: Platform[] = ['github', 'gitlab'];
+
 export interface WebhookWiring {
-  hosts: readonly { id: string; type: Platform }[];
+  hosts: readonly { id: string; type: string }[];
   env: NodeJS.ProcessEnv;
   clock: Clock;
   db: Db;
@@ -25,12 +27,16 @@ export function createWebhooks(wiring: WebhookWiring) {
     labelNames: ['platform', 'event', 'outcome'],
     registers: [wiring.registry],
   });
-  const types = new Map(wiring.hosts.map((host) => [host.id, host.type]));
+  // Gitea and Forgejo run no CI of their own that announces job ends, so only these answer.
+  const ciHosts = wiring.hosts.filter((host): host is { id: string; type: Platform } =>
+    CI_PLATFORMS.includes(host.type as Platform),
+  );
+  const types = new Map(ciHosts.map((host) => [host.id, host.type]));
   return createWebhookReceiver({
     clock: wiring.clock,
     hostType: (hostId) => types.get(hostId),
     secrets: webhookSecretsFromEnv(
-      wiring.hosts.map((host) => host.id),
+      ciHosts.map((host) => host.id),
       wiring.env,
       wiring.clock,
     ),
