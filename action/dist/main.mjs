@@ -348,8 +348,8 @@ Gets a short-lived, read-only deploy key for one repository and writes what git 
 GIT_SSH_COMMAND to export and the git clone line. Run again in the same job, it returns the same key.
 
 options:
-  --provider P      Git host id configured in the service (github, gitlab, …)
-  --repo R          owner/name, or the GitLab project path
+  --provider P      Git host id configured in the service (github, gitlab, gitea, …)
+  --repo R          owner/name (GitHub, Gitea), or the GitLab project path
   --job J           the job the key is for
                     (default from ${JOB_ID_SOURCES})
   --ttl D           lifetime: 3600, 30m, 2h, 1d (default: the service's)
@@ -363,6 +363,7 @@ ${CONNECTION_HELP}
 examples:
   eval "$(deploykey issue --provider github --repo acme/models)"   # exports GIT_SSH_COMMAND, clones
   deploykey issue --provider gitlab --repo acme/models --ttl 30m --json
+  deploykey issue --provider gitea --repo acme/models --ttl 1h     # a self-hosted Gitea or Forgejo
   DEPLOYKEY_TOKEN=dkr_… deploykey issue --provider github --repo acme/models --job nightly-42 --out /tmp/k`;
 function idempotencyKeyFor(jobId, provider, repository) {
   const digest = createHash("sha256").update(`deploykey-cli\0${jobId}\0${provider}\0${repository}`).digest("hex");
