@@ -10,6 +10,7 @@ import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
+import { VaultAuthSchema } from './vault/vault-auth-config.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -22,7 +23,9 @@ export const EnvSchema = Type.Object({
     description: 'Key prefix for BullMQ in Redis',
   }),
   VAULT_ADDR: Url(['http', 'https'], 'Vault address'),
-  VAULT_TOKEN: Type.String({ minLength: 1, description: 'Vault token of the service' }),
+  VAULT_TOKEN: Type.Optional(
+    Type.String({ minLength: 1, description: 'Vault token of the service (with vault.auth.method token)' }),
+  ),
   HOST: Type.String({ minLength: 1, description: 'Address the API listens on' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port the API listens on' }),
   LOG_LEVEL: Type.Union(
@@ -111,6 +114,7 @@ export const FileSchema = Type.Object(
             'The `aud` a service account token must carry to log in with a per-key Kubernetes-auth role ' +
             '(the audience the pods request their Vault token for)',
         }),
+        auth: VaultAuthSchema,
       },
       { additionalProperties: false, default: {} },
     ),
@@ -182,7 +186,7 @@ export interface Config {
   databaseUrl: string;
   redisUrl: string;
   redisPrefix: string;
-  vault: { addr: string; token: string } & FileConfig['vault'];
+  vault: { addr: string; token?: string } & FileConfig['vault'];
   http: { host: string; port: number } & FileConfig['http'];
   logLevel: string;
   hosts: HostConfig[];
@@ -275,6 +279,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const e = envValue as Static<typeof EnvSchema>;
   const file = fileValue as FileConfig;
+  if (file.vault.auth.method === 'token' && !e.VAULT_TOKEN) {
+    problems.push('VAULT_TOKEN is required unless config vault.auth names a login method');
+  }
   if (file.keys.minTtlSeconds > file.keys.maxTtlSeconds) {
     problems.push('config keys.minTtlSeconds must not exceed keys.maxTtlSeconds');
   }
