@@ -197,7 +197,9 @@ export function createVaultSession(options: VaultSessionOptions): VaultSession {
             if (!(error instanceof VaultError && error.status === 403)) return false;
             logger.warn('Vault no longer accepts the service token; logging in again');
             if (held?.token === token) held = undefined;
-            return logIn();
+            if (await logIn()) return true;
+            // The request failed for want of a token, as in any Vault outage: callers retry.
+            throw new VaultError('unavailable', 'Vault auth: the service holds no valid token');
           },
         )
         .finally(() => checking.delete(token));
