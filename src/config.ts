@@ -275,13 +275,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   problems.push(
     ...describeErrors(FileSchema, fileValue, (path) => `config ${path.slice(1).replaceAll('/', '.')}`),
   );
+  const vaultAuth = (fileValue as { vault?: { auth?: { method?: unknown } } }).vault?.auth;
+  if ((vaultAuth?.method ?? 'token') === 'token' && !envValue.VAULT_TOKEN) {
+    problems.push('VAULT_TOKEN is required');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const e = envValue as Static<typeof EnvSchema>;
   const file = fileValue as FileConfig;
-  if (file.vault.auth.method === 'token' && !e.VAULT_TOKEN) {
-    problems.push('VAULT_TOKEN is required unless config vault.auth names a login method');
-  }
   if (file.keys.minTtlSeconds > file.keys.maxTtlSeconds) {
     problems.push('config keys.minTtlSeconds must not exceed keys.maxTtlSeconds');
   }

@@ -3,8 +3,13 @@
 // platforms without it. Credentials come from files, re-read when they change.
 import Type, { type Static } from 'typebox';
 
-const Mount = (fallback: string) =>
-  Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$', default: fallback });
+// Optional rather than defaulted: defaults inside a union are not filled in. Default: the method's name.
+const Mount = Type.Optional(
+  Type.String({
+    pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
+    description: 'Auth mount; default the method name',
+  }),
+);
 const Role = Type.String({ minLength: 1, maxLength: 128 });
 const FilePath = (description: string) => Type.String({ minLength: 1, description });
 
@@ -17,8 +22,8 @@ export const VaultAuthSchema = Type.Union(
       {
         method: Type.Literal('kubernetes'),
         role: Role,
-        tokenFile: FilePath('Service account token; default the projected token of the pod'),
-        mount: Mount('kubernetes'),
+        tokenFile: Type.Optional(FilePath('Service account token; default the projected token of the pod')),
+        mount: Mount,
       },
       { additionalProperties: false },
     ),
@@ -27,7 +32,7 @@ export const VaultAuthSchema = Type.Union(
         method: Type.Literal('approle'),
         roleId: Type.String({ minLength: 1 }),
         secretIdFile: FilePath('File holding the AppRole secret id'),
-        mount: Mount('approle'),
+        mount: Mount,
       },
       { additionalProperties: false },
     ),
@@ -36,7 +41,7 @@ export const VaultAuthSchema = Type.Union(
         method: Type.Literal('jwt'),
         role: Role,
         jwtFile: FilePath('File holding the JWT the service logs in with'),
-        mount: Mount('jwt'),
+        mount: Mount,
       },
       { additionalProperties: false },
     ),

@@ -120,7 +120,7 @@ export function createVaultSession(options: VaultSessionOptions): VaultSession {
       const secret = credential.value();
       try {
         const answer = readAuth(
-          await client.write(`auth/${auth.mount}/login`, loginBody(auth, secret), {
+          await client.write(`auth/${auth.mount ?? auth.method}/login`, loginBody(auth, secret), {
             what: `login (${auth.method})`,
             anonymous: true,
             sensitive: [secret],
