@@ -19,7 +19,7 @@ export interface VaultSessionOptions {
   timers: Timers;
   logger: Logger;
   timeoutMs?: number;
-  /** First and longest wait between failed logins or renewals; default 500 and 10000. */
+  /** First and longest wait between failed logins or renewals; default 500 and 5000. */
   retryMs?: { initial: number; max: number };
 }
 
@@ -71,7 +71,7 @@ function readAuth(
 
 export function createVaultSession(options: VaultSessionOptions): VaultSession {
   const { auth, clock, timers, logger } = options;
-  const retry = options.retryMs ?? { initial: 500, max: 10_000 };
+  const retry = options.retryMs ?? { initial: 500, max: 5_000 };
   const credential = fileSecret(credentialFile(auth), {
     clock,
     onError: (error) =>
