@@ -112,5 +112,5 @@ process.stdout.write(
       count('Vault token renewal failed; retrying') + count('Vault refused renewal; logging in again'),
     tokenRejected: count('Vault no longer accepts the service token; logging in again'),
     latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },
-  }))}\n`,
+  })}\n`,
 );
