@@ -17,6 +17,7 @@ import {
 } from './hosts/host-auth-config.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
 import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
+import { VaultAuthSchema } from './vault/vault-auth-config.ts';
 
 const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
@@ -29,7 +30,9 @@ export const EnvSchema = Type.Object({
     description: 'Key prefix for BullMQ in Redis',
   }),
   VAULT_ADDR: Url(['http', 'https'], 'Vault address'),
-  VAULT_TOKEN: Type.String({ minLength: 1, description: 'Vault token of the service' }),
+  VAULT_TOKEN: Type.Optional(
+    Type.String({ minLength: 1, description: 'Vault token of the service (with vault.auth.method token)' }),
+  ),
   HOST: Type.String({ minLength: 1, description: 'Address the API listens on' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port the API listens on' }),
   LOG_LEVEL: Type.Union(
@@ -122,6 +125,7 @@ export const FileSchema = Type.Object(
             'The `aud` a service account token must carry to log in with a per-key Kubernetes-auth role ' +
             '(the audience the pods request their Vault token for)',
         }),
+        auth: VaultAuthSchema,
       },
       { additionalProperties: false, default: {} },
     ),
@@ -198,7 +202,7 @@ export interface Config {
   databaseUrl: string;
   redisUrl: string;
   redisPrefix: string;
-  vault: { addr: string; token: string } & FileConfig['vault'];
+  vault: { addr: string; token?: string } & FileConfig['vault'];
   http: { host: string; port: number } & FileConfig['http'];
   logLevel: string;
   hosts: HostConfig[];
@@ -288,6 +292,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   problems.push(
     ...describeErrors(FileSchema, fileValue, (path) => `config ${path.slice(1).replaceAll('/', '.')}`),
   );
+  const vaultAuth = (fileValue as { vault?: { auth?: { method?: unknown } } }).vault?.auth;
+  if ((vaultAuth?.method ?? 'token') === 'token' && !envValue.VAULT_TOKEN) {
+    problems.push('VAULT_TOKEN is required');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const e = envValue as Static<typeof EnvSchema>;

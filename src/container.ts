@@ -27,7 +27,8 @@ import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
 import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
-import { createVaultClient, staticToken, type VaultClient } from './vault/vault-client.ts';
+import { createServiceVault } from './vault/service-vault.ts';
+import type { VaultClient } from './vault/vault-client.ts';
 import { createVaultSecretStore } from './vault/vault-secret-store.ts';
 import { refOfJobEnd } from './webhooks/job-end.ts';
 import type { WebhookReceiver } from './webhooks/webhook-receiver.ts';
@@ -122,7 +123,8 @@ export function createContainer(
     timers: systemTimers,
     sharedPacing: createRedisPacing(redis, config.redisPrefix),
   });
-  const vault = createVaultClient({ addr: config.vault.addr, token: staticToken(config.vault.token) });
+  const serviceVault = createServiceVault(config.vault, { clock, timers: systemTimers, logger });
+  const vault = serviceVault.client;
   const secrets = createVaultSecretStore({
     vault,
     kvMount: config.vault.kvMount,
@@ -191,6 +193,7 @@ export function createContainer(
       await redis.ping();
     },
     vault: () => vault.health(),
+    ...(config.vault.auth.method === 'token' ? {} : { 'vault-auth': async () => serviceVault.check() }),
   };
 
   // audit wiring: checkpoints of the audit chain, anchored in Vault.
@@ -248,6 +251,7 @@ export function createContainer(
         (await keyService.revokeBound(refOfJobEnd(end), 'job-ended', actor, details)).length,
     }),
     async connect() {
+      await serviceVault.start();
       await redisReady(redis, 5_000).catch((error: Error) =>
         logger.warn({ err: error.message }, 'Redis is not reachable yet; keys cannot be issued until it is'),
       );
@@ -291,6 +295,7 @@ export function createContainer(
     },
     async close() {
       for (const handle of workerHandles.splice(0)) await handle.stop();
+      serviceVault.stop();
       await revokeQueue.close().catch(() => {});
       redis.disconnect();
       await db.close();

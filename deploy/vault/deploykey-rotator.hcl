@@ -1,15 +1,25 @@
-# Vault ACL policy of the deploykey-rotator service itself: the token in VAULT_TOKEN.
-# Paths assume the config file's defaults, vault.kvMount "secret" and vault.pathPrefix
-# "deploy-keys"; change them together.
+# Vault ACL policy of the deploykey-rotator service itself: the token it gets by logging in
+# (config vault.auth; Kubernetes auth is the recommended method, see deploy/kustomization.yaml) or
+# a static VAULT_TOKEN. Paths assume the config file's defaults, vault.kvMount "secret" and
+# vault.pathPrefix "deploy-keys"; change them together.
 #
 # Register it under a name outside "deploykey-*", so that the grants at the bottom (which let the
 # service write policies named deploykey-*) can never rewrite this policy:
 #   vault policy write svc-deploykey-rotator deploy/vault/deploykey-rotator.hcl
-#   vault token create -orphan -policy=svc-deploykey-rotator -ttl=768h -field=token
-# The service does not renew its token; replace it before the TTL runs out.
 #
-# Not needed: sys/health (unauthenticated), auth/token/lookup-self (in the default policy), and
-# any `list` (the service always knows the exact path of a key).
+# Not needed: sys/health (unauthenticated), the login endpoints (unauthenticated), and any `list`
+# (the service always knows the exact path of a key).
+
+# The service renews its own token at half its lease and, when a request is refused, asks Vault
+# whether the token still lives before logging in again. Both are in Vault's default policy too;
+# listed here so the service keeps working with token_no_default_policy.
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
 
 # Key material: written once per key, read back for an idempotent replay, and read wrapped
 # (X-Vault-Wrap-TTL needs nothing beyond `read`). No `delete`: the service never soft-deletes a

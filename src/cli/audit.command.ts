@@ -12,7 +12,9 @@ import { createVaultCheckpointStore } from '../audit/checkpoint-store.ts';
 import type { Config } from '../config.ts';
 import { createDb } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
-import { createVaultClient, staticToken } from '../vault/vault-client.ts';
+import { createLogger } from '../log.ts';
+import { systemClock, systemTimers } from '../time.ts';
+import { createServiceVault } from '../vault/service-vault.ts';
 import { assertDatabaseReachable, loadConfigOrExplain, StartupError } from './startup.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -52,7 +54,11 @@ function checkpointSource(config: Config): CheckpointSource {
   const key = config.audit.signingKey;
   const publicKey = key ? publicKeyPem(key) : undefined;
   const store = createVaultCheckpointStore({
-    vault: createVaultClient({ addr: config.vault.addr, token: staticToken(config.vault.token) }),
+    vault: createServiceVault(config.vault, {
+      clock: systemClock,
+      timers: systemTimers,
+      logger: createLogger('silent'),
+    }).client,
     kvMount: config.vault.kvMount,
     pathPrefix: config.vault.pathPrefix,
   });

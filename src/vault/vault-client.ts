@@ -9,7 +9,13 @@ import { vaultTransport } from './vault-transport.ts';
  * Where each request's token comes from. The one place a login method (Kubernetes, AppRole, JWT)
  * or token renewal plugs in: the client asks it before every request and caches nothing.
  */
-export type VaultTokenSource = () => string | Promise<string>;
+export type VaultTokenSource = (() => string | Promise<string>) & {
+  /**
+   * Told when Vault refused `token` (403): resolves true when another token is now to be used
+   * (the old one was revoked or expired and the service logged in again), so the request is retried once.
+   */
+  refused?: (token: string) => Promise<boolean>;
+};
 
 /** A fixed token from the configuration. */
 export function staticToken(token: string): VaultTokenSource {
@@ -30,6 +36,8 @@ export interface VaultRequest {
   /** Values this request carries that no error may repeat (key material). */
   sensitive?: readonly string[];
   headers?: Record<string, string>;
+  /** Sent without a token: a login. */
+  anonymous?: boolean;
 }
 
 export interface VaultClient {
@@ -41,6 +49,8 @@ export interface VaultClient {
 }
 
 const TIMED_OUT = Symbol('timed out');
+/** The token was refused and replaced by a new one: the request is retried once. */
+const REPLACED = Symbol('token replaced');
 const MAX_ERROR_TEXT = 300;
 const HEALTH_TIMEOUT_MS = 2_000;
 
@@ -121,13 +131,28 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     request: VaultRequest,
     send: (requestOptions: { timeout: number; headers: Record<string, string> }) => Promise<unknown>,
   ): Promise<unknown> => {
-    let token = '';
+    const secrets = [...(request.sensitive ?? [])];
+    const attempt = async (): Promise<unknown> => {
+      const token = request.anonymous ? '' : await options.token();
+      secrets.push(token);
+      const headers = request.anonymous
+        ? { ...request.headers }
+        : { ...request.headers, 'X-Vault-Token': token };
+      try {
+        return await withDeadline(send({ timeout: timeoutMs, headers }), timeoutMs);
+      } catch (error) {
+        const failure = translate(error, request.what, timeoutMs, secrets);
+        if (failure.status === 403 && !request.anonymous && (await options.token.refused?.(token))) {
+          return REPLACED;
+        }
+        throw failure;
+      }
+    };
     try {
-      token = await options.token();
-      const headers = { ...request.headers, 'X-Vault-Token': token };
-      return await withDeadline(send({ timeout: timeoutMs, headers }), timeoutMs);
+      const first = await attempt();
+      return first === REPLACED ? await attempt() : first;
     } catch (error) {
-      throw translate(error, request.what, timeoutMs, [token, ...(request.sensitive ?? [])]);
+      throw translate(error, request.what, timeoutMs, secrets);
     }
   };
 

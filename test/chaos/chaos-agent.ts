@@ -13,6 +13,8 @@ const HOST_TIMEOUT_LATENCY_MS = 10_500;
 export interface ChaosLog {
   kills: { api: number; worker: number; both: number };
   redisFlush?: { keysDeleted: number; connectionsDropped: number; atMs: number };
+  /** The fault "Vault token expired/revoked" (vault-login.ts). */
+  vaultAuth: { vaultTokensRevoked: number; vaultLoginDownMs: number };
 }
 
 /** About 10% of host requests fail (500, 429, time-out) and 5% of Vault requests answer 500. */

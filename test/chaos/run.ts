@@ -22,6 +22,7 @@ import { REDIS_URL } from './redis-prefix.ts';
 import { printSummary } from './report.ts';
 import { scanForKeyMaterial } from './scans.ts';
 import { runTraffic } from './traffic.ts';
+import { revokeVaultTokens, setUpVaultLogin } from './vault-login.ts';
 
 const PROFILES = {
   quick: { keys: 80, chaosMs: 60_000, kills: 9, concurrency: 4, settleMs: 45_000 },
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
     const logDir = await mkdtemp(join(tmpdir(), 'deploykey-chaos-'));
     cleanups.push(() => rm(logDir, { recursive: true, force: true }));
 
+    const vaultLogin = await setUpVaultLogin(standIns, logDir);
     const port = await freePort();
     const apiUrl = `http://127.0.0.1:${port}`;
     const env = {
@@ -122,10 +124,13 @@ async function main(): Promise<number> {
             },
           ],
           rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
+          vault: { auth: vaultLogin.auth },
         },
       })),
       LOG_LEVEL: 'info',
     };
+    // The services log in with AppRole; no static token.
+    delete (env as Record<string, string | undefined>).VAULT_TOKEN;
     const { token } = await createApiTokens(database.db).create({
       name: 'chaos-ci',
       role: 'issuer',
@@ -140,7 +145,10 @@ async function main(): Promise<number> {
     process.stdout.write(
       `chaos ${profileName}: seed ${seed}, ${profile.keys} keys over ${profile.chaosMs / 1000}s\n`,
     );
-    const chaosLog: ChaosLog = { kills: { api: 0, worker: 0, both: 0 } };
+    const chaosLog: ChaosLog = {
+      kills: { api: 0, worker: 0, both: 0 },
+      vaultAuth: { vaultTokensRevoked: 0, vaultLoginDownMs: 0 },
+    };
     const privateKeys: string[] = [];
     injectStandInFaults(standIns);
     const chaosStarted = Date.now();
@@ -164,6 +172,7 @@ async function main(): Promise<number> {
         redisPrefix: prefix.prefix,
         log: chaosLog,
       }),
+      revokeVaultTokens(standIns, profile.chaosMs, chaosLog.vaultAuth),
     ]);
     const faultStats = {
       github: standIns.github.api.faults.stats(),
@@ -192,6 +201,7 @@ async function main(): Promise<number> {
         redisPrefix: prefix.prefix,
         logPaths: processes.map((service) => service.logPath),
         privateKeys,
+        credentials: [vaultLogin.secretId],
       })),
     );
     printSummary({

@@ -39,8 +39,10 @@ export async function scanForKeyMaterial(options: {
   redisPrefix: string;
   logPaths: string[];
   privateKeys: string[];
+  /** Credentials of the service itself (a Vault secret id), held to the same scans. */
+  credentials?: string[];
 }): Promise<Check[]> {
-  const needles = needlesOf(options.privateKeys);
+  const needles = [...needlesOf(options.privateKeys), ...(options.credentials ?? [])];
   const { stdout: dump } = await promisify(execFile)('pg_dump', ['--no-owner', options.databaseUrl], {
     maxBuffer: 256 * 1024 * 1024,
   });

@@ -159,4 +159,20 @@ hosts:
     const text = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: path }).join('\n');
     expect(text).toContain('minTtlSeconds must not exceed keys.maxTtlSeconds');
   });
+
+  it('takes a Vault login method instead of VAULT_TOKEN, and asks for the token without one', () => {
+    const { VAULT_TOKEN: _token, ...withoutToken } = BASE_ENV;
+    expect(problemsOf(withoutToken).join('\n')).toContain('VAULT_TOKEN is required');
+    const kubernetes = loadConfig({
+      ...withoutToken,
+      DEPLOYKEY_CONFIG: writeConfig('vault: { auth: { method: kubernetes, role: deploykey-rotator } }\n'),
+    });
+    expect(kubernetes.vault.auth).toEqual({
+      method: 'kubernetes',
+      role: 'deploykey-rotator',
+    });
+    expect(loadConfig(BASE_ENV).vault.auth).toEqual({ method: 'token' });
+    const approle = writeConfig('vault: { auth: { method: approle, roleId: r1 } }\n');
+    expect(problemsOf({ ...withoutToken, DEPLOYKEY_CONFIG: approle }).join('\n')).toContain('vault.auth');
+  });
 });
