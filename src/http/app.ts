@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import { createAuditService } from '../audit/audit.service.ts';
+import { createTokenService } from '../auth/token.service.ts';
 import type { Container } from '../container.ts';
 import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
@@ -103,14 +105,20 @@ export async function buildApp(container: Container): Promise<App> {
     }),
   );
   await app.register(
-    tokensRoutes({ tokens: container.tokens, authenticate, budgets, clock: container.clock }),
+    tokensRoutes({
+      tokens: createTokenService({ tokens: container.tokens, clock: container.clock }),
+      authenticate,
+      budgets,
+    }),
   );
   // audit wiring: the security teams' read API.
   await app.register(
     auditRoutes({
-      db: container.db.db,
-      checkpoints: container.auditCheckpoints,
-      verifier: container.auditVerifier,
+      audit: createAuditService({
+        db: container.db.db,
+        checkpoints: container.auditCheckpoints,
+        verifier: container.auditVerifier,
+      }),
       authenticate,
       budgets,
       clock: container.clock,

@@ -5,7 +5,7 @@ import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
 import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
-import { requireCaller } from '../auth.ts';
+import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import {
@@ -104,9 +104,7 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
   };
 
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-    });
+    authenticateRequests(app, deps.authenticate);
     await registerCallerBudget(app, deps.budgets);
 
     app.post(

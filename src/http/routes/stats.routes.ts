@@ -4,7 +4,7 @@ import Type from 'typebox';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Database } from '../../db/schema.ts';
 import { keyStats } from '../../keys/key-stats.ts';
-import { requireCaller } from '../auth.ts';
+import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
@@ -54,10 +54,7 @@ export const StatsSchema = Type.Object({
 /** Keys issued and revoked per hour and revoke latency: auditors and admins only. */
 export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-      requireCaller(request, ['auditor', 'admin']);
-    });
+    authenticateRequests(app, deps.authenticate, ['auditor', 'admin']);
     app.get(
       '/v1/stats',
       {

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { type ApiTokens, TOKEN_NAME_PATTERN, toTokenView } from '../../auth/api-tokens.ts';
+import { TOKEN_NAME_PATTERN } from '../../auth/api-tokens.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
-import { requireCaller } from '../auth.ts';
+import { MAX_TOKEN_LIFETIME_SECONDS, type TokenService } from '../../auth/token.service.ts';
+import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
@@ -18,7 +19,6 @@ const TokenSchema = Type.Object({
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
-const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
 const ADMIN_PROBLEMS = {
   401: COMMON_PROBLEMS.unauthorized,
   403: '`role-not-allowed`: only admins manage tokens',
@@ -29,16 +29,12 @@ const ADMIN_PROBLEMS = {
 
 /** Token administration, for admins only. */
 export function tokensRoutes(deps: {
-  tokens: ApiTokens;
+  tokens: TokenService;
   authenticate: Authenticator;
   budgets: RequestBudgets;
-  clock: () => Date;
 }): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-      requireCaller(request, ['admin']);
-    });
+    authenticateRequests(app, deps.authenticate, ['admin']);
     await registerCallerBudget(app, deps.budgets);
 
     app.post(
@@ -78,21 +74,8 @@ export function tokensRoutes(deps: {
         },
       },
       async (request, reply) => {
-        const caller = requireCaller(request);
-        const { name, role, expiresInSeconds } = request.body;
-        const expiresAt = expiresInSeconds
-          ? new Date(deps.clock().getTime() + expiresInSeconds * 1000)
-          : undefined;
-        const { token, row } = await deps.tokens.create({
-          name,
-          role,
-          actor: caller.actor,
-          ...(expiresAt ? { expiresAt } : {}),
-        });
-        return reply
-          .code(201)
-          .header('cache-control', 'no-store')
-          .send({ ...toTokenView(row), token });
+        const created = await deps.tokens.create({ ...request.body, actor: requireCaller(request).actor });
+        return reply.code(201).header('cache-control', 'no-store').send(created);
       },
     );
 
@@ -110,9 +93,7 @@ export function tokensRoutes(deps: {
           },
         },
       },
-      async () => ({
-        items: (await deps.tokens.list()).map(toTokenView),
-      }),
+      async () => ({ items: await deps.tokens.list() }),
     );
 
     app.delete(
@@ -136,9 +117,9 @@ export function tokensRoutes(deps: {
         },
       },
       async (request) => {
-        const row = await deps.tokens.revoke(request.params.id, requireCaller(request).actor);
-        if (!row) throw new AppError('token-not-found', 404, `no token ${request.params.id}`);
-        return toTokenView(row);
+        const revoked = await deps.tokens.revoke(request.params.id, requireCaller(request).actor);
+        if (!revoked) throw new AppError('token-not-found', 404, `no token ${request.params.id}`);
+        return revoked;
       },
     );
   };
