@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import { createAuditService } from '../audit/audit.service.ts';
 import { createTokenService } from '../auth/token.service.ts';
 import type { Container } from '../container.ts';
+import { keyStats } from '../keys/key-stats.ts';
 import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -125,7 +126,11 @@ export async function buildApp(container: Container): Promise<App> {
     }),
   );
   await app.register(
-    statsRoutes({ db: container.db.db, authenticate: container.authenticate, clock: container.clock }),
+    statsRoutes({
+      keyStats: (from, to) => keyStats(container.db.db, from, to),
+      authenticate: container.authenticate,
+      clock: container.clock,
+    }),
   );
   return app;
 }
