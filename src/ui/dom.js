@@ -14,6 +14,13 @@
  * @property {number} attempts
  * @property {string | null} [lastError]
  * @property {string | null} [failureReason]
+ * @property {string} [delivery]
+ * @property {string} [createdAt]
+ * @property {string | null} [revokedAt]
+ * @property {string | null} [revokeReason]
+ * @property {string | null} [fingerprint]
+ * @property {string} [cloneUrl]
+ * @property {{ mount: string, path: string } | null} [vault]
  */
 
 /** @param {string} id @returns {HTMLElement} */
