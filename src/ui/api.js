@@ -79,7 +79,7 @@ export async function request(path, { token = session.token, accept = 'applicati
 
 /**
  * @param {string} path
- * @param {{ signal?: AbortSignal | undefined }} [options]
+ * @param {{ token?: string | null, signal?: AbortSignal | undefined }} [options]
  * @returns {Promise<any>}
  */
 export async function getJson(path, options) {
