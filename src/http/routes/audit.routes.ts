@@ -8,7 +8,7 @@ import { VaultError } from '../../vault/secret-store.ts';
 import { authenticateRequests } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { expensiveRoute, type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
-import { COMMON_PROBLEMS, problemResponses } from '../schemas.ts';
+import { CALLER_PROBLEMS, COMMON_PROBLEMS, problemResponses } from '../schemas.ts';
 import {
   AuditEventSchema,
   AuditEventsQuery,
@@ -28,11 +28,8 @@ export interface AuditRouteDeps {
 }
 
 const READER_PROBLEMS = {
-  401: COMMON_PROBLEMS.unauthorized,
+  ...CALLER_PROBLEMS,
   403: '`role-not-allowed`: only auditors and admins read the audit log',
-  429: COMMON_PROBLEMS.rateLimited,
-  500: COMMON_PROBLEMS.internal,
-  503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;
 const FILTER_PROBLEMS = problemResponses({
   ...READER_PROBLEMS,

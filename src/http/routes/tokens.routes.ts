@@ -6,7 +6,7 @@ import { MAX_TOKEN_LIFETIME_SECONDS, type TokenService } from '../../auth/token.
 import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
-import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
+import { CALLER_PROBLEMS, COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 const Role = Type.Union([Type.Literal('issuer'), Type.Literal('auditor'), Type.Literal('admin')]);
 const TokenSchema = Type.Object({
@@ -20,11 +20,8 @@ const TokenSchema = Type.Object({
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
 const ADMIN_PROBLEMS = {
-  401: COMMON_PROBLEMS.unauthorized,
+  ...CALLER_PROBLEMS,
   403: '`role-not-allowed`: only admins manage tokens',
-  429: COMMON_PROBLEMS.rateLimited,
-  500: COMMON_PROBLEMS.internal,
-  503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;
 
 /** Token administration, for admins only. */
