@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import { createAuditService } from '../audit/audit.service.ts';
+import { createTokenService } from '../auth/token.service.ts';
 import type { Container } from '../container.ts';
+import { keyStats } from '../keys/key-stats.ts';
 import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -104,14 +107,20 @@ export async function buildApp(container: Container): Promise<App> {
     }),
   );
   await app.register(
-    tokensRoutes({ tokens: container.tokens, authenticate, budgets, clock: container.clock }),
+    tokensRoutes({
+      tokens: createTokenService({ tokens: container.tokens, clock: container.clock }),
+      authenticate,
+      budgets,
+    }),
   );
   // audit wiring: the security teams' read API.
   await app.register(
     auditRoutes({
-      db: container.db.db,
-      checkpoints: container.auditCheckpoints,
-      verifier: container.auditVerifier,
+      audit: createAuditService({
+        db: container.db.db,
+        checkpoints: container.auditCheckpoints,
+        verifier: container.auditVerifier,
+      }),
       authenticate,
       budgets,
       clock: container.clock,
@@ -119,7 +128,11 @@ export async function buildApp(container: Container): Promise<App> {
   );
   await app.register(webhooksRoutes({ receiver: container.webhooks, budgets }));
   await app.register(
-    statsRoutes({ db: container.db.db, authenticate: container.authenticate, clock: container.clock }),
+    statsRoutes({
+      keyStats: (from, to) => keyStats(container.db.db, from, to),
+      authenticate: container.authenticate,
+      clock: container.clock,
+    }),
   );
   return app;
 }

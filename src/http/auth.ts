@@ -1,4 +1,5 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Role } from '../db/schema.ts';
 import type { Caller } from '../keys/caller.ts';
 import { AppError } from './errors.ts';
@@ -41,4 +42,19 @@ export function requireCaller(request: FastifyRequest, roles?: Role[]): Caller {
     );
   }
   return request.caller;
+}
+
+/**
+ * Every route of the plugin authenticates its caller before anything else runs; with `roles`, a caller
+ * of another role is refused (and audited) before the route is reached.
+ */
+export function authenticateRequests(
+  app: Pick<FastifyInstance, 'addHook'>,
+  authenticate: Authenticator,
+  roles?: Role[],
+): void {
+  app.addHook('onRequest', async (request) => {
+    request.caller = await authenticate(request);
+    if (roles) requireCaller(request, roles);
+  });
 }

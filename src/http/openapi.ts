@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifySchema } from 'fastify';
 import { stringify } from 'yaml';
 import { projectPath } from '../project-root.ts';
 import type { App } from './app.ts';
 import { withCommonHeaders } from './openapi-headers.ts';
-import { COMMON_PROBLEMS, ProblemSchema, problemResponses } from './schemas.ts';
+import { ProblemSchema } from './schemas.ts';
 
 export const DOCS_PATH = '/docs';
 export const SPEC_JSON_PATH = '/openapi.json';
@@ -73,78 +72,6 @@ export function isUndocumentedUrl(url: string): boolean {
   return url.startsWith('/_') || url === '/ui' || url.startsWith('/ui/');
 }
 
-const AUDIT_READER_PROBLEMS = {
-  401: COMMON_PROBLEMS.unauthorized,
-  403: '`role-not-allowed`: only auditors and admins read the audit log',
-  429: COMMON_PROBLEMS.rateLimited,
-  500: COMMON_PROBLEMS.internal,
-  503: COMMON_PROBLEMS.issuerUnavailable,
-} as const;
-const AUDIT_FILTER_PROBLEMS = problemResponses({
-  ...AUDIT_READER_PROBLEMS,
-  400:
-    `${COMMON_PROBLEMS.invalidParameters}, \`invalid-range\` (\`from\` after \`to\`), \`invalid-timestamp\` ` +
-    '(a date-time that names no instant, such as a leap second) or `invalid-cursor`',
-});
-const AUDIT_DOCS = { tags: ['audit'] };
-
-/**
- * Documentation of routes whose files do not carry it yet. What a route's own schema says wins, so an
- * entry can move into its route file (with `problemResponses`) and then be deleted here.
- */
-const ROUTE_DOCS: Record<string, FastifySchema & { response?: Record<string, unknown> }> = {
-  'GET /v1/audit/events': {
-    ...AUDIT_DOCS,
-    summary: 'List audit events',
-    description: 'Every state change, hash-chained. Filters match exactly; `from` and `to` bound the time.',
-    operationId: 'listAuditEvents',
-    response: AUDIT_FILTER_PROBLEMS,
-  },
-  'GET /v1/audit/events/export': {
-    ...AUDIT_DOCS,
-    summary: 'Export audit events',
-    description: 'The filtered events as one download, NDJSON or CSV.',
-    operationId: 'exportAuditEvents',
-    response: {
-      200: {
-        description: 'The events, oldest first, as an attachment',
-        content: {
-          'application/x-ndjson': { schema: { type: 'string', description: 'One event per line' } },
-          'text/csv': { schema: { type: 'string', description: 'A header row, then one event per row' } },
-        },
-      },
-      ...AUDIT_FILTER_PROBLEMS,
-    },
-  },
-  'GET /v1/audit/verify': {
-    ...AUDIT_DOCS,
-    summary: 'Verify the audit log',
-    description: 'Recomputes the hash chain and checks it against the latest signed checkpoint.',
-    operationId: 'verifyAuditLog',
-    response: problemResponses({
-      ...AUDIT_READER_PROBLEMS,
-      503: `${COMMON_PROBLEMS.issuerUnavailable}, or \`checkpoint-store-unavailable\` (Vault)`,
-    }),
-  },
-  'GET /v1/audit/checkpoints/latest': {
-    ...AUDIT_DOCS,
-    summary: 'Get the latest audit checkpoint',
-    operationId: 'getLatestAuditCheckpoint',
-    response: problemResponses({
-      ...AUDIT_READER_PROBLEMS,
-      404: '`checkpoints-disabled` (no signing key is configured) or `checkpoint-not-found` (none written yet)',
-      503: `${COMMON_PROBLEMS.issuerUnavailable}, or \`checkpoint-store-unavailable\` (Vault)`,
-    }),
-  },
-};
-
-function withRouteDocs(method: string, url: string, schema: FastifySchema): FastifySchema {
-  const docs = ROUTE_DOCS[`${method} ${url}`];
-  if (!docs) return schema;
-  const own = (schema ?? {}) as FastifySchema & { response?: Record<string, unknown> };
-  return { ...docs, ...own, response: { ...docs.response, ...own.response } };
-}
-
 // The page runs only the bundled Swagger UI files served below; the spec comes from this origin.
 // Swagger UI sets style attributes and draws its icons as data: URIs, hence those two allowances.
 const DOCS_CONTENT_SECURITY_POLICY = [
@@ -173,10 +100,8 @@ export async function registerOpenApi(app: App): Promise<void> {
   app.addSchema(ProblemSchema);
   await app.register(swagger, {
     openapi: BASE_DOCUMENT,
-    transform: ({ schema, url, route }) => ({
-      schema: isUndocumentedUrl(url)
-        ? { ...schema, hide: true }
-        : withRouteDocs([route.method].flat()[0] ?? '', url, schema),
+    transform: ({ schema, url }) => ({
+      schema: isUndocumentedUrl(url) ? { ...schema, hide: true } : schema,
       url,
     }),
     transformObject: (documentObject) =>

@@ -290,3 +290,11 @@ export const COMMON_PROBLEMS = {
   bodyTooLarge: '`body-too-large`: the body is over 16 KiB',
   unsupportedMediaType: '`unsupported-media-type`: the body is not `application/json`',
 } as const;
+
+/** What any route that authenticates its caller and counts its rate limit may answer. */
+export const CALLER_PROBLEMS = {
+  401: COMMON_PROBLEMS.unauthorized,
+  429: COMMON_PROBLEMS.rateLimited,
+  500: COMMON_PROBLEMS.internal,
+  503: COMMON_PROBLEMS.issuerUnavailable,
+} as const;

@@ -1,3 +1,4 @@
+// @ts-check
 // The console's only way to the service: same origin, the auditor token as a bearer header, errors
 // read from problem+json.
 
@@ -19,11 +20,14 @@ export class ApiError extends Error {
   constructor(status, message, code) {
     super(message);
     this.name = 'ApiError';
+    /** @type {number} */
     this.status = status;
+    /** @type {string | undefined} */
     this.code = code;
   }
 }
 
+/** @param {Response} response */
 async function problemOf(response) {
   const type = response.headers.get('content-type') ?? '';
   if (type.includes('json')) {
@@ -52,6 +56,8 @@ export function withQuery(path, query = {}) {
 /**
  * Sends one request with the stored token (or `token`, when signing in). Throws ApiError; a 401 has
  * `status === 401` so the caller can go back to the sign-in form.
+ * @param {string} path
+ * @param {{ token?: string | null, accept?: string, signal?: AbortSignal | undefined }} [options]
  * @returns {Promise<Response>}
  */
 export async function request(path, { token = session.token, accept = 'application/json', signal } = {}) {
@@ -64,18 +70,23 @@ export async function request(path, { token = session.token, accept = 'applicati
       signal,
     });
   } catch (error) {
-    if (error?.name === 'AbortError') throw error;
+    if (/** @type {Error | undefined} */ (error)?.name === 'AbortError') throw error;
     throw new ApiError(0, 'the service cannot be reached; check the connection');
   }
   if (!response.ok) throw await problemOf(response);
   return response;
 }
 
+/**
+ * @param {string} path
+ * @param {{ token?: string | null, signal?: AbortSignal | undefined }} [options]
+ * @returns {Promise<any>}
+ */
 export async function getJson(path, options) {
   return (await request(path, options)).json();
 }
 
-/** Fetches `path` with the token and hands it to the browser as a download. */
+/** Fetches `path` with the token and hands it to the browser as a download. @param {string} path @param {string} fallbackName */
 export async function download(path, fallbackName) {
   const response = await request(path, { accept: '*/*' });
   const blob = await response.blob();

@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point: sign-in, hash routes (`#/keys?filters`, `#/keys/<id>`), live polling, exports.
 import { download, getJson, session } from './api.js';
 import { resetChain, verifyChain } from './chain-status.js';
@@ -10,17 +11,26 @@ const POLL_MS = 5_000;
 const CHAIN_POLL_MS = 60_000;
 const STATUS_SHOWN_MS = 8_000;
 const KEY_ROUTE = /^#\/keys\/([0-9a-f-]{36})$/;
+/** @typedef {'sign-in' | 'keys' | 'key'} ViewName */
+/** @type {Record<ViewName, string>} */
 const VIEWS = { 'sign-in': 'view-sign-in', keys: 'view-keys', key: 'view-key' };
+/** @type {Record<ViewName, string>} */
 const HEADINGS = { 'sign-in': 'sign-in-heading', keys: 'keys-heading', key: 'key-heading' };
 
+/** @type {ViewName | null} */
 let currentView = null;
+/** @type {AbortController | null} */
 let controller = null;
 let busy = false;
 let lastListHash = '#/keys';
+/** @type {string | null} */
 let lastKeyId = null;
+/** @type {ReturnType<typeof setInterval>[]} */
 let timers = [];
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
 let statusTimer;
+/** @param {string} message */
 function announce(message) {
   const status = byId('status');
   // Clearing first makes a repeated sentence be read again.
@@ -34,6 +44,7 @@ function announce(message) {
   });
 }
 
+/** @param {string} message */
 function showAlert(message) {
   byId('alert-text').textContent = message;
   byId('alert').hidden = false;
@@ -44,6 +55,7 @@ function hideAlert() {
   byId('alert-text').textContent = '';
 }
 
+/** @param {ViewName} name */
 function showView(name) {
   const changed = currentView !== name;
   currentView = name;
@@ -54,7 +66,9 @@ function showView(name) {
   return changed;
 }
 
-function handleError(error, what) {
+/** @param {unknown} thrown @param {string} [what] */
+function handleError(thrown, what) {
+  const error = /** @type {Error & { status?: number }} */ (thrown);
   if (error?.name === 'AbortError') return;
   if (error?.status === 401) {
     signOut(`Signed out: ${error.message}. Sign in again.`);
@@ -155,9 +169,8 @@ async function route() {
       const filters = filtersFrom(new URLSearchParams(query));
       await Promise.all([keysView.show(filters, { signal }), overview.show(filters, { signal })]);
       if (changed && lastKeyId) {
-        byId('keys-body')
-          .querySelector(`tr[data-id="${CSS.escape(lastKeyId)}"]`)
-          ?.focus();
+        const row = byId('keys-body').querySelector(`tr[data-id="${CSS.escape(lastKeyId)}"]`);
+        /** @type {HTMLElement | null} */ (row)?.focus();
       }
     }
   } catch (error) {
@@ -167,6 +180,7 @@ async function route() {
   }
 }
 
+/** @param {string} hash */
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
@@ -192,7 +206,7 @@ byId('sign-in-form').addEventListener('submit', async (event) => {
     startSession();
     go(KEY_ROUTE.test(location.hash) || location.hash.startsWith('#/keys') ? location.hash : '#/keys');
   } catch (failure) {
-    error.textContent = `Sign-in failed: ${failure.message}`;
+    error.textContent = `Sign-in failed: ${/** @type {Error} */ (failure).message}`;
     input.select();
     input.focus();
   } finally {
@@ -215,6 +229,7 @@ keysView.form.addEventListener('submit', (event) => {
 });
 // Filters apply as they change, once typing pauses; the URL follows without a history entry per key.
 const FILTER_DELAY_MS = 350;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
 let filterTimer;
 function applyFiltersSoon() {
   clearTimeout(filterTimer);
@@ -239,19 +254,22 @@ keysView.more.addEventListener('click', async () => {
   }
 });
 
+/** @param {string | null} scope @returns {Record<string, string | null | undefined>} */
 function exportQuery(scope) {
   if (scope === 'key') return { keyId: keyPage.keyId };
   return exportFilters(filtersFrom(new URLSearchParams(lastListHash.split('?')[1] ?? '')));
 }
 
 for (const button of document.querySelectorAll('button[data-export]')) {
+  if (!(button instanceof HTMLButtonElement)) continue;
   button.addEventListener('click', async () => {
     const format = button.getAttribute('data-export');
     const scope = button.getAttribute('data-scope');
-    const params = new URLSearchParams({ format });
+    // As URLSearchParams would spell a missing attribute: `null`.
+    const params = new URLSearchParams({ format: String(format) });
     for (const [name, value] of Object.entries(exportQuery(scope))) if (value) params.set(name, value);
     const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
-    const fallback = `audit-events-${scope === 'key' ? keyPage.keyId.slice(0, 8) : 'all'}-${stamp}.${format}`;
+    const fallback = `audit-events-${scope === 'key' ? /** @type {string} */ (keyPage.keyId).slice(0, 8) : 'all'}-${stamp}.${format}`;
     button.disabled = true;
     try {
       const saved = await download(`/v1/audit/events/export?${params}`, fallback);

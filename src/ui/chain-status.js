@@ -1,7 +1,10 @@
+// @ts-check
 // The audit chain's verification result and last signed checkpoint, shown in the top bar.
 import { getJson } from './api.js';
 import { byId, el, formatUtc } from './dom.js';
 
+/** @typedef {'verified' | 'broken' | 'unavailable' | 'unknown'} ChainState */
+/** @type {Record<ChainState, { icon: string }>} */
 const STATES = {
   verified: { icon: '✓' },
   broken: { icon: '✖' },
@@ -9,6 +12,7 @@ const STATES = {
   unknown: { icon: '…' },
 };
 
+/** @param {ChainState} state @param {string} message @param {(Node | string)[]} [checkpoint] */
 function show(state, message, checkpoint = []) {
   byId('chain-state').setAttribute('data-state', state);
   byId('chain-icon').textContent = STATES[state].icon;
@@ -16,6 +20,11 @@ function show(state, message, checkpoint = []) {
   byId('chain-checkpoint').replaceChildren(...checkpoint);
 }
 
+/**
+ * @param {{ seq: string, at: string, valid: boolean } | null | undefined} checkpoint
+ * @param {string[]} [warnings]
+ * @returns {(Node | string)[]}
+ */
 function checkpointNodes(checkpoint, warnings = []) {
   if (!checkpoint) {
     const unsigned = warnings.some((w) => w.includes('signing key'));
@@ -37,7 +46,7 @@ function checkpointNodes(checkpoint, warnings = []) {
   ];
 }
 
-/** Verifies the chain; returns the sentence it showed, so a change can be announced. */
+/** Verifies the chain; returns the sentence it showed, so a change can be announced. @param {{ signal?: AbortSignal }} [options] */
 export async function verifyChain({ signal } = {}) {
   byId('chain-state').setAttribute('aria-busy', 'true');
   try {
@@ -60,8 +69,9 @@ export async function verifyChain({ signal } = {}) {
     show('broken', message, checkpointNodes(result.lastCheckpoint, result.warnings));
     return message;
   } catch (error) {
-    if (error?.name === 'AbortError' || error?.status === 401) throw error;
-    const message = `Chain status unavailable: ${error.message}`;
+    const failure = /** @type {Error & { status?: number }} */ (error);
+    if (failure?.name === 'AbortError' || failure?.status === 401) throw error;
+    const message = `Chain status unavailable: ${failure.message}`;
     show('unavailable', message);
     return message;
   } finally {

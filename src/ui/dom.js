@@ -1,7 +1,29 @@
+// @ts-check
 // DOM helpers. Every piece of data reaches the page as a text node or an attribute value, never as
 // markup: repository names, job ids and audit details are chosen by callers.
 
-/** @returns {HTMLElement} */
+/**
+ * A key as `GET /v1/keys` shows it (the fields the console reads).
+ * @typedef {object} KeyView
+ * @property {string} id
+ * @property {string} status
+ * @property {string} provider
+ * @property {string} repository
+ * @property {string} jobId
+ * @property {string} expiresAt
+ * @property {number} attempts
+ * @property {string | null} [lastError]
+ * @property {string | null} [failureReason]
+ * @property {string} [delivery]
+ * @property {string} [createdAt]
+ * @property {string | null} [revokedAt]
+ * @property {string | null} [revokeReason]
+ * @property {string | null} [fingerprint]
+ * @property {string} [cloneUrl]
+ * @property {{ mount: string, path: string } | null} [vault]
+ */
+
+/** @param {string} id @returns {HTMLElement} */
 export function byId(id) {
   const element = document.getElementById(id);
   if (!element) throw new Error(`the page has no #${id}`);
@@ -33,9 +55,9 @@ export function replaceChildren(element, ...children) {
   element.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
 }
 
-const pad = (n) => String(n).padStart(2, '0');
+const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
 
-/** `2025-01-31 13:04:05`, in UTC, so every auditor reads the same instant. */
+/** `2025-01-31 13:04:05`, in UTC, so every auditor reads the same instant. @param {string | null | undefined} iso */
 export function formatUtc(iso) {
   if (!iso) return '';
   const d = new Date(iso);
@@ -43,31 +65,33 @@ export function formatUtc(iso) {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
 }
 
-/** A `<time>` element showing UTC, with the exact instant in its `datetime`. */
+/** A `<time>` element showing UTC, with the exact instant in its `datetime`. @param {string | null | undefined} iso */
 export function timeEl(iso) {
   if (!iso) return el('span', { class: 'muted' }, '—');
   return el('time', { datetime: iso, title: iso }, formatUtc(iso));
 }
 
+/** @param {unknown} id */
 export function shortId(id) {
   return typeof id === 'string' ? id.slice(0, 8) : '';
 }
 
-/** Overdue: past its expiry and still not revoked (invariant 1 is at risk). */
+/** Overdue: past its expiry and still not revoked (invariant 1 is at risk). @param {KeyView} key */
 export function isOverdue(key, now = Date.now()) {
   return ['pending', 'active', 'revoking'].includes(key.status) && Date.parse(key.expiresAt) < now;
 }
 
 // Flagged at the first failed attempt, not once all are spent: an auditor should not learn of a key
 // the host refuses to delete minutes after the service does.
-const revokeFailing = (key) =>
+const revokeFailing = (/** @type {KeyView} */ key) =>
   key.status === 'revoking' && (key.attempts > 0 || Boolean(key.lastError || key.failureReason));
 
-/** A key that did not go away cleanly: ended `failed`, or still `revoking` after a failed attempt. */
+/** A key that did not go away cleanly: ended `failed`, or still `revoking` after a failed attempt. @param {KeyView} key */
 export function isRevokeFailed(key) {
   return key.status === 'failed' || revokeFailing(key);
 }
 
+/** @type {Record<string, { icon: string, label: string }>} */
 const STATUS = {
   pending: { icon: '◌', label: 'Pending' },
   active: { icon: '●', label: 'Active' },
@@ -76,7 +100,7 @@ const STATUS = {
   failed: { icon: '✖', label: 'Failed' },
 };
 
-/** The status as an icon plus a word, so it never depends on colour alone. */
+/** The status as an icon plus a word, so it never depends on colour alone. @param {string} status */
 export function statusBadge(status) {
   const known = STATUS[status] ?? { icon: '?', label: String(status) };
   return el(
@@ -87,7 +111,7 @@ export function statusBadge(status) {
   );
 }
 
-/** Flags that need an auditor's attention, each as an icon and a label. */
+/** Flags that need an auditor's attention, each as an icon and a label. @param {KeyView} key */
 export function attentionBadges(key, now = Date.now()) {
   const badges = [];
   // A `failed` key already says so in its status badge; a failing revoke is still `revoking`.

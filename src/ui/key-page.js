@@ -1,12 +1,22 @@
+// @ts-check
 // One key: its facts and its full audit timeline, oldest event first, refreshed live.
 import { getJson, withQuery } from './api.js';
 import { attentionBadges, byId, el, formatUtc, shortId, statusBadge, timeEl } from './dom.js';
 
+/**
+ * @typedef {import('./dom.js').KeyView} KeyView
+ * @typedef {{ seq: string, at: string, actor: string, action: string, hash: string, details?: Record<string, unknown> }} AuditEvent
+ * @typedef {{ announce: (message: string) => void, reportError: (error: unknown, what: string) => void }} KeyPageDeps
+ */
+
 const EVENTS_PAGE = 200;
 const MAX_EVENT_PAGES = 20;
 
+/** @param {string} keyId @param {AbortSignal | undefined} signal */
 async function loadEvents(keyId, signal) {
+  /** @type {AuditEvent[]} */
   const events = [];
+  /** @type {string | undefined} */
   let cursor;
   for (let page = 0; page < MAX_EVENT_PAGES; page += 1) {
     const body = await getJson(
@@ -20,6 +30,7 @@ async function loadEvents(keyId, signal) {
   return events;
 }
 
+/** @param {string} name @param {...(Node | string | null | undefined)} value */
 function fact(name, ...value) {
   return [
     el('dt', {}, name),
@@ -27,10 +38,12 @@ function fact(name, ...value) {
   ];
 }
 
+/** @param {string | null | undefined} value */
 function text(value, className = '') {
   return value ? el('span', { class: className }, String(value)) : null;
 }
 
+/** @param {KeyView} key @param {string | undefined} requestedBy */
 function factsOf(key, requestedBy) {
   const vault = key.vault ? `${key.vault.mount}/${key.vault.path}` : '';
   return [
@@ -52,11 +65,13 @@ function factsOf(key, requestedBy) {
   ];
 }
 
+/** @param {unknown} value */
 function detailValue(value) {
   if (value === null || value === undefined) return '—';
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
+/** @param {AuditEvent} event */
 function eventItem(event) {
   const details = Object.entries(event.details ?? {});
   return el(
@@ -90,10 +105,14 @@ function eventItem(event) {
   );
 }
 
+/** @param {KeyPageDeps} deps */
 export function createKeyPage({ announce, reportError }) {
+  /** @type {string | null} */
   let keyId = null;
+  /** @type {{ status: string | null, events: number }} */
   let shown = { status: null, events: -1 };
 
+  /** @param {KeyView} key @param {string | undefined} requestedBy */
   function renderKey(key, requestedBy) {
     byId('key-heading').textContent = `${key.repository} · key ${shortId(key.id)}`;
     byId('key-facts').replaceChildren(...factsOf(key, requestedBy));
@@ -101,6 +120,7 @@ export function createKeyPage({ announce, reportError }) {
     shown.status = key.status;
   }
 
+  /** @param {AuditEvent[]} events */
   function renderEvents(events) {
     const list = byId('timeline');
     if (shown.events >= 0 && events.length > shown.events) {
@@ -119,6 +139,7 @@ export function createKeyPage({ announce, reportError }) {
     list.hidden = false;
   }
 
+  /** @param {Error} error */
   function renderEventsError(error) {
     byId('timeline').hidden = true;
     const empty = byId('timeline-empty');
@@ -126,10 +147,12 @@ export function createKeyPage({ announce, reportError }) {
     empty.textContent = `The audit timeline could not be loaded: ${error.message}`;
   }
 
+  /** @param {AbortSignal | undefined} signal */
   async function load(signal) {
+    const id = keyId ?? '';
     const [key, events] = await Promise.allSettled([
-      getJson(`/v1/keys/${encodeURIComponent(keyId)}`, { signal }),
-      loadEvents(keyId, signal),
+      getJson(`/v1/keys/${encodeURIComponent(id)}`, { signal }),
+      loadEvents(id, signal),
     ]);
     if (key.status === 'rejected') throw key.reason;
     const list = events.status === 'fulfilled' ? events.value : [];
@@ -148,6 +171,7 @@ export function createKeyPage({ announce, reportError }) {
     get keyId() {
       return keyId;
     },
+    /** @param {string} id @param {{ signal?: AbortSignal }} [options] */
     async show(id, { signal } = {}) {
       if (id !== keyId) {
         keyId = id;
@@ -160,6 +184,7 @@ export function createKeyPage({ announce, reportError }) {
       }
       await load(signal);
     },
+    /** @param {{ signal?: AbortSignal }} [options] */
     refresh({ signal } = {}) {
       return load(signal);
     },

@@ -1,3 +1,4 @@
+// @ts-check
 // The keys table: filters (kept in the URL hash so Back and reload keep them), paging, live refresh.
 import { getJson, withQuery } from './api.js';
 import {
@@ -12,6 +13,13 @@ import {
   timeEl,
 } from './dom.js';
 
+/**
+ * @typedef {import('./dom.js').KeyView} KeyView
+ * @typedef {Record<string, string>} Filters the list's filters by name, as the URL hash holds them
+ * @typedef {{ signal?: AbortSignal | undefined }} Signalled
+ * @typedef {{ openKey: (id: string | null) => void, announce: (message: string) => void }} KeysViewDeps
+ */
+
 const PAGE_SIZE = 50;
 // Filters the keys API lacks (caller, date range) are applied here, on pages the API returns newest
 // first; a larger page and a page budget bound how far back one load reads.
@@ -23,6 +31,7 @@ export const FILTER_NAMES = [...API_FILTERS, 'caller', 'from', 'to', 'overdue'];
 
 /** @param {URLSearchParams} params */
 export function filtersFrom(params) {
+  /** @type {Filters} */
   const filters = {};
   for (const name of FILTER_NAMES) {
     const value = params.get(name)?.trim();
@@ -32,9 +41,10 @@ export function filtersFrom(params) {
 }
 
 const DAY_MS = 86_400_000;
-const dayStart = (date) => (date ? Date.parse(`${date}T00:00:00Z`) : Number.NaN);
+const dayStart = (/** @type {string | undefined} */ date) =>
+  date ? Date.parse(`${date}T00:00:00Z`) : Number.NaN;
 
-/** The date range as the audit API's `from` (inclusive) and `to` (exclusive) instants, in UTC. */
+/** The date range as the audit API's `from` (inclusive) and `to` (exclusive) instants, in UTC. @param {Filters} filters */
 function rangeIso(filters) {
   const from = dayStart(filters.from);
   const to = dayStart(filters.to) + DAY_MS;
@@ -44,7 +54,7 @@ function rangeIso(filters) {
   };
 }
 
-/** What the audit export can narrow by, out of the list's filters (it has no provider or status). */
+/** What the audit export can narrow by, out of the list's filters (it has no provider or status). @param {Filters} filters */
 export function exportFilters(filters) {
   return {
     repository: filters.repository,
@@ -54,15 +64,19 @@ export function exportFilters(filters) {
   };
 }
 
+/** @param {KeyView} key @param {Filters} filters */
 function inRange(key, filters) {
-  const created = Date.parse(key.createdAt);
+  const created = Date.parse(key.createdAt ?? '');
   return !(created < dayStart(filters.from)) && !(created >= dayStart(filters.to) + DAY_MS);
 }
 
 // The keys API does not say who asked for a key, but the audit log does: the `key.requested`
 // event's actor is the caller.
+/** @param {string} actor @param {Filters} filters @param {AbortSignal | undefined} signal */
 async function keyIdsRequestedBy(actor, filters, signal) {
+  /** @type {Set<string>} */
   const ids = new Set();
+  /** @type {string | undefined} */
   let cursor;
   for (let page = 0; page < MAX_CALLER_EVENT_PAGES; page += 1) {
     const body = await getJson(
@@ -86,12 +100,17 @@ async function keyIdsRequestedBy(actor, filters, signal) {
 /**
  * Reads pages until `target` matching keys are in hand, the API runs out, or the keys get older
  * than the range's start.
+ * @param {Filters} filters
+ * @param {{ target: number, cursor?: string | null } & Signalled} options
+ * @returns {Promise<{ rows: KeyView[], cursor: string | null }>}
  */
 async function loadKeys(filters, { target, cursor, signal }) {
   const from = dayStart(filters.from);
   const callerKeys = filters.caller ? await keyIdsRequestedBy(filters.caller, filters, signal) : undefined;
   const scanning = Boolean(callerKeys || filters.from || filters.to);
+  /** @type {KeyView[]} */
   const rows = [];
+  /** @type {string | undefined} */
   let next = cursor ?? undefined;
   let pages = 0;
   do {
@@ -107,23 +126,28 @@ async function loadKeys(filters, { target, cursor, signal }) {
     );
     pages += 1;
     next = page.nextCursor ?? undefined;
-    for (const key of page.items) {
-      if (Date.parse(key.createdAt) < from) next = undefined;
+    for (const key of /** @type {KeyView[]} */ (page.items)) {
+      if (Date.parse(key.createdAt ?? '') < from) next = undefined;
       else if (inRange(key, filters) && (!callerKeys || callerKeys.has(key.id))) rows.push(key);
     }
   } while (next && rows.length < target && pages < MAX_PAGES_PER_LOAD);
   return { rows, cursor: next ?? null };
 }
 
+/** @param {KeysViewDeps} deps */
 export function createKeysView({ openKey, announce }) {
   const body = byId('keys-body');
   const form = /** @type {HTMLFormElement} */ (byId('filters'));
   const more = /** @type {HTMLButtonElement} */ (byId('keys-more'));
+  /** @type {Filters} */
   let filters = {};
+  /** @type {KeyView[]} */
   let rows = [];
+  /** @type {string | null} */
   let cursor = null;
   let loadedOnce = false;
 
+  /** @param {KeyView} key @param {number} now */
   function rowFor(key, now) {
     const attention = isOverdue(key, now) || isRevokeFailed(key);
     const row = el(
@@ -162,11 +186,14 @@ export function createKeysView({ openKey, announce }) {
       (attention ? ` · ${attention} need${attention === 1 ? 's' : ''} attention` : '') +
       (cursor ? ' · more available' : '');
     more.hidden = !cursor;
-    if (focusedId) body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+    const focused = focusedId ? body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`) : null;
+    /** @type {HTMLElement | null} */ (focused)?.focus();
   }
 
+  /** @param {KeyView[]} before @param {KeyView[]} after */
   function announceChanges(before, after) {
     const previous = new Map(before.map((key) => [key.id, key.status]));
+    /** @type {string[]} */
     const changes = [];
     for (const key of after) {
       const was = previous.get(key.id);
@@ -231,6 +258,7 @@ export function createKeysView({ openKey, announce }) {
     form,
     more,
     /** Shows the keys for `nextFilters`, from the first page. */
+    /** @param {Filters} nextFilters @param {Signalled} [options] */
     async show(nextFilters, { signal } = {}) {
       const changed = JSON.stringify(nextFilters) !== JSON.stringify(filters);
       filters = nextFilters;
@@ -248,6 +276,7 @@ export function createKeysView({ openKey, announce }) {
       render();
       stamp();
     },
+    /** @param {Signalled} [options] */
     async loadMore({ signal } = {}) {
       if (!cursor) return;
       const result = await loadKeys(filters, { target: PAGE_SIZE, cursor, signal });
@@ -257,6 +286,7 @@ export function createKeysView({ openKey, announce }) {
       announce(`${result.rows.length} more key${result.rows.length === 1 ? '' : 's'} loaded`);
     },
     /** Re-reads as many keys as are on screen and says what changed. */
+    /** @param {Signalled} [options] */
     async refresh({ signal } = {}) {
       const result = await loadKeys(filters, { target: Math.max(PAGE_SIZE, rows.length), signal });
       announceChanges(rows, result.rows);

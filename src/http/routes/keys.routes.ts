@@ -5,10 +5,11 @@ import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
 import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
-import { requireCaller } from '../auth.ts';
+import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import {
+  CALLER_PROBLEMS,
   COMMON_PROBLEMS,
   CompletedJobSchema,
   described,
@@ -59,13 +60,6 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
 }
 
-// Every route here authenticates first and then counts against the caller's rate limit.
-const CALLER_PROBLEMS = {
-  401: COMMON_PROBLEMS.unauthorized,
-  429: COMMON_PROBLEMS.rateLimited,
-  500: COMMON_PROBLEMS.internal,
-  503: COMMON_PROBLEMS.issuerUnavailable,
-} as const;
 const KEY_NOT_FOUND = "`key-not-found`: no such key, or (for an issuer) not one of the caller's keys";
 const AUDITORS_CANNOT_REVOKE = '`role-not-allowed`: auditors read keys but do not revoke them';
 
@@ -106,9 +100,7 @@ export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
   };
 
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-    });
+    authenticateRequests(app, deps.authenticate);
     await registerCallerBudget(app, deps.budgets);
 
     app.post(

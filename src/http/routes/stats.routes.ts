@@ -1,15 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import type { Authenticator } from '../../auth/authenticator.ts';
-import type { Database } from '../../db/schema.ts';
-import { keyStats } from '../../keys/key-stats.ts';
-import { requireCaller } from '../auth.ts';
+import type { KeyStats } from '../../keys/key-stats.ts';
+import { authenticateRequests } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 export interface StatsRouteDeps {
-  db: Kysely<Database>;
+  /** Counts and latencies over [from, to). */
+  keyStats: (from: Date, to: Date) => Promise<KeyStats>;
   authenticate: Authenticator;
   clock: () => Date;
 }
@@ -54,10 +53,7 @@ export const StatsSchema = Type.Object({
 /** Keys issued and revoked per hour and revoke latency: auditors and admins only. */
 export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-      requireCaller(request, ['auditor', 'admin']);
-    });
+    authenticateRequests(app, deps.authenticate, ['auditor', 'admin']);
     app.get(
       '/v1/stats',
       {
@@ -90,7 +86,7 @@ export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
             `\`from\` must be before \`to\`, at most ${MAX_RANGE_DAYS} days apart`,
           );
         }
-        return keyStats(deps.db, from, to);
+        return deps.keyStats(from, to);
       },
     );
   };

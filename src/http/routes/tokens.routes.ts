@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { type ApiTokens, TOKEN_NAME_PATTERN, toTokenView } from '../../auth/api-tokens.ts';
+import { TOKEN_NAME_PATTERN } from '../../auth/api-tokens.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
-import { requireCaller } from '../auth.ts';
+import { MAX_TOKEN_LIFETIME_SECONDS, type TokenService } from '../../auth/token.service.ts';
+import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
-import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
+import { CALLER_PROBLEMS, COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 
 const Role = Type.Union([Type.Literal('issuer'), Type.Literal('auditor'), Type.Literal('admin')]);
 const TokenSchema = Type.Object({
@@ -18,27 +19,19 @@ const TokenSchema = Type.Object({
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
-const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
 const ADMIN_PROBLEMS = {
-  401: COMMON_PROBLEMS.unauthorized,
+  ...CALLER_PROBLEMS,
   403: '`role-not-allowed`: only admins manage tokens',
-  429: COMMON_PROBLEMS.rateLimited,
-  500: COMMON_PROBLEMS.internal,
-  503: COMMON_PROBLEMS.issuerUnavailable,
 } as const;
 
 /** Token administration, for admins only. */
 export function tokensRoutes(deps: {
-  tokens: ApiTokens;
+  tokens: TokenService;
   authenticate: Authenticator;
   budgets: RequestBudgets;
-  clock: () => Date;
 }): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.addHook('onRequest', async (request) => {
-      request.caller = await deps.authenticate(request);
-      requireCaller(request, ['admin']);
-    });
+    authenticateRequests(app, deps.authenticate, ['admin']);
     await registerCallerBudget(app, deps.budgets);
 
     app.post(
@@ -78,21 +71,8 @@ export function tokensRoutes(deps: {
         },
       },
       async (request, reply) => {
-        const caller = requireCaller(request);
-        const { name, role, expiresInSeconds } = request.body;
-        const expiresAt = expiresInSeconds
-          ? new Date(deps.clock().getTime() + expiresInSeconds * 1000)
-          : undefined;
-        const { token, row } = await deps.tokens.create({
-          name,
-          role,
-          actor: caller.actor,
-          ...(expiresAt ? { expiresAt } : {}),
-        });
-        return reply
-          .code(201)
-          .header('cache-control', 'no-store')
-          .send({ ...toTokenView(row), token });
+        const created = await deps.tokens.create({ ...request.body, actor: requireCaller(request).actor });
+        return reply.code(201).header('cache-control', 'no-store').send(created);
       },
     );
 
@@ -110,9 +90,7 @@ export function tokensRoutes(deps: {
           },
         },
       },
-      async () => ({
-        items: (await deps.tokens.list()).map(toTokenView),
-      }),
+      async () => ({ items: await deps.tokens.list() }),
     );
 
     app.delete(
@@ -136,9 +114,9 @@ export function tokensRoutes(deps: {
         },
       },
       async (request) => {
-        const row = await deps.tokens.revoke(request.params.id, requireCaller(request).actor);
-        if (!row) throw new AppError('token-not-found', 404, `no token ${request.params.id}`);
-        return toTokenView(row);
+        const revoked = await deps.tokens.revoke(request.params.id, requireCaller(request).actor);
+        if (!revoked) throw new AppError('token-not-found', 404, `no token ${request.params.id}`);
+        return revoked;
       },
     );
   };
