@@ -2,7 +2,10 @@ import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 
 export type KeyStatus = 'pending' | 'active' | 'revoking' | 'revoked' | 'failed';
 export type Delivery = 'vault' | 'response' | 'wrapped';
-export type RevokeReason = 'expired' | 'job-completed' | 'manual' | 'orphan';
+export type RevokeReason = 'expired' | 'job-completed' | 'manual' | 'orphan' | 'job-ended' | 'job-deleted';
+
+/** A stored key binding; its shape is KeyBinding in src/keys/binding.ts. */
+type KeyBindingJson = { kind: string } & Record<string, string>;
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
@@ -25,6 +28,10 @@ export interface DeployKeysTable {
   /** The repository's identity on its host; null only for duplicates revoked by migration 004. */
   repository_key: string | null;
   caller_details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  /** The platform job the key is bound to (src/keys/binding.ts), or null. */
+  binding: ColumnType<KeyBindingJson | null, string | null | undefined, string | null>;
+  /** Lookup strings of the binding; an ending event finds the key by one of them. */
+  binding_refs: ColumnType<string[], string[] | undefined, string[]>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   activated_at: Timestamp | null;
   expires_at: Timestamp;

@@ -70,6 +70,39 @@ export const JobIdParams = Type.Object({
   jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The job id the keys were issued for' }),
 });
 
+const KubernetesObjectBinding = (kind: 'kubernetes-job' | 'kubernetes-pod') =>
+  Type.Object({
+    kind: Type.Literal(kind),
+    namespace: Type.String(),
+    name: Type.String(),
+    uid: Type.String(),
+  });
+
+const KeyBindingSchema = Type.Union(
+  [
+    Type.Object({
+      kind: Type.Literal('github-actions'),
+      host: Type.String(),
+      repository: Type.String(),
+      runId: Type.String(),
+      runAttempt: Type.String(),
+      checkRunId: Type.Optional(Type.String()),
+    }),
+    Type.Object({
+      kind: Type.Literal('gitlab-ci'),
+      host: Type.String(),
+      project: Type.String(),
+      jobId: Type.String(),
+      pipelineId: Type.String(),
+    }),
+    KubernetesObjectBinding('kubernetes-job'),
+    KubernetesObjectBinding('kubernetes-pod'),
+  ],
+  {
+    description: 'The platform job whose end revokes the key (set from verified claims or by the controller)',
+  },
+);
+
 export const KeySchema = Type.Object({
   id: Type.String(),
   provider: Type.String(),
@@ -92,6 +125,7 @@ export const KeySchema = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
   revokedAt: Nullable(Type.String({ format: 'date-time' })),
   revokeReason: Nullable(Type.String()),
+  binding: Nullable(KeyBindingSchema),
   failureReason: Nullable(Type.String()),
   vault: Nullable(
     Type.Object({

@@ -3,6 +3,7 @@ import { canonicalJson } from '../audit/canonical-json.ts';
 import type { DeployKeyRow, NewDeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import { type GitHost, keyTitle } from '../hosts/git-host.ts';
+import { bindingOfCaller, bindingRefs, type KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
 import type { KeyAccess } from './key-access.ts';
@@ -22,6 +23,8 @@ export interface IssueRequest {
   ttlSeconds?: number;
   delivery?: DeliveryMode;
   idempotencyKey?: string;
+  /** The platform job the key follows; by default the one the caller's verified claims name. */
+  binding?: KeyBinding;
 }
 
 const MAX_WRAP_TTL_SECONDS = 3_600;
@@ -165,6 +168,7 @@ export function createIssueFlow(
     const id = randomUUID();
     const now = clock();
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
+    const binding = request.binding ?? bindingOfCaller(caller);
     const vaultPath = secrets.pathFor(ownerScope(allowed.owner), request.jobId, host.id, identity);
     const pending = await recordPending(
       caller,
@@ -181,6 +185,8 @@ export function createIssueFlow(
         caller: caller.id,
         owner: allowed.owner,
         caller_details: JSON.stringify(caller.details),
+        binding: binding ? JSON.stringify(binding) : null,
+        binding_refs: binding ? bindingRefs(binding) : [],
         created_at: now,
         expires_at: expiresAt,
         idempotency_key: request.idempotencyKey ?? null,

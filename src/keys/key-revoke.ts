@@ -32,12 +32,13 @@ export function createRevokeFlow(
     row: DeployKeyRow,
     reason: RevokeReason,
     actor: string,
+    details: Record<string, unknown> = {},
   ): Promise<DeployKeyRow> {
     const moved = await keys.transition(
       row.id,
       ['active'],
       { status: 'revoking', revoke_reason: reason, revoke_requested_at: clock() },
-      { actor, action: 'key.revoke_requested', details: { reason } },
+      { actor, action: 'key.revoke_requested', details: { ...details, reason } },
     );
     const current = moved ?? (await keys.findById(row.id)) ?? row;
     if (current.status === 'revoking') {
@@ -66,16 +67,17 @@ export function createRevokeFlow(
     row: DeployKeyRow,
     reason: RevokeReason,
     actor: string,
+    details: Record<string, unknown> = {},
   ): Promise<DeployKeyRow> {
     const marked = await keys.transition(
       row.id,
       ['pending'],
       { revoke_reason: reason, revoke_requested_at: clock() },
-      { actor, action: 'key.revoke_requested', details: { reason, whileIssuing: true } },
+      { actor, action: 'key.revoke_requested', details: { ...details, reason, whileIssuing: true } },
     );
     if (marked) return marked;
     const current = (await keys.findById(row.id)) ?? row;
-    return current.status === 'active' ? requestRevoke(current, reason, actor) : current;
+    return current.status === 'active' ? requestRevoke(current, reason, actor, details) : current;
   }
 
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
@@ -99,6 +101,28 @@ export function createRevokeFlow(
         row.status === 'pending'
           ? await revokeWhenIssued(row, 'job-completed', caller.actor)
           : await requestRevoke(row, 'job-completed', caller.actor),
+      );
+    }
+    return affected;
+  }
+
+  /**
+   * The end of the platform job a key is bound to (a CI run or job, a Kubernetes Job or pod):
+   * every live key bound to it is revoked, audited with what ended it. Running it again for the
+   * same end changes nothing.
+   */
+  async function revokeBound(
+    ref: string,
+    reason: Extract<RevokeReason, 'job-ended' | 'job-deleted'>,
+    actor: string,
+    details: Record<string, unknown>,
+  ): Promise<DeployKeyRow[]> {
+    const affected: DeployKeyRow[] = [];
+    for (const row of await keys.liveKeysBoundTo(ref)) {
+      affected.push(
+        row.status === 'pending'
+          ? await revokeWhenIssued(row, reason, actor, details)
+          : await requestRevoke(row, reason, actor, details),
       );
     }
     return affected;
@@ -185,5 +209,5 @@ export function createRevokeFlow(
     );
   }
 
-  return { requestRevoke, revokeKey, completeJob, performRevoke, revokeAttemptsSpent };
+  return { requestRevoke, revokeKey, completeJob, revokeBound, performRevoke, revokeAttemptsSpent };
 }

@@ -1,4 +1,5 @@
 import type { DeployKeyRow } from '../db/schema.ts';
+import type { KeyBinding } from './binding.ts';
 import { hasKubernetesGrant, kubernetesRoleName } from './kubernetes-grant.ts';
 
 export interface KeyView {
@@ -19,6 +20,8 @@ export interface KeyView {
   expiresAt: string;
   revokedAt: string | null;
   revokeReason: DeployKeyRow['revoke_reason'];
+  /** The platform job whose end revokes the key, if bound to one. */
+  binding: KeyBinding | null;
   failureReason: string | null;
   vault: { mount: string; path: string; role?: string } | null;
 }
@@ -45,6 +48,7 @@ export function toKeyView(
     expiresAt: row.expires_at.toISOString(),
     revokedAt: row.revoked_at?.toISOString() ?? null,
     revokeReason: row.revoke_reason,
+    binding: (row.binding as KeyBinding | null) ?? null,
     failureReason: row.failure_reason,
     vault: row.vault_path
       ? {

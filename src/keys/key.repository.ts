@@ -45,6 +45,8 @@ export interface LiveKeyLimit {
 
 const UNIQUE_VIOLATION = '23505';
 export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
+/** Keys a job's end still has to act on: a `revoking` key is already on its way out. */
+const BOUND_LIVE_STATUSES: KeyStatus[] = ['pending', 'active'];
 
 // The audit event names the key from the row the same statement wrote.
 const CHANGED_ROW: AuditKeyFields = {
@@ -77,6 +79,10 @@ export interface KeyRepository {
   list(filter: KeyListFilter): Promise<DeployKeyRow[]>;
   liveKeysOfJob(jobId: string, owners?: string[]): Promise<DeployKeyRow[]>;
   jobExists(jobId: string, owners?: string[]): Promise<boolean>;
+  /** Pending and active keys whose binding has the lookup string `ref` (src/keys/binding.ts). */
+  liveKeysBoundTo(ref: string): Promise<DeployKeyRow[]>;
+  /** Pending and active keys bound to a job of `kind`, created before `createdBefore`, oldest first. */
+  liveBound(kind: string, createdBefore: Date, limit: number): Promise<DeployKeyRow[]>;
   /** Live keys whose expiry is before `before`, oldest first. */
   liveExpiringBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
   pendingCreatedBefore(before: Date, limit: number): Promise<DeployKeyRow[]>;
@@ -233,6 +239,29 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
       let query = db.selectFrom('deploy_keys').select('id').where('job_id', '=', jobId);
       if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
       return (await query.limit(1).executeTakeFirst()) !== undefined;
+    },
+
+    liveKeysBoundTo(ref) {
+      return db
+        .selectFrom('deploy_keys')
+        .selectAll()
+        .where(sql<boolean>`binding_refs @> ARRAY[${ref}]::text[]`)
+        .where('status', 'in', BOUND_LIVE_STATUSES)
+        .orderBy('created_at')
+        .execute();
+    },
+
+    liveBound(kind, createdBefore, limit) {
+      return db
+        .selectFrom('deploy_keys')
+        .selectAll()
+        .where('binding', 'is not', null)
+        .where(sql<string>`binding->>'kind'`, '=', kind)
+        .where('status', 'in', BOUND_LIVE_STATUSES)
+        .where('created_at', '<', createdBefore)
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
     },
 
     liveExpiringBefore(before, limit) {

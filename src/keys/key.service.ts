@@ -32,6 +32,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     listKeys,
     revokeKey: revokeFlow.revokeKey,
     completeJob: revokeFlow.completeJob,
+    revokeBound: revokeFlow.revokeBound,
     requestRevoke: revokeFlow.requestRevoke,
     performRevoke: revokeFlow.performRevoke,
     revokeAttemptsSpent: revokeFlow.revokeAttemptsSpent,
