@@ -14,6 +14,7 @@ import type {
   NewDeployKeyRow,
   RevokeReason,
 } from '../db/schema.ts';
+import { assertMove } from './key-lifecycle.ts';
 import { repositoryKey } from './ownership.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
@@ -189,7 +190,8 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     findById,
     findByIdempotencyKey,
 
-    transition(id, from, update, audit) {
+    async transition(id, from, update, audit) {
+      assertMove(from, update.status);
       return changeAudited(
         db
           .updateTable('deploy_keys')
