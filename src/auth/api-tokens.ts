@@ -3,7 +3,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { appendAuditEvent } from '../audit/audit.repository.ts';
 import type { ApiTokenRow, Database, Role } from '../db/schema.ts';
-import { AppError } from '../http/errors.ts';
+import { RefusalError } from '../errors.ts';
 
 export const API_TOKEN_PREFIX = 'dkr_';
 export const TOKEN_NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
@@ -71,7 +71,7 @@ export function createApiTokens(db: Kysely<Database>, clock: () => Date = () => 
         return { token, row };
       } catch (error) {
         if ((error as { code?: string }).code === '23505') {
-          throw new AppError('token-name-taken', 409, `a token named "${input.name}" already exists`);
+          throw new RefusalError('token-name-taken', `a token named "${input.name}" already exists`);
         }
         throw error;
       }

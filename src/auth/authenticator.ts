@@ -1,10 +1,10 @@
 // Turns `Authorization: Bearer …` into a Caller: an API token (`dkr_…`) or an OIDC JWT from a
 // trusted issuer. Everything downstream sees only the Caller.
 import type { FastifyRequest } from 'fastify';
-import { bearerToken, unauthorized } from '../http/auth.ts';
-import { AppError } from '../http/errors.ts';
+import { RefusalError } from '../errors.ts';
 import type { Caller } from '../keys/caller.ts';
 import { API_TOKEN_PREFIX, type ApiTokens } from './api-tokens.ts';
+import { bearerToken, unauthorized } from './bearer-token.ts';
 import { printable } from './policy-values.ts';
 
 export type Authenticator = (request: FastifyRequest) => Promise<Caller>;
@@ -76,17 +76,12 @@ export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifi
       if (!reason) throw error;
       const identity = (error as { identity?: { issuerId: string; subject: string } }).identity;
       if (reason === 'issuer-unavailable') {
-        throw new AppError(
+        throw new RefusalError(
           'issuer-unavailable',
-          503,
           'the token issuer cannot be reached to verify the token',
-          {
-            headers: { 'retry-after': '5' },
-          },
         );
       }
-      throw new AppError('unauthorized', 401, (error as Error).message, {
-        headers: { 'www-authenticate': 'Bearer realm="deploykey", error="invalid_token"' },
+      throw new RefusalError('unauthorized', (error as Error).message, {
         extra: { reason },
         // A token whose signature verified comes from a known caller: refusing it is audited.
         ...(identity

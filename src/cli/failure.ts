@@ -1,6 +1,7 @@
 // How every `deploykey` entry point ends on an error: one line on stderr and an exit code that tells
 // a script which kind of failure it was (usage 2, service or network 1, refused 3, not found 4).
 import { ClientError } from './client/client-error.ts';
+import { exitCodeOf } from './exit-codes.ts';
 import { UsageError } from './usage-error.ts';
 
 export function exitOnFailure(error: Error & { code?: string }, usage: string): never {
@@ -17,5 +18,5 @@ export function exitOnFailure(error: Error & { code?: string }, usage: string): 
     process.exit(2);
   }
   console.error(`deploykey: ${error.message}`);
-  process.exit(1);
+  process.exit(exitCodeOf(error));
 }

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { bearerToken, unauthorized } from '../auth/bearer-token.ts';
 import type { Role } from '../db/schema.ts';
+import { RefusalError } from '../errors.ts';
 import type { Caller } from '../keys/caller.ts';
-import { AppError } from './errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -10,27 +11,13 @@ declare module 'fastify' {
   }
 }
 
-export function unauthorized(message: string): AppError {
-  return new AppError('unauthorized', 401, message, {
-    headers: { 'www-authenticate': 'Bearer realm="deploykey"' },
-  });
-}
-
-export function bearerToken(request: FastifyRequest): string {
-  const header = request.headers.authorization;
-  if (!header) throw unauthorized('send "Authorization: Bearer <token>"');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) throw unauthorized('the Authorization header must be "Bearer <token>"');
-  if (match[1].length > 8192) throw unauthorized('the bearer token is too long');
-  return match[1];
-}
+export { bearerToken, unauthorized };
 
 export function requireCaller(request: FastifyRequest, roles?: Role[]): Caller {
   if (!request.caller) throw unauthorized('authentication required');
   if (roles && !roles.includes(request.caller.role)) {
-    throw new AppError(
+    throw new RefusalError(
       'role-not-allowed',
-      403,
       `this needs the role ${roles.join(' or ')}; the caller is ${request.caller.role}`,
       {
         denial: {

@@ -1,32 +1,19 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Denial, DomainError } from '../errors.ts';
+import { httpAnswerOf } from './error-statuses.ts';
+
+export type { Denial };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const PROBLEM_TYPE_BASE = 'https://deploykey-rotator.dev/problems/';
 
-/**
- * An authorization refusal of a known caller, to be audited: every refusal goes into the audit log
- * from one place, the error handler, whichever layer refused.
- */
-export interface Denial {
-  actor: string;
-  /** `access.denied` unless said otherwise (the access policy's refusals are `policy.denied`). */
-  action?: 'access.denied' | 'policy.denied';
-  reason: string;
-  details?: Record<string, unknown>;
-  /** The key (or the provider and repository) the refused request was about, when there is one. */
-  key?: { keyId?: string; provider?: string; repository?: string; jobId?: string };
-}
-
-/** The one error type the service raises on purpose; anything else is an internal error. */
-export class AppError extends Error {
-  readonly code: string;
+/** An error the HTTP layer itself raises (a request budget, a query parameter) with its own status. */
+export class AppError extends DomainError {
   readonly status: number;
   /** Whether `message` may be shown to the caller. 5xx messages are never shown unless marked. */
   readonly expose: boolean;
   readonly headers: Record<string, string>;
-  readonly extra: Record<string, unknown>;
-  readonly denial: Denial | undefined;
 
   constructor(
     code: string,
@@ -40,14 +27,16 @@ export class AppError extends Error {
       denial?: Denial;
     } = {},
   ) {
-    super(message, { cause: options.cause });
+    super(code, message, {
+      detail: message,
+      extra: options.extra,
+      denial: options.denial,
+      cause: options.cause,
+    });
     this.name = 'AppError';
-    this.code = code;
     this.status = status;
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
-    this.extra = options.extra ?? {};
-    this.denial = options.denial;
   }
 }
 
@@ -192,6 +181,32 @@ export function sendClientError(error: NodeJS.ErrnoException, socket: Duplex): v
   socket.destroy(error);
 }
 
+interface Answer {
+  status: number;
+  code: string;
+  detail: string | undefined;
+  extra: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+function answerOf(error: DomainError): Answer {
+  if (error instanceof AppError) {
+    const detail = error.expose ? error.message : undefined;
+    return { status: error.status, code: error.code, detail, extra: error.extra, headers: error.headers };
+  }
+  const known = httpAnswerOf(error);
+  if (!known) {
+    return { status: 500, code: 'internal', detail: undefined, extra: {}, headers: {} };
+  }
+  return {
+    status: known.status,
+    code: error.code,
+    detail: known.showDetail ? error.detail : undefined,
+    extra: error.extra,
+    headers: known.headers,
+  };
+}
+
 export interface ErrorHandlingOptions {
   /** Plain-words rules for schema patterns, shown instead of the regular expression. */
   patternRules?: PatternRules;
@@ -204,15 +219,16 @@ export function registerErrorHandling(
   options: ErrorHandlingOptions = {},
 ): void {
   app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof AppError) {
+    if (error instanceof DomainError) {
       if (error.denial && options.recordDenial) {
         await options.recordDenial(error.denial, request).catch((failure: Error) => {
           request.log.error({ err: failure.message, code: error.code }, 'could not audit a refusal');
         });
       }
-      if (error.status >= 500) request.log.error({ err: error, code: error.code }, 'request failed');
-      const detail = error.expose ? error.message : undefined;
-      return sendProblem(reply, problem(error.status, error.code, detail, error.extra), error.headers);
+      const answer = answerOf(error);
+      if (answer.status >= 500) request.log.error({ err: error, code: error.code }, 'request failed');
+      const body = problem(answer.status, answer.code, answer.detail, answer.extra);
+      return sendProblem(reply, body, answer.headers);
     }
     const framework = fromFrameworkError(error, options.patternRules ?? {});
     if (framework) return sendProblem(reply, framework);

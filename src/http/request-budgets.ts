@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { DomainError } from '../errors.ts';
 import { AppError } from './errors.ts';
 
 export interface RequestBudgets {
@@ -89,7 +90,7 @@ export function throttleFailedAuthentication(
     try {
       return await authenticate(request);
     } catch (error) {
-      if (error instanceof AppError && error.status === 401) {
+      if (error instanceof DomainError && error.code === 'unauthorized') {
         await budgets.redis.eval(COUNT_FAILURE, 1, keyOf(request.ip), windowMs).catch(() => undefined);
       }
       throw error;

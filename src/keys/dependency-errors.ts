@@ -1,8 +1,7 @@
 // Translates host, Vault and queue failures into answers a caller can act on, naming the
 // dependency that failed and never its internals.
-import { DomainError } from '../errors.ts';
+import { DomainError, RefusalError } from '../errors.ts';
 import { HostError } from '../hosts/git-host.ts';
-import { AppError } from '../http/errors.ts';
 import { VaultError } from '../vault/secret-store.ts';
 
 export class QueueUnavailableError extends DomainError {
@@ -15,71 +14,58 @@ export class QueueUnavailableError extends DomainError {
   }
 }
 
-export function toIssueError(error: unknown, repository: string): AppError {
-  if (error instanceof AppError) return error;
-  if (error instanceof HostError) {
-    const host = error.hostId;
-    switch (error.kind) {
-      case 'not-found':
-        return new AppError(
-          'repository-not-found',
-          404,
-          `repository "${repository}" does not exist on ${host}, or the service cannot manage its deploy keys`,
-        );
-      case 'app-not-installed':
-        return new AppError(
-          'app-not-installed',
-          404,
-          `the service's GitHub App on ${host} is not installed on the owner of "${repository}"; install it there first`,
-        );
-      case 'forbidden':
-        return new AppError(
-          'repository-forbidden',
-          403,
-          `${host} does not allow deploy keys on "${repository}"`,
-        );
-      case 'rate-limited': {
-        const retryAfter = String(Math.max(1, Math.ceil(error.retryAfterSeconds ?? 60)));
-        return new AppError('host-rate-limited', 503, `${host} is rate limiting the service; retry later`, {
-          expose: true,
-          headers: { 'retry-after': retryAfter },
-        });
-      }
-      case 'timeout':
-        return new AppError('host-timeout', 504, `${host} did not answer in time`, { expose: true });
-      case 'unauthorized':
-        return new AppError('host-credentials-rejected', 502, `${host} rejected the service's credentials`, {
-          expose: true,
-        });
-      default:
-        return new AppError('host-failed', 502, `${host} failed to register the deploy key`, {
-          expose: true,
-        });
-    }
+function dependencyError(code: string, detail: string, retryAfterSeconds?: number): DomainError {
+  return new DomainError(code, detail, { detail, retryAfterSeconds });
+}
+
+function hostIssueError(error: HostError, repository: string): DomainError {
+  const host = error.hostId;
+  switch (error.kind) {
+    case 'not-found':
+      return new RefusalError(
+        'repository-not-found',
+        `repository "${repository}" does not exist on ${host}, or the service cannot manage its deploy keys`,
+      );
+    case 'app-not-installed':
+      return new RefusalError(
+        'app-not-installed',
+        `the service's GitHub App on ${host} is not installed on the owner of "${repository}"; install it there first`,
+      );
+    case 'forbidden':
+      return new RefusalError(
+        'repository-forbidden',
+        `${host} does not allow deploy keys on "${repository}"`,
+      );
+    case 'rate-limited':
+      return dependencyError(
+        'host-rate-limited',
+        `${host} is rate limiting the service; retry later`,
+        error.retryAfterSeconds,
+      );
+    case 'timeout':
+      return dependencyError('host-timeout', `${host} did not answer in time`);
+    case 'unauthorized':
+      return dependencyError('host-credentials-rejected', `${host} rejected the service's credentials`);
+    default:
+      return dependencyError('host-failed', `${host} failed to register the deploy key`);
   }
-  if (error instanceof VaultError) {
-    if (error.kind === 'timeout')
-      return new AppError('vault-timeout', 504, 'Vault did not answer in time', { expose: true });
-    if (error.kind === 'unavailable') {
-      return new AppError('vault-unavailable', 503, 'Vault is unavailable', {
-        expose: true,
-        headers: { 'retry-after': '5' },
-      });
-    }
-    return new AppError('vault-failed', 502, 'Vault refused to store the key', { expose: true });
-  }
+}
+
+function vaultIssueError(error: VaultError): DomainError {
+  if (error.kind === 'timeout') return dependencyError('vault-timeout', 'Vault did not answer in time');
+  if (error.kind === 'unavailable') return dependencyError('vault-unavailable', 'Vault is unavailable');
+  return dependencyError('vault-failed', 'Vault refused to store the key');
+}
+
+/** The error a caller of `issue` is given, naming the dependency that failed and none of its internals. */
+export function toIssueError(error: unknown, repository: string): DomainError {
+  if (error instanceof HostError) return hostIssueError(error, repository);
+  if (error instanceof VaultError) return vaultIssueError(error);
   if (error instanceof QueueUnavailableError) {
-    return new AppError(
-      'queue-unavailable',
-      503,
-      'the revoke queue is unavailable, so no key is handed out',
-      {
-        expose: true,
-        headers: { 'retry-after': '5' },
-      },
-    );
+    return dependencyError('queue-unavailable', 'the revoke queue is unavailable, so no key is handed out');
   }
-  return new AppError('internal', 500, 'issuing the key failed');
+  if (error instanceof DomainError) return error;
+  return dependencyError('internal', 'issuing the key failed');
 }
 
 /** A short, secret-free description for `last_error` and audit details. */
@@ -88,7 +74,7 @@ export function describeFailure(error: unknown): string {
     return `host ${error.hostId}: ${error.kind}${error.status ? ` (${error.status})` : ''}`;
   if (error instanceof VaultError) return `vault: ${error.kind}${error.status ? ` (${error.status})` : ''}`;
   if (error instanceof QueueUnavailableError) return 'queue: unavailable';
-  if (error instanceof AppError) return `${error.code}`;
+  if (error instanceof DomainError) return error.code;
   return 'internal error';
 }
 

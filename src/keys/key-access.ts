@@ -2,7 +2,7 @@
 // Auditors and admins see every key; an issuer sees only keys of its own owner identities, and an
 // issuer that no policy rule accepts sees none.
 import type { DeployKeyRow } from '../db/schema.ts';
-import { AppError } from '../http/errors.ts';
+import { RefusalError } from '../errors.ts';
 import type { Caller } from './caller.ts';
 import type { OwnersOf } from './key-service-deps.ts';
 
@@ -19,9 +19,8 @@ export function createKeyAccess(ownersOf: OwnersOf) {
     if (caller.role !== 'issuer') return undefined;
     const owners = ownersOf(caller);
     if (owners.length === 0) {
-      throw new AppError(
+      throw new RefusalError(
         'forbidden-by-policy',
-        403,
         'no-matching-rule: no policy rule applies to this caller, so it has no keys to see or revoke',
         {
           extra: { reason: 'no-matching-rule' },
@@ -36,7 +35,7 @@ export function createKeyAccess(ownersOf: OwnersOf) {
   function reachable(caller: Caller, id: string, row: DeployKeyRow | undefined): DeployKeyRow {
     const scope = scopeOf(caller);
     if (row && (!scope || scope.includes(row.owner))) return row;
-    throw new AppError('key-not-found', 404, `no key ${id}`, {
+    throw new RefusalError('key-not-found', `no key ${id}`, {
       ...(row
         ? {
             denial: {
@@ -51,7 +50,7 @@ export function createKeyAccess(ownersOf: OwnersOf) {
   }
 
   function refuseRole(caller: Caller, message: string): never {
-    throw new AppError('role-not-allowed', 403, message, {
+    throw new RefusalError('role-not-allowed', message, {
       denial: {
         actor: caller.actor,
         reason: 'role-not-allowed',

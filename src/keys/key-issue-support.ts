@@ -1,8 +1,8 @@
 // The parts of issuing that are not the happy path: answering a replayed request, and undoing an
 // issue that could not finish.
 import type { DeployKeyRow } from '../db/schema.ts';
+import { RefusalError } from '../errors.ts';
 import { type GitHost, HostError, keyIdFromTitle } from '../hosts/git-host.ts';
-import { AppError } from '../http/errors.ts';
 import { describeFailure, toIssueError } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { hasKubernetesGrant } from './kubernetes-grant.ts';
@@ -79,9 +79,8 @@ export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: str
    */
   async function replay(row: DeployKeyRow, requestHash: string): Promise<IssueResult> {
     if (row.request_hash !== requestHash) {
-      throw new AppError(
+      throw new RefusalError(
         'idempotency-key-reused',
-        409,
         'this Idempotency-Key was used with a different request',
         {
           extra: { keyId: row.id },
@@ -89,20 +88,18 @@ export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: str
       );
     }
     if (row.status === 'pending') {
-      throw new AppError(
+      throw new RefusalError(
         'request-in-progress',
-        409,
         'the first request with this Idempotency-Key is still running',
         {
-          headers: { 'retry-after': '1' },
+          retryAfterSeconds: 1,
           extra: { keyId: row.id },
         },
       );
     }
     if (row.status === 'failed') {
-      throw new AppError(
+      throw new RefusalError(
         'idempotent-request-failed',
-        409,
         `the first request with this Idempotency-Key failed (${row.failure_reason ?? 'unknown'}); use a new key to try again`,
         { extra: { keyId: row.id } },
       );

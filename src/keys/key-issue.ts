@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import type { DeployKeyRow, NewDeployKeyRow } from '../db/schema.ts';
+import { RefusalError } from '../errors.ts';
 import { type GitHost, keyTitle } from '../hosts/git-host.ts';
-import { AppError } from '../http/errors.ts';
 import { bindingOfCaller, bindingRefs, type KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
@@ -47,9 +47,8 @@ export function createIssueFlow(
   const hostFor = (provider: string): GitHost => {
     const host = hosts.get(provider);
     if (!host) {
-      throw new AppError(
+      throw new RefusalError(
         'unknown-provider',
-        400,
         `provider "${provider}" is not configured; configured providers: ${hosts.ids().join(', ') || 'none'}`,
         { extra: { providers: hosts.ids() } },
       );
@@ -65,7 +64,7 @@ export function createIssueFlow(
     message: string,
     rule?: string,
   ) =>
-    new AppError('forbidden-by-policy', 403, message, {
+    new RefusalError('forbidden-by-policy', message, {
       extra: { reason, ...(rule ? { rule } : {}) },
       denial: {
         actor: caller.actor,
@@ -119,9 +118,8 @@ export function createIssueFlow(
           allowed.rule,
         );
       case 'live-key-exists':
-        throw new AppError(
+        throw new RefusalError(
           'key-already-active',
-          409,
           `job "${request.jobId}" already holds key ${inserted.row.id} for ${request.provider} ${inserted.row.repository}; complete the job or revoke that key first`,
           { extra: { activeKeyId: inserted.row.id } },
         );
@@ -263,7 +261,7 @@ export function createIssueFlow(
         },
       );
       if (!row)
-        throw new AppError('issue-interrupted', 503, 'the key was withdrawn while it was being issued');
+        throw new RefusalError('issue-interrupted', 'the key was withdrawn while it was being issued');
       metrics.keysIssued.inc({ provider: host.id });
       const current = row.revoke_requested_at ? await revokeRequestedWhileIssuing(row, caller.actor) : row;
       return {

@@ -1,5 +1,5 @@
 import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
-import { AppError } from '../http/errors.ts';
+import { RefusalError } from '../errors.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, retryAfterOf } from './dependency-errors.ts';
 import type { KeyAccess } from './key-access.ts';
@@ -93,7 +93,7 @@ export function createRevokeFlow(
     const owners = access.scopeOf(caller);
     const live = await keys.liveKeysOfJob(jobId, owners);
     if (live.length === 0 && !(await keys.jobExists(jobId, owners))) {
-      throw new AppError('job-not-found', 404, `no keys were ever issued for job "${jobId}"`);
+      throw new RefusalError('job-not-found', `no keys were ever issued for job "${jobId}"`);
     }
     const affected: DeployKeyRow[] = [];
     for (const row of live) {

@@ -14,6 +14,8 @@ import type {
   NewDeployKeyRow,
   RevokeReason,
 } from '../db/schema.ts';
+import { assertMove } from './key-lifecycle.ts';
+import { createKeySweepQueries } from './key-sweep-queries.ts';
 import { repositoryKey } from './ownership.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
@@ -189,7 +191,8 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     findById,
     findByIdempotencyKey,
 
-    transition(id, from, update, audit) {
+    async transition(id, from, update, audit) {
+      assertMove(from, update.status);
       return changeAudited(
         db
           .updateTable('deploy_keys')
@@ -264,72 +267,12 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
         .execute();
     },
 
-    liveExpiringBefore(before, limit) {
-      return db
-        .selectFrom('deploy_keys')
-        .selectAll()
-        .where('status', 'in', ['active', 'revoking'])
-        .where('expires_at', '<', before)
-        .orderBy('expires_at')
-        .limit(limit)
-        .execute();
-    },
-
-    pendingCreatedBefore(before, limit) {
-      return db
-        .selectFrom('deploy_keys')
-        .selectAll()
-        .where('status', '=', 'pending')
-        .where('created_at', '<', before)
-        .orderBy('created_at')
-        .limit(limit)
-        .execute();
-    },
-
-    repositoriesIssuedSince(since) {
-      // One entry per repository however many spellings it was asked for in: each costs a listing.
-      return db
-        .selectFrom('deploy_keys')
-        .select((eb) => ['provider', eb.fn.min('repository').as('repository')])
-        .where('created_at', '>=', since)
-        .groupBy(['provider', sql`coalesce(repository_key, lower(repository))`])
-        .execute() as Promise<{ provider: string; repository: string }[]>;
-    },
-
-    async liveIdsAmong(ids) {
-      if (ids.length === 0) return new Set();
-      const rows = await db
-        .selectFrom('deploy_keys')
-        .select('id')
-        .where('id', 'in', ids)
-        .where('status', 'in', LIVE_STATUSES)
-        .execute();
-      return new Set(rows.map((row) => row.id));
-    },
-
-    async countActive() {
-      const row = await db
-        .selectFrom('deploy_keys')
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .where('status', '=', 'active')
-        .executeTakeFirstOrThrow();
-      return Number(row.count);
-    },
+    ...createKeySweepQueries(db),
 
     countLiveForCaller: (caller) => countLive(db, caller),
 
     async recordEvent(event) {
       await appendAuditEvent(db, event);
-    },
-
-    async countOverdue(now) {
-      const row = await db
-        .selectFrom('deploy_keys')
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .where('status', 'in', ['active', 'revoking'])
-        .where('expires_at', '<', now)
-        .executeTakeFirstOrThrow();
-      return Number(row.count);
     },
   };
 }

@@ -1,6 +1,6 @@
 // Input rules for key requests that JSON schema alone cannot express. Every refusal is a 400
 // that says what is wrong, before anything is written or any host is called.
-import { AppError } from '../http/errors.ts';
+import { RefusalError } from '../errors.ts';
 
 // "." and ".." are refused: the job id is a segment of the key's Vault path.
 /** A configured Git host's id, which callers name as `provider`. */
@@ -20,8 +20,8 @@ const GITEA_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 const GITLAB_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 const MAX_GITLAB_DEPTH = 21;
 
-function invalidRepository(repository: string, why: string): AppError {
-  return new AppError('invalid-repository', 400, `repository "${printable(repository)}" ${why}`);
+function invalidRepository(repository: string, why: string): RefusalError {
+  return new RefusalError('invalid-repository', `repository "${printable(repository)}" ${why}`);
 }
 
 /** The value as it may be echoed back: control characters escaped, length bounded. */
@@ -80,9 +80,8 @@ export interface TtlBounds {
 export function resolveTtl(requested: number | undefined, bounds: TtlBounds): number {
   const ttl = requested ?? bounds.defaultTtlSeconds;
   if (!Number.isInteger(ttl) || ttl < bounds.minTtlSeconds || ttl > bounds.maxTtlSeconds) {
-    throw new AppError(
+    throw new RefusalError(
       'invalid-ttl',
-      400,
       `ttlSeconds must be an integer from ${bounds.minTtlSeconds} to ${bounds.maxTtlSeconds}`,
       { extra: { minTtlSeconds: bounds.minTtlSeconds, maxTtlSeconds: bounds.maxTtlSeconds } },
     );

@@ -1,7 +1,9 @@
 // What the controller does to keys for a Job: issue them as the Job's own service account (the
 // policy sees exactly the caller an OIDC token of that account would be), and revoke them when the
 // Job ends. Postgres stays the source of truth: the Job a key serves is recorded with the key.
+
 import type { DeployKeyRow } from '../db/schema.ts';
+import { type Denial, RefusalError } from '../errors.ts';
 import { bindingRef } from '../keys/binding.ts';
 import type { Caller } from '../keys/caller.ts';
 import type { KeyRepository } from '../keys/key.repository.ts';
@@ -41,20 +43,6 @@ export function callerOfJob(job: JobRef, issuerId: string): Caller {
   };
 }
 
-interface Refusal {
-  code?: string;
-  status?: number;
-  message: string;
-  extra?: { reason?: string };
-  denial?: {
-    actor: string;
-    action?: string;
-    reason: string;
-    details?: Record<string, unknown>;
-    key?: { provider?: string; repository?: string };
-  };
-}
-
 export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepository; issuerId: string }) {
   const { keyService, keys } = deps;
 
@@ -73,21 +61,22 @@ export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepositor
         });
         keyIds[`${key.provider}:${key.repository}`] = result.row.id;
       } catch (error) {
-        const refusal = error as Refusal;
-        if (typeof refusal.status !== 'number' || refusal.status >= 500) throw error;
-        if (refusal.denial) await recordDenial(refusal.denial, job);
+        // A dependency failure is retried by the caller; a refusal is the Job's answer.
+        if (!(error instanceof RefusalError)) throw error;
+        if (error.denial) await recordDenial(error.denial, job);
         await revokeJob(job.uid, 'job-ended', { reason: 'denied', uid: job.uid });
+        const reason = error.extra.reason;
         return {
           ok: false,
-          reason: refusal.extra?.reason ?? refusal.code ?? 'refused',
-          message: refusal.message,
+          reason: typeof reason === 'string' ? reason : error.code,
+          message: error.message,
         };
       }
     }
     return { ok: true, keyIds };
   }
 
-  const recordDenial = (denial: NonNullable<Refusal['denial']>, job: JobRef) =>
+  const recordDenial = (denial: Denial, job: JobRef) =>
     keys.recordEvent({
       actor: denial.actor,
       action: denial.action ?? 'access.denied',

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/http/errors.ts';
+import { RefusalError } from '../../src/errors.ts';
 import { JOB_ID_PATTERN, resolveTtl, validateRepository } from '../../src/keys/policy.ts';
 
-function refusal(run: () => unknown): AppError {
+function refusal(run: () => unknown): RefusalError {
   try {
     run();
   } catch (error) {
-    expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
+    expect(error).toBeInstanceOf(RefusalError);
+    return error as RefusalError;
   }
   throw new Error('expected a refusal');
 }
@@ -40,7 +40,7 @@ describe('validateRepository', () => {
   ])('refuses %j on either host: %s', (repository, why) => {
     for (const host of ['github', 'gitlab', 'gitea'] as const) {
       const error = refusal(() => validateRepository(host, repository));
-      expect(error).toMatchObject({ code: 'invalid-repository', status: 400 });
+      expect(error).toMatchObject({ code: 'invalid-repository' });
       expect(error.message).toMatch(why);
     }
   });
@@ -108,7 +108,7 @@ describe('resolveTtl', () => {
     'refuses %d, stating the allowed range',
     (ttl) => {
       const error = refusal(() => resolveTtl(ttl, bounds));
-      expect(error).toMatchObject({ code: 'invalid-ttl', status: 400 });
+      expect(error).toMatchObject({ code: 'invalid-ttl' });
       expect(error.message).toBe('ttlSeconds must be an integer from 60 to 86400');
       expect(error.extra).toEqual({ minTtlSeconds: 60, maxTtlSeconds: 86_400 });
     },

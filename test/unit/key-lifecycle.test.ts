@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { KeyStatus } from '../../src/db/schema.ts';
+import {
+  assertMove,
+  FINAL_STATES,
+  IllegalTransitionError,
+  KEY_TRANSITIONS,
+  mayMove,
+} from '../../src/keys/key-lifecycle.ts';
+
+const STATES: KeyStatus[] = ['pending', 'active', 'revoking', 'revoked', 'failed'];
+
+describe('the key lifecycle table', () => {
+  it('allows exactly issue → active or failed, and active → revoking → revoked', () => {
+    const moves = KEY_TRANSITIONS.map((t) => `${t.from}->${t.to}`).sort();
+    expect(moves).toEqual(['active->revoking', 'pending->active', 'pending->failed', 'revoking->revoked']);
+  });
+
+  it('never lets a key leave a final state', () => {
+    for (const from of FINAL_STATES) {
+      for (const to of STATES) {
+        if (to === from) continue;
+        expect(() => assertMove([from], to)).toThrow(IllegalTransitionError);
+      }
+    }
+  });
+
+  it('refuses a revoked key becoming active again, and an active key skipping the revoke queue', () => {
+    expect(() => assertMove(['revoked'], 'active')).toThrow(/from revoked to active/);
+    expect(() => assertMove(['active'], 'revoked')).toThrow(/from active to revoked/);
+    expect(() => assertMove(['pending'], 'revoking')).toThrow(IllegalTransitionError);
+  });
+
+  it('lets an update that keeps the status through (a revoke noted on a pending key)', () => {
+    expect(() => assertMove(['pending'], undefined)).not.toThrow();
+    expect(() => assertMove(['revoking'], undefined)).not.toThrow();
+    expect(() => assertMove(['active'], 'revoking')).not.toThrow();
+  });
+
+  it('names who may trigger each move', () => {
+    expect(mayMove('worker', 'revoking', 'revoked')).toBe(true);
+    expect(mayMove('issuer', 'revoking', 'revoked')).toBe(false);
+    for (const actor of ['issuer', 'admin', 'reconciler', 'webhook', 'controller'] as const) {
+      expect(mayMove(actor, 'active', 'revoking')).toBe(true);
+    }
+    expect(mayMove('webhook', 'pending', 'active')).toBe(false);
+    expect(mayMove('reconciler', 'pending', 'failed')).toBe(true);
+  });
+
+  it('leaves the host key, the Vault secret and the wrap token to undo when a key fails or is revoked', () => {
+    for (const t of KEY_TRANSITIONS.filter((t) => t.to === 'failed' || t.to === 'revoked')) {
+      expect([...t.undoes].sort()).toEqual(['host-key', 'vault-secret', 'wrap-token']);
+    }
+  });
+});
