@@ -36,6 +36,11 @@ const TAGS = [
   { name: 'audit', description: 'The append-only, hash-chained audit log (auditors and admins)' },
   { name: 'tokens', description: 'API token administration (admins)' },
   { name: 'operations', description: 'Probes and metrics for the platform that runs the service' },
+  {
+    name: 'webhooks',
+    description:
+      'Signed job-end deliveries from GitHub Actions and GitLab CI, which revoke the keys bound to that job',
+  },
 ];
 
 const BASE_DOCUMENT = {

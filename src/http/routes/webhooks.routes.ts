@@ -67,6 +67,7 @@ export function webhooksRoutes(deps: {
           bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
           schema: {
             tags: ['webhooks'],
+            operationId: platform === 'github' ? 'receiveGithubWebhook' : 'receiveGitlabWebhook',
             summary: `A ${platform === 'github' ? 'GitHub' : 'GitLab'} job or run ended`,
             params: Type.Object({
               hostId: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', maxLength: 32 }),
