@@ -337,7 +337,7 @@ describe('refusals and mistakes', () => {
     );
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(
-      /^deploykey: 400 unknown-provider: provider "githb" is not configured; .*github, gitlab\n$/,
+      /^deploykey: 400 unknown-provider: provider "githb" is not configured; .*github, gitlab, gitea\n$/,
     );
     expect(typo.stdout).toBe('');
   });

@@ -32,8 +32,8 @@ const post = (body: unknown, options: { headers?: Record<string, string>; token?
 describe('POST /v1/keys refuses', () => {
   it('an unknown provider with 400, listing the configured ones', async () => {
     const answer = await post({ ...valid, provider: 'bitbucket' });
-    expectProblem(answer, 400, 'unknown-provider', /"bitbucket".*github, gitlab/);
-    expect(answer.body.providers).toEqual(['github', 'gitlab']);
+    expectProblem(answer, 400, 'unknown-provider', /"bitbucket".*github, gitlab, gitea/);
+    expect(answer.body.providers).toEqual(['github', 'gitlab', 'gitea']);
     expect(answer.body.instance).toBe('/v1/keys');
   });
 

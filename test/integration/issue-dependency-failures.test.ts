@@ -7,6 +7,9 @@ import { eventually, type Harness, startHarness } from '../support/service-harne
 let harness: Harness;
 beforeAll(async () => {
   harness = await startHarness();
+  // The service acts as a GitHub App: its installation token is minted (a POST answered 201) now,
+  // so the host's 201s counted below are deploy keys alone.
+  await harness.service.container.hosts.get('github')!.listDeployKeys('acme/models');
 });
 afterEach(() => {
   harness.standIns.vault.faults.clear();
