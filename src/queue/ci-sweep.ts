@@ -5,7 +5,7 @@
 // the jobs that ended, exactly as the webhook would have.
 import { Counter, type Registry } from 'prom-client';
 import type { DeployKeyRow } from '../db/schema.ts';
-import { type CiJobQuery, type CiJobStatus, HostError } from '../hosts/git-host.ts';
+import { type CiJobQuery, type CiJobStatus, type GitHost, HostError } from '../hosts/git-host.ts';
 import { bindingRef } from '../keys/binding.ts';
 import { SYSTEM_ACTOR } from '../keys/caller.ts';
 import type { CiBinding } from '../keys/ci-binding.ts';
@@ -17,6 +17,8 @@ import type { Metrics } from '../metrics.ts';
 // Bound keys read per pass and kind; beyond it the oldest wait for a later pass.
 const KEY_BATCH = 5_000;
 const CI_KINDS = ['github-actions', 'gitlab-ci'] as const;
+const GITHUB_FIELDS = ['host', 'repository', 'runId', 'runAttempt'];
+const GITLAB_FIELDS = ['host', 'project', 'jobId'];
 // Failures that say the host, not this one job, cannot answer now: its other jobs wait too.
 const HOST_WIDE = new Set(['rate-limited', 'unavailable', 'timeout', 'unauthorized']);
 
@@ -72,6 +74,30 @@ export function boundJobOf(binding: CiBinding): BoundJob {
   };
 }
 
+// Stored bindings were checked when the key was issued; one that lacks a field names no job to ask.
+function ciBindingOfRow(row: DeployKeyRow): CiBinding | undefined {
+  const binding = row.binding;
+  const fields = binding?.kind === 'gitlab-ci' ? GITLAB_FIELDS : GITHUB_FIELDS;
+  return binding && fields.every((field) => typeof binding[field] === 'string')
+    ? (binding as unknown as CiBinding)
+    : undefined;
+}
+
+/** The jobs of these keys, each once, by host; per host those asked longest ago (or never) first. */
+function jobsByHost(rows: DeployKeyRow[], lastAsked: Map<string, number>): Map<string, BoundJob[]> {
+  const jobs = new Map<string, BoundJob>();
+  for (const row of rows) {
+    const binding = ciBindingOfRow(row);
+    const job = binding && boundJobOf(binding);
+    if (job) jobs.set(job.ref, job);
+  }
+  const byHost = new Map<string, BoundJob[]>();
+  for (const job of jobs.values()) byHost.set(job.hostId, [...(byHost.get(job.hostId) ?? []), job]);
+  const askedAt = (job: BoundJob) => lastAsked.get(job.ref) ?? 0;
+  for (const list of byHost.values()) list.sort((a, b) => askedAt(a) - askedAt(b));
+  return byHost;
+}
+
 function counter(registry: Registry, name: string, help: string, labelNames: string[]) {
   return (
     (registry.getSingleMetric(name) as Counter | undefined) ??
@@ -112,16 +138,9 @@ export function createCiSweep(deps: CiSweepDeps, settings: CiSweepSettings) {
     const before = new Date(clock().getTime() - settings.sweepGraceSeconds * 1000);
     const rows: DeployKeyRow[] = [];
     for (const kind of CI_KINDS) rows.push(...(await deps.keys.liveBound(kind, before, KEY_BATCH)));
-    const jobs = new Map<string, BoundJob>();
-    for (const row of rows) {
-      const job = boundJobOf(row.binding as unknown as CiBinding);
-      jobs.set(job.ref, job);
-    }
-    lastAsked = new Map([...lastAsked].filter(([ref]) => jobs.has(ref)));
-    const byHost = new Map<string, BoundJob[]>();
-    for (const job of jobs.values()) byHost.set(job.hostId, [...(byHost.get(job.hostId) ?? []), job]);
-    for (const list of byHost.values())
-      list.sort((a, b) => (lastAsked.get(a.ref) ?? 0) - (lastAsked.get(b.ref) ?? 0));
+    const byHost = jobsByHost(rows, lastAsked);
+    const current = new Set([...byHost.values()].flat().map((job) => job.ref));
+    lastAsked = new Map([...lastAsked].filter(([ref]) => current.has(ref)));
     return byHost;
   }
 
@@ -137,32 +156,45 @@ export function createCiSweep(deps: CiSweepDeps, settings: CiSweepSettings) {
     metrics.revoked.inc({ provider: job.hostId }, revoked.length);
   }
 
-  /** Asks one host about its jobs in turn; stops at the cap or at the first host-wide failure. */
+  /** Asks about one job and revokes its keys if it ended; false when the host cannot answer now. */
+  async function askAbout(host: GitHost, job: BoundJob, report: CiSweepReport): Promise<boolean> {
+    lastAsked.set(job.ref, clock().getTime());
+    let status: CiJobStatus;
+    try {
+      status = await host.ciJobStatus(job.query);
+    } catch (error) {
+      report.errors += 1;
+      metrics.checked.inc({ provider: host.id, outcome: 'failed' });
+      logger.warn(
+        { host: host.id, job: job.ref, err: (error as Error).message },
+        'sweep could not ask about a CI job',
+      );
+      return !(error instanceof HostError && HOST_WIDE.has(error.kind));
+    }
+    report.jobsChecked += 1;
+    metrics.checked.inc({ provider: host.id, outcome: status.state });
+    if (status.state !== 'ended') return true;
+    try {
+      await ended(job, status, report);
+    } catch (error) {
+      report.errors += 1;
+      logger.warn(
+        { job: job.ref, err: (error as Error).message },
+        'sweep could not revoke the keys of an ended CI job',
+      );
+    }
+    return true;
+  }
+
+  /** One host's turn: its jobs asked longest ago, up to the cap, until it cannot answer. */
   async function sweepHost(hostId: string, jobs: BoundJob[], report: CiSweepReport) {
     const host = hosts.get(hostId);
-    let index = 0;
-    for (; host && index < Math.min(jobs.length, settings.sweepJobsPerHost); index += 1) {
-      const job = jobs[index] as BoundJob;
-      lastAsked.set(job.ref, clock().getTime());
-      try {
-        const status = await host.ciJobStatus(job.query);
-        metrics.checked.inc({ provider: hostId, outcome: status.state });
-        report.jobsChecked += 1;
-        if (status.state === 'ended') await ended(job, status, report);
-      } catch (error) {
-        report.errors += 1;
-        metrics.checked.inc({ provider: hostId, outcome: 'failed' });
-        logger.warn(
-          { host: hostId, job: job.ref, err: (error as Error).message },
-          'sweep could not ask about a CI job',
-        );
-        if (error instanceof HostError && HOST_WIDE.has(error.kind)) {
-          index += 1;
-          break;
-        }
-      }
+    let asked = 0;
+    for (const job of jobs.slice(0, host ? settings.sweepJobsPerHost : 0)) {
+      asked += 1;
+      if (host && !(await askAbout(host, job, report))) break;
     }
-    if (jobs.length > index) metrics.deferred.inc({ provider: hostId }, jobs.length - index);
+    if (jobs.length > asked) metrics.deferred.inc({ provider: hostId }, jobs.length - asked);
   }
 
   return {
