@@ -149,11 +149,12 @@ async function issueAsJob(provider: 'github' | 'gitlab', idToken: string, jobId:
 
 /** A key bound to a job no host token could name (a deleted run, a repository we cannot see). */
 async function issueBound(jobId: string, binding: KeyBinding) {
+  const provider = binding.kind === 'gitlab-ci' ? 'gitlab' : 'github';
   const { container } = service;
   const request = { headers: { authorization: `Bearer ${apiToken}` } } as unknown as FastifyRequest;
   const caller = await container.authenticate(request);
   const issued = await container.keyService.issue(caller, {
-    provider: 'github',
+    provider,
     repository: 'acme/models',
     jobId,
     ttlSeconds: 3_600,
@@ -275,7 +276,7 @@ describe('the sweep after the service was down while CI jobs ended', () => {
     expect(await statusOf(running.gitlab)).toBe('active');
   });
 
-  it('asks a run attempt when the token named no job, and counts a deleted run as ended, but not a run in a repository the service cannot see', async () => {
+  it('asks a run attempt when the token named no job; a deleted run or job counts as ended, one in a repository the service cannot see does not', async () => {
     const base = { kind: 'github-actions', host: 'github', runAttempt: '1' } as const;
     const finished = await drive('github', 'runs', { repository: 'acme/models', jobs: ['package'] });
     await drive('github', `runs/${finished.run!.id}/complete`, { conclusion: 'success' });
@@ -290,6 +291,13 @@ describe('the sweep after the service was down while CI jobs ended', () => {
       runId: '424242424242',
     });
     const unseen = await issueBound('gh-unseen', { ...base, repository: 'acme/elsewhere', runId: '5' });
+    const gitlab = { kind: 'gitlab-ci', host: 'gitlab', pipelineId: '77' } as const;
+    const glDeleted = await issueBound('gl-deleted', {
+      ...gitlab,
+      project: 'acme/models',
+      jobId: '987654321',
+    });
+    const glUnseen = await issueBound('gl-unseen', { ...gitlab, project: 'acme/elsewhere', jobId: '6' });
     await reconciler.runOnce();
     const view = await revokedView(asHarness(), deleted);
     expect(view.revokeReason).toBe('job-ended');
@@ -299,6 +307,10 @@ describe('the sweep after the service was down while CI jobs ended', () => {
     expect(await auditDetails(asHarness(), wholeRun, 'key.revoke_requested')).toEqual([
       { reason: 'job-ended', source: 'sweep', host: 'github', conclusion: 'success' },
     ]);
+    expect(await auditDetails(asHarness(), glDeleted, 'key.revoke_requested')).toEqual([
+      { reason: 'job-ended', source: 'sweep', host: 'gitlab', conclusion: 'deleted' },
+    ]);
     expect(await statusOf(unseen)).toBe('active');
+    expect(await statusOf(glUnseen)).toBe('active');
   });
 });
