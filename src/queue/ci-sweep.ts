@@ -35,7 +35,7 @@ export interface CiSweepReport {
 
 export interface CiSweepDeps {
   keys: Pick<KeyServiceDeps['keys'], 'liveBound'>;
-  hosts: KeyServiceDeps['hosts'];
+  hosts: Pick<KeyServiceDeps['hosts'], 'get'>;
   keyService: Pick<KeyService, 'revokeBound'>;
   clock: () => Date;
   logger: Logger;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxService, startSandboxService } from '../../sandbox/service.ts';
 import { type StandIns, sandboxAuthConfig, startStandIns } from '../../sandbox/stand-ins.ts';
 import type { KeyBinding } from '../../src/keys/binding.ts';
+import { createCiSweep } from '../../src/queue/ci-sweep.ts';
 import type { Reconciler } from '../../src/queue/reconciler.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createCapturedLogger } from '../support/log-capture.ts';
@@ -312,5 +313,30 @@ describe('the sweep after the service was down while CI jobs ended', () => {
     ]);
     expect(await statusOf(unseen)).toBe('active');
     expect(await statusOf(glUnseen)).toBe('active');
+  });
+
+  it('asks at most the configured number of jobs per host in a pass, those asked longest ago first', async () => {
+    const runs = await drive('github', 'runs', { repository: 'acme/models', jobs: ['a', 'b', 'c'] });
+    const keys = [];
+    for (const name of ['a', 'b', 'c'])
+      keys.push(await issueAsJob('github', idToken(runs, name).token, `cap-${name}`));
+    await drive('github', `runs/${runs.run!.id}/complete`, { conclusion: 'success' });
+    const { container } = service;
+    const { keys: repository, keyService, clock, logger, metrics } = container;
+    // GitHub only, so each pass's count is GitHub's alone.
+    const hosts = { get: (id: string) => (id === 'github' ? container.hosts.get(id) : undefined) };
+    const sweep = createCiSweep(
+      { keys: repository, hosts, keyService, clock, logger, metrics },
+      { sweepGraceSeconds: 0, sweepJobsPerHost: 2 },
+    );
+    // Jobs left live by the tests above (a running job, a repository we cannot see) come first
+    // while never asked; turn by turn every job is reached all the same.
+    for (let pass = 0; pass < 3; pass += 1) {
+      const report = { jobsChecked: 0, jobEndRevokes: 0, errors: 0 };
+      await sweep.pass(report);
+      expect(report.jobsChecked).toBeLessThanOrEqual(2);
+    }
+    for (const key of keys) expect(await statusOf(key.id)).not.toBe('active');
+    expect(await statusOf(running.github)).toBe('active');
   });
 });
