@@ -50,7 +50,7 @@ interface BoundJob {
 }
 
 /** The most precise job a binding names: a GitHub job (check run) or run attempt, a GitLab job. */
-export function boundJobOf(binding: CiBinding): BoundJob {
+function boundJobOf(binding: CiBinding): BoundJob {
   if (binding.kind === 'gitlab-ci') {
     const { host, project, jobId } = binding;
     return {
