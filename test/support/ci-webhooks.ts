@@ -1,0 +1,117 @@
+// CI platforms pointed at the running service as their users would point them: a repository
+// webhook made through GitHub's REST API, a project hook through GitLab's, and runs or pipelines
+// started on the stand-ins with each job's own OIDC token.
+import { Gitlab } from '@gitbeaker/rest';
+import { Octokit } from '@octokit/rest';
+import { expect } from 'vitest';
+import type { StandIns } from '../../sandbox/stand-ins.ts';
+
+export const GITHUB_WEBHOOK_SECRET = 'e2e github webhook secret';
+export const GITLAB_WEBHOOK_TOKEN = 'e2e-gitlab-webhook-token';
+
+/** The service's environment for these secrets, keyed by the sandbox's host ids. */
+export const WEBHOOK_SECRETS_ENV = {
+  DEPLOYKEY_WEBHOOK_GITHUB_SECRET: GITHUB_WEBHOOK_SECRET,
+  DEPLOYKEY_WEBHOOK_GITLAB_SECRET: GITLAB_WEBHOOK_TOKEN,
+};
+
+export interface StartedJob {
+  /** The run (GitHub) or pipeline (GitLab) id. */
+  runId: number;
+  jobId: number;
+  /** The OIDC token the job would get, audience `deploykey-rotator`. */
+  idToken: string;
+}
+
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+export const githubApi = (standIns: StandIns) =>
+  new Octokit({ baseUrl: standIns.github.api.url, auth: standIns.github.token, log: quiet });
+
+export const gitlabApi = (standIns: StandIns) =>
+  new Gitlab({ host: new URL(standIns.gitlab.api.url).origin, token: standIns.gitlab.token });
+
+/** Settings → Webhooks → Add webhook on the repository: JSON, a secret, Workflow jobs and runs. */
+export async function addGithubHook(
+  standIns: StandIns,
+  serviceUrl: string,
+  repository: string,
+  secret = GITHUB_WEBHOOK_SECRET,
+) {
+  const [owner, repo] = repository.split('/') as [string, string];
+  const { data } = await githubApi(standIns).rest.repos.createWebhook({
+    owner,
+    repo,
+    config: { url: `${serviceUrl}/v1/webhooks/github/github`, content_type: 'json', secret },
+    events: ['workflow_job', 'workflow_run'],
+  });
+  return data.id;
+}
+
+/** Settings → Webhooks on the project: the secret token, Job events and Pipeline events only. */
+export async function addGitlabHook(
+  standIns: StandIns,
+  serviceUrl: string,
+  project: string,
+  token = GITLAB_WEBHOOK_TOKEN,
+) {
+  const hook = await gitlabApi(standIns).ProjectHooks.add(
+    project,
+    `${serviceUrl}/v1/webhooks/gitlab/gitlab`,
+    {
+      token,
+      jobEvents: true,
+      pipelineEvents: true,
+      pushEvents: false,
+    },
+  );
+  return hook.id;
+}
+
+async function sandboxPost(origin: string, path: string, body: unknown) {
+  const response = await fetch(`${origin}/_sandbox/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  expect(response.status, text).toBeLessThan(300);
+  return JSON.parse(text) as {
+    run?: { id: number };
+    pipeline?: { id: number };
+    jobs: { id: number }[];
+    id_tokens: Record<string, string>;
+  };
+}
+
+/** A workflow run with `jobs` in progress, each with its OIDC token. */
+export async function startGithubRun(standIns: StandIns, repository: string, jobs = ['train']) {
+  const started = await sandboxPost(standIns.github.api.url, 'actions/runs', { repository, jobs });
+  return started.jobs.map(
+    (job): StartedJob => ({ runId: started.run!.id, jobId: job.id, idToken: started.id_tokens[job.id]! }),
+  );
+}
+
+/** A pipeline with `jobs` running, each with its OIDC token. */
+export async function startGitlabPipeline(standIns: StandIns, project: string, jobs = ['train']) {
+  const origin = new URL(standIns.gitlab.api.url).origin;
+  const started = await sandboxPost(origin, 'ci/pipelines', { project, jobs });
+  return started.jobs.map(
+    (job): StartedJob => ({
+      runId: started.pipeline!.id,
+      jobId: job.id,
+      idToken: started.id_tokens[job.id]!,
+    }),
+  );
+}
+
+/** Ends a GitLab job as its runner would report it (there is no public API for a failure). */
+export async function endGitlabJob(standIns: StandIns, jobId: number, how: 'failed' | 'time-out') {
+  const origin = new URL(standIns.gitlab.api.url).origin;
+  const path = how === 'time-out' ? `ci/jobs/${jobId}/time-out` : `ci/jobs/${jobId}/finish`;
+  await sandboxPost(
+    origin,
+    path,
+    how === 'failed' ? { status: 'failed', failure_reason: 'script_failure' } : {},
+  );
+}
