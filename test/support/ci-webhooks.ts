@@ -115,3 +115,77 @@ export async function endGitlabJob(standIns: StandIns, jobId: number, how: 'fail
     how === 'failed' ? { status: 'failed', failure_reason: 'script_failure' } : {},
   );
 }
+
+/** A hook's deliveries as the platform's API lists them, each with the service's answer. */
+export interface DeliveryAnswer {
+  /** GitHub's delivery id (for redelivery) or GitLab's hook log id (for resend). */
+  id: number;
+  event: string;
+  statusCode: number | null;
+  answer: string;
+}
+
+/** `GET /repos/{o}/{r}/hooks/{id}/deliveries` and each delivery's detail, oldest first. */
+export async function githubDeliveries(standIns: StandIns, repository: string, hookId: number) {
+  const [owner, repo] = repository.split('/') as [string, string];
+  const octokit = githubApi(standIns);
+  const { data } = await octokit.rest.repos.listWebhookDeliveries({
+    owner,
+    repo,
+    hook_id: hookId,
+    per_page: 100,
+  });
+  const answers: (DeliveryAnswer & {
+    guid: string;
+    action: string | null;
+    redelivery: boolean;
+    runId: number | undefined;
+  })[] = [];
+  for (const item of data.reverse()) {
+    const detail = await octokit.rest.repos.getWebhookDelivery({
+      owner,
+      repo,
+      hook_id: hookId,
+      delivery_id: item.id,
+    });
+    const payload = detail.data.response.payload;
+    const sent = (detail.data.request.payload ?? {}) as {
+      workflow_run?: { id: number };
+      workflow_job?: { run_id: number };
+    };
+    answers.push({
+      runId: sent.workflow_run?.id ?? sent.workflow_job?.run_id,
+      id: item.id,
+      guid: item.guid,
+      event: item.event,
+      action: item.action,
+      redelivery: item.redelivery,
+      statusCode: item.status_code || null,
+      answer: typeof payload === 'string' ? payload : '',
+    });
+  }
+  return answers;
+}
+
+/** `GET /projects/:id/hooks/:hook_id/events`, oldest first. */
+export async function gitlabHookEvents(standIns: StandIns, project: string, hookId: number) {
+  const url = `${standIns.gitlab.api.url}/projects/${encodeURIComponent(project)}/hooks/${hookId}/events`;
+  const response = await fetch(url, { headers: { 'PRIVATE-TOKEN': standIns.gitlab.token } });
+  expect(response.status).toBe(200);
+  const logs = (await response.json()) as {
+    id: number;
+    request_headers: Record<string, string>;
+    request_data: { object_kind: string; build_id?: number; object_attributes?: { id: number } };
+    response_status: string;
+    response_body: string;
+  }[];
+  return logs
+    .map((log) => ({
+      id: log.id,
+      event: log.request_headers['X-Gitlab-Event'] ?? '',
+      data: log.request_data,
+      statusCode: /^\d+$/.test(log.response_status) ? Number(log.response_status) : null,
+      answer: log.response_body,
+    }))
+    .sort((a, b) => a.id - b.id);
+}
