@@ -4,12 +4,13 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sandboxAuthConfig } from '../../sandbox/stand-ins.ts';
 import {
-  addGithubHook,
-  addGitlabHook,
   endGitlabJob,
+  GITHUB_WEBHOOK_SECRET,
+  GITLAB_WEBHOOK_TOKEN,
   githubApi,
   type StartedJob,
   startGithubRun,
@@ -17,6 +18,7 @@ import {
   WEBHOOK_SECRETS_ENV,
 } from '../support/ci-webhooks.ts';
 import { gitSshCommand, runGit, writeClientKey, writeKnownHosts } from '../support/git-client.ts';
+import { runProcess } from '../support/process.ts';
 import {
   auditDetails,
   hostHasKey,
@@ -29,6 +31,7 @@ import { eventually, type Harness, startHarness } from '../support/service-harne
 vi.setConfig({ testTimeout: 60_000 });
 
 const REVOKED_WITHIN_MS = 2_000;
+const EXAMPLES = fileURLToPath(new URL('../../examples/webhooks/', import.meta.url));
 let harness: Harness;
 let root: string;
 
@@ -38,8 +41,28 @@ beforeAll(async () => {
     overrides: { env: WEBHOOK_SECRETS_ENV },
   });
   root = await mkdtemp(join(tmpdir(), 'webhook-e2e-'));
-  await addGithubHook(harness.standIns, harness.service.url, 'acme/models');
-  await addGitlabHook(harness.standIns, harness.service.url, 'acme/models');
+  // As the README says: examples/webhooks/ makes the organisation's and the group's hooks.
+  const { github, gitlab } = harness.standIns;
+  const common = { PATH: process.env.PATH ?? '', DEPLOYKEY_URL: harness.service.url };
+  const made = await Promise.all([
+    runProcess('sh', [join(EXAMPLES, 'github-webhook.sh'), 'acme'], {
+      env: {
+        ...common,
+        GITHUB_API_URL: github.api.url,
+        GITHUB_TOKEN: github.token,
+        DEPLOYKEY_WEBHOOK_SECRET: GITHUB_WEBHOOK_SECRET,
+      },
+    }),
+    runProcess('sh', [join(EXAMPLES, 'gitlab-webhook.sh'), 'group', 'acme'], {
+      env: {
+        ...common,
+        GITLAB_URL: new URL(gitlab.api.url).origin,
+        GITLAB_TOKEN: gitlab.token,
+        DEPLOYKEY_WEBHOOK_SECRET: GITLAB_WEBHOOK_TOKEN,
+      },
+    }),
+  ]);
+  for (const script of made) expect(script.code, script.output).toBe(0);
 });
 afterAll(async () => {
   await harness?.close();
