@@ -127,7 +127,9 @@ async function expectEndedByWebhook(key: IssuedKey, conclusion: string) {
 describe('revocation without complete, end to end', () => {
   it('a GitHub Actions run cancelled through the REST API takes its key with it', async () => {
     const [job] = await startGithubRun(harness.standIns, 'acme/models');
+    const [otherRun] = await startGithubRun(harness.standIns, 'acme/models');
     const ci = await issueAndClone('github', job!);
+    const bystander = await issueAndClone('github', otherRun!);
     expect(ci.key.binding).toMatchObject({
       kind: 'github-actions',
       repository: 'acme/models',
@@ -146,6 +148,9 @@ describe('revocation without complete, end to end', () => {
     expect(await msUntilGone(ci.key, since)).toBeLessThanOrEqual(REVOKED_WITHIN_MS);
     await expectCloneRefused(ci, since);
     await expectEndedByWebhook(ci.key, 'cancelled');
+    // Another run of the same workflow and repository goes on, and so does its key.
+    expect(hostHasKey(harness, bystander.key)).toBe(true);
+    expect(await vaultMetadataStatus(harness, bystander.key)).toBe(200);
   });
 
   for (const how of ['failed', 'time-out'] as const) {
