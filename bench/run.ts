@@ -15,6 +15,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'audit-export.bench.ts', args: quick ? ['--events', '5000'] : [] },
   { file: 'burst.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'ci-sweep.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'webhook.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {
@@ -42,7 +43,7 @@ async function runHere(file: string, args: string[]): Promise<number> {
 }
 
 const order = quick
-  ? [BENCHMARKS[2]!, BENCHMARKS[0]!, BENCHMARKS[1]!, BENCHMARKS[3]!, BENCHMARKS[4]!]
+  ? [BENCHMARKS[2]!, BENCHMARKS[0]!, BENCHMARKS[1]!, BENCHMARKS[3]!, BENCHMARKS[4]!, BENCHMARKS[5]!]
   : BENCHMARKS;
 const started = performance.now();
 const failed: string[] = [];

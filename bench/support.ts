@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../sandbox/stand-ins.ts';
+import type { ContainerOverrides } from '../src/container.ts';
 import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
 import { ownerScope } from '../src/keys/ownership.ts';
@@ -165,11 +166,18 @@ export async function startBenchService(
     fileConfig?: Record<string, unknown> | ((standIns: StandIns) => Record<string, unknown>);
     worker?: boolean;
     repositories?: string[];
+    /** Webhook deliveries each CI stand-in sends at once. */
+    deliveryConcurrency?: number;
+    /** What the in-process service gets beyond its config file (e.g. webhook secrets in `env`). */
+    overrides?: ContainerOverrides;
   } = {},
 ): Promise<BenchService> {
   const database = await createTestDatabase();
   const redis = createTestRedisPrefix();
-  const standIns = await startStandIns(options.repositories ? { repositories: options.repositories } : {});
+  const standIns = await startStandIns({
+    ...(options.repositories ? { repositories: options.repositories } : {}),
+    ...(options.deliveryConcurrency ? { deliveryConcurrency: options.deliveryConcurrency } : {}),
+  });
   const fileConfig = {
     policy: [
       {
@@ -196,6 +204,7 @@ export async function startBenchService(
       apiPort: 0,
       logger: createLogger('info', discard()),
       ...(options.worker === undefined ? {} : { worker: options.worker }),
+      ...(options.overrides ? { overrides: options.overrides } : {}),
       fileConfig,
       callers: [
         { name: 'bench-ci', role: 'issuer' },

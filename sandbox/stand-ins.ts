@@ -59,6 +59,8 @@ export interface StandInsOptions {
   repositories?: string[];
   /** Also serve GitHub, GitLab and Vault over HTTPS, with a CA made for this run. */
   tls?: boolean;
+  /** Webhook deliveries GitHub and GitLab each send at once (default 4). */
+  deliveryConcurrency?: number;
 }
 
 async function sandboxTls(dataDir: string) {
@@ -111,6 +113,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       sshHostKeys: () => [githubSsh.hostPublicKey],
       sshCloneUrl: (path) => githubSsh.cloneUrl(path),
       mintIdToken: (claims) => oidc.mint('github-actions', claims),
+      deliveryConcurrency: options.deliveryConcurrency,
       ...https,
     });
     closers.push(() => github.close());
@@ -122,6 +125,7 @@ export async function startStandIns(options: StandInsOptions = {}): Promise<Stan
       tokens: [gitlabToken],
       sshCloneUrl: (path) => gitlabSsh.cloneUrl(path),
       mintIdToken: (claims) => oidc.mint('gitlab-ci', claims),
+      deliveryConcurrency: options.deliveryConcurrency,
       ...https,
     });
     closers.push(() => gitlab.close());
@@ -254,7 +258,7 @@ export function sandboxAuthConfig(standIns: StandIns) {
 }
 
 // The stand-ins limit nothing unless a test sets a limit, so the service's budget is no limit either.
-const STAND_IN_WRITES = {
+export const STAND_IN_WRITES = {
   concurrency: 32,
   minIntervalMs: 0,
   requestsPerMinute: 600_000,

@@ -43,6 +43,8 @@ export interface GithubStandInOptions {
   installationTokenTtlSeconds?: number;
   /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
   mintIdToken?: IdTokenMinter;
+  /** Webhook deliveries in flight at once (default 4); the real platforms send from many workers. */
+  deliveryConcurrency?: number;
 }
 
 export interface SeenRequest {
@@ -181,7 +183,9 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
   // Hooks and runs name the stand-in's own address in their bodies, known once it listens.
   let origin = '';
   const origins = () => ({ api: origin, web: origin });
-  const deliveries = createWebhookDispatcher();
+  const deliveries = createWebhookDispatcher(
+    opts.deliveryConcurrency === undefined ? {} : { concurrency: opts.deliveryConcurrency },
+  );
   registerDeliveryFaults(app, deliveries);
   const hooks = registerGithubHooks(app, { state: opts.state, dispatcher: deliveries, origins });
   const actions = registerGithubActions(app, {

@@ -8,7 +8,7 @@ import type { WebhookDispatcher } from '../shared/webhook-dispatcher.ts';
 import { namespaceOf, stableId } from './ci-bodies.ts';
 import { coerceInteger } from './deploy-keys.ts';
 import { alertStatus, createGitlabDeliverer, type GitlabHook, hookLogBody } from './hook-deliveries.ts';
-import { paginate } from './pagination.ts';
+import { pageOf } from './routes.ts';
 
 const API = '/api/v4';
 const EVENT_FLAGS = [
@@ -141,10 +141,7 @@ export function registerGitlabHooks(
       const scope = resolve(kind, request, reply);
       if (!scope) return reply;
       const mine = [...hooks.values()].filter((hook) => sameScope(hook.scope, scope));
-      const page = paginate(mine, {
-        baseUrl: `${deps.origin()}${request.url.split('?')[0]}`,
-        params: { id: request.params.id },
-      });
+      const page = pageOf(deps.origin(), request, mine, { id: request.params.id });
       if ('error' in page) return reply.code(400).send({ error: page.error });
       return reply.headers(page.headers).send(page.items.map(hookBody));
     });
@@ -215,9 +212,9 @@ export function registerGitlabHooks(
       const scope = resolve(kind, request, reply);
       const hook = scope && findHook(scope, request.params.hook_id, reply);
       if (!hook) return reply;
-      const page = paginate(deliverer.logs(hook.id), {
-        baseUrl: `${deps.origin()}${request.url.split('?')[0]}`,
-        params: { id: request.params.id, hook_id: String(hook.id) },
+      const page = pageOf(deps.origin(), request, deliverer.logs(hook.id), {
+        id: request.params.id,
+        hook_id: String(hook.id),
       });
       if ('error' in page) return reply.code(400).send({ error: page.error });
       return reply.headers(page.headers).send(page.items.map((log) => hookLogBody(hook, log)));

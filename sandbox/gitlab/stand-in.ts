@@ -33,6 +33,8 @@ export interface GitlabStandInOptions {
   port?: number;
   /** Mints the id token a CI job would get; pipelines made on the stand-in come with one per job. */
   mintIdToken?: IdTokenMinter;
+  /** Webhook deliveries in flight at once (default 4); the real platforms send from many workers. */
+  deliveryConcurrency?: number;
 }
 
 export interface GitlabStandIn {
@@ -145,7 +147,9 @@ export async function startGitlabStandIn(opts: GitlabStandInOptions): Promise<Gi
 
   // Hooks and pipelines name the stand-in's own address in their bodies, known once it listens.
   let origin = '';
-  const deliveries = createWebhookDispatcher();
+  const deliveries = createWebhookDispatcher(
+    opts.deliveryConcurrency === undefined ? {} : { concurrency: opts.deliveryConcurrency },
+  );
   registerDeliveryFaults(app, deliveries);
   const hooks = registerGitlabHooks(app, {
     state,

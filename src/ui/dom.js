@@ -21,6 +21,14 @@
  * @property {string | null} [fingerprint]
  * @property {string} [cloneUrl]
  * @property {{ mount: string, path: string } | null} [vault]
+ * @property {KeyBinding | null} [binding]
+ */
+
+/**
+ * The platform job whose end revokes the key, as `GET /v1/keys/:id` shows it.
+ * @typedef {{ kind: 'github-actions', host: string, repository: string, runId: string, runAttempt: string, checkRunId?: string }
+ *   | { kind: 'gitlab-ci', host: string, project: string, jobId: string, pipelineId: string }
+ *   | { kind: 'kubernetes-job' | 'kubernetes-pod', namespace: string, name: string, uid: string }} KeyBinding
  */
 
 /** @param {string} id @returns {HTMLElement} */

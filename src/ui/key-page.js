@@ -43,6 +43,26 @@ function text(value, className = '') {
   return value ? el('span', { class: className }, String(value)) : null;
 }
 
+/**
+ * The job the key follows, in the platform's own words, or null for a key bound to nothing.
+ * @param {import('./dom.js').KeyBinding | null | undefined} binding
+ */
+function bindingText(binding) {
+  if (!binding) return null;
+  switch (binding.kind) {
+    case 'github-actions': {
+      const job = binding.checkRunId ? ` · job ${binding.checkRunId}` : '';
+      return `GitHub Actions (${binding.host}) · ${binding.repository} · run ${binding.runId} attempt ${binding.runAttempt}${job}`;
+    }
+    case 'gitlab-ci':
+      return `GitLab CI (${binding.host}) · ${binding.project} · job ${binding.jobId} · pipeline ${binding.pipelineId}`;
+    case 'kubernetes-job':
+      return `Kubernetes Job ${binding.namespace}/${binding.name}`;
+    case 'kubernetes-pod':
+      return `Kubernetes pod ${binding.namespace}/${binding.name}`;
+  }
+}
+
 /** @param {KeyView} key @param {string | undefined} requestedBy */
 function factsOf(key, requestedBy) {
   const vault = key.vault ? `${key.vault.mount}/${key.vault.path}` : '';
@@ -51,6 +71,7 @@ function factsOf(key, requestedBy) {
     ...fact('Repository', el('span', { class: 'strong' }, key.repository)),
     ...fact('Provider', key.provider),
     ...fact('Job', el('span', { class: 'mono' }, key.jobId)),
+    ...fact('Bound to', ...[text(bindingText(key.binding), 'wrap binding')].filter(Boolean)),
     ...fact('Requested by', ...[text(requestedBy, 'mono wrap')].filter(Boolean)),
     ...fact('Delivery', key.delivery),
     ...fact('Created', timeEl(key.createdAt), ' UTC'),

@@ -2,6 +2,8 @@
 // service: an auditor signs in, filters, follows a key to its audit timeline by keyboard, exports it.
 import { mkdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { SANDBOX_POLICY, sandboxAuthConfig } from '../../sandbox/stand-ins.ts';
+import { startGithubRun } from '../support/ci-webhooks.ts';
 import {
   ARTIFACTS,
   type ConsoleBrowser,
@@ -11,14 +13,21 @@ import {
   text,
   visible,
 } from '../support/console-browser.ts';
-import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
+import { eventually, type Harness, startHarness, TEST_CALLERS_RULE } from '../support/service-harness.ts';
 
 let harness: Harness;
 let browser: ConsoleBrowser;
 
 beforeAll(async () => {
   [harness, browser] = await Promise.all([
-    startHarness({ fileConfig: { audit: { checkpointPeriodSeconds: 1 } } }),
+    startHarness({
+      // The test tokens, and GitHub Actions jobs with their OIDC tokens, whose keys carry a binding.
+      fileConfig: (standIns) => ({
+        audit: { checkpointPeriodSeconds: 1 },
+        auth: sandboxAuthConfig(standIns).auth,
+        policy: [TEST_CALLERS_RULE, ...SANDBOX_POLICY],
+      }),
+    }),
     launchConsoleBrowser(),
   ]);
   await mkdir(ARTIFACTS, { recursive: true });
@@ -111,6 +120,7 @@ it('lets an auditor filter keys, open a revoked key by keyboard and see its whol
   expect(actions.filter((action) => lifecycle.includes(action))).toEqual(lifecycle);
   expect(await text(page, '#key-heading')).toContain('acme/models');
   const facts = await text(page, '#key-facts');
+  expect(await text(page, '#key-facts dt:text-is("Bound to") + dd')).toBe('—');
   expect(facts).toContain('Revoked');
   expect(facts).toContain('token:ci');
   expect(facts).toContain(modelsKey);
@@ -155,6 +165,31 @@ it('lets an auditor filter keys, open a revoked key by keyboard and see its whol
       "(() => { try { document.body.innerHTML = '<img src=x>'; return 'allowed'; } catch (e) { return e.name; } })()",
     ),
   ).toBe('TypeError');
+});
+
+it("shows on a CI job's key the run and job whose end revokes it", async () => {
+  const [job] = await startGithubRun(harness.standIns, 'acme/models');
+  const issued = await harness.api('POST', '/v1/keys', {
+    token: job!.idToken,
+    body: { provider: 'github', repository: 'acme/models', jobId: 'ui-bound-1', ttlSeconds: 600 },
+  });
+  expect(issued.status, issued.text).toBe(201);
+
+  const { page, errors } = await openConsole();
+  await signIn(page, harness.tokens.auditor!);
+  await eventually(async () => (await rowTexts(page)).some((row) => row.includes('ui-bound-1')), {
+    what: 'the bound key in the table',
+  });
+  await page.locator(`#keys-body tr[data-id="${issued.body.id}"]`).click();
+  const bound = page.locator('#key-facts dt:text-is("Bound to") + dd');
+  await eventually(async () => (await bound.count()) === 1 && (await bound.textContent()) !== '—', {
+    what: 'the binding on the key page',
+  });
+  expect(await bound.textContent()).toBe(
+    `GitHub Actions (github) · acme/models · run ${job!.runId} attempt 1 · job ${job!.jobId}`,
+  );
+  await page.screenshot({ path: `${ARTIFACTS}/ui-console-binding.png` });
+  expect(errors).toEqual([]);
 });
 
 it('flags a key that outlived its expiry and whose revoke keeps failing, live and not by colour alone', async () => {

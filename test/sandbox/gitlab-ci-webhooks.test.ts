@@ -301,6 +301,27 @@ describe('GitLab stand-in: failed deliveries, hook logs and resend', () => {
     const logs = await hookLogs(hook.id);
     expect(logs.map((log) => log.response_status)).toEqual(['internal error', 'internal error']);
   });
+
+  it('pages the hook log with page and per_page, as GitLab does', async () => {
+    const inbox = await receiver();
+    const hook = await projectHook(inbox.url, models, { pipelineEvents: false });
+    await newPipeline(['build', 'test']);
+    await gitlab.deliveries.idle();
+    const all = await hookLogs(hook.id);
+    expect(all).toHaveLength(4);
+    const pageOf = async (page: number) => {
+      const response = await fetch(
+        `${gitlab.url}/projects/${models}/hooks/${hook.id}/events?per_page=3&page=${page}`,
+        { headers: { 'PRIVATE-TOKEN': TOKEN } },
+      );
+      return {
+        next: response.headers.get('x-next-page'),
+        ids: ((await response.json()) as { id: number }[]).map((l) => l.id),
+      };
+    };
+    expect(await pageOf(1)).toEqual({ next: '2', ids: all.slice(0, 3).map((log) => log.id) });
+    expect(await pageOf(2)).toEqual({ next: '', ids: all.slice(3).map((log) => log.id) });
+  });
 });
 
 describe('GitLab stand-in: delivery faults', () => {

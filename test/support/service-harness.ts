@@ -37,6 +37,13 @@ export interface HarnessOptions {
   repositories?: string[];
 }
 
+/** The policy rule that lets the `ci` and `other-ci` API tokens ask for any key. */
+export const TEST_CALLERS_RULE = {
+  name: 'test-callers',
+  match: { issuer: 'api-token', token: '*ci' },
+  allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
+};
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase();
   const redis = createTestRedisPrefix();
@@ -50,13 +57,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     apiPort: 0,
     fileConfig: {
       reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 1 },
-      policy: [
-        {
-          name: 'test-callers',
-          match: { issuer: 'api-token', token: '*ci' },
-          allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
-        },
-      ],
+      policy: [TEST_CALLERS_RULE],
       rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
       ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
     },
