@@ -39,6 +39,11 @@ export interface GitHost {
   deleteDeployKey(repository: string, hostKeyId: string): Promise<'deleted' | 'already-gone'>;
   /** Every deploy key on the repository, across all pages. */
   listDeployKeys(repository: string): Promise<HostDeployKey[]>;
+  /**
+   * When the service's token on this host stops working (midnight UTC of GitLab's `expires_at`),
+   * null when it never expires; absent where the host cannot tell (GitHub Apps renew themselves).
+   */
+  credentialExpiry?(): Promise<Date | null>;
   /** known_hosts lines for this host's SSH endpoint, verified and cached. */
   knownHosts(): Promise<string[]>;
   cloneUrl(repository: string): string;

@@ -86,6 +86,10 @@ export function createGitlabTransport({ config, fetch }: TransportContext): Host
       };
     },
 
+    async credentialExpiry() {
+      return (await api.PersonalAccessTokens.show()).expires_at ?? null;
+    },
+
     answerOf(error): FailedAnswer | undefined {
       if (!(error instanceof GitbeakerRequestError) || !error.cause?.response) return undefined;
       const { response, description } = error.cause;

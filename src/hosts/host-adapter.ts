@@ -80,6 +80,19 @@ function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
   };
 }
 
+/** The token's expiry where the host type can tell it: a date, read as its midnight UTC. */
+function tokenExpiry(parts: HostParts) {
+  const { credentialExpiry } = parts.transport;
+  if (!credentialExpiry) return {};
+  const { read } = hostCalls(parts);
+  return {
+    credentialExpiry: async () => {
+      const date = await read('read the token’s expiry', credentialExpiry);
+      return date === null ? null : new Date(`${date}T00:00:00Z`);
+    },
+  };
+}
+
 function deployKeyOperations(parts: HostParts) {
   const { config, transport } = parts;
   const { read, write, checked } = hostCalls(parts);
@@ -181,12 +194,14 @@ export function createHostAdapter(
     timers: deps.timers,
     ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
   });
-  const { readMeta, ...operations } = deployKeyOperations({ config, transport, scheduler, deps, logger });
+  const parts = { config, transport, scheduler, deps, logger };
+  const { readMeta, ...operations } = deployKeyOperations(parts);
 
   return {
     id: config.id,
     type: config.type,
     ...operations,
+    ...tokenExpiry(parts),
     checkCapacity(caller: string) {
       const refused = scheduler.refusal({ kind: 'issue', caller });
       if (refused) throw refused;

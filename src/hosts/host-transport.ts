@@ -48,6 +48,11 @@ export interface HostTransport {
   deleteKey(repository: string, hostKeyId: string): Promise<void>;
   /** One page of the repository's deploy keys, pages counted from 1. */
   listPage(repository: string, page: number): Promise<DeployKeyPage>;
+  /**
+   * When the service's own token stops working (GitLab's `GET /personal_access_tokens/self`):
+   * its `expires_at` date (`YYYY-MM-DD`), or null for a token that never expires.
+   */
+  credentialExpiry?(): Promise<string | null>;
   /** GitHub's `GET /meta`; a host type that publishes no SSH host keys through its API has none. */
   fetchMeta?: () => Promise<GithubMeta>;
   /** Status, headers and message of a failed request in the library's error; undefined when no answer came. */
