@@ -3,7 +3,7 @@
 // revoked, with the service logged in to Vault by AppRole (then by JWT) and acting as the GitHub
 // App, every row in Postgres, every key under the run's Redis prefix, every log line, the /metrics
 // page and every error body are searched for key material and credentials.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import vault from 'node-vault';
@@ -11,7 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StandIns } from '../../sandbox/stand-ins.ts';
 import { setUpVaultLogin } from '../chaos/vault-login.ts';
 import { expectProblem, type Provider, readVaultPrivateKey, vaultClient } from '../support/issue-checks.ts';
-import { dumpPostgres, dumpRedis, findLeaks, type Needle, needlesOf } from '../support/leak-scan.ts';
+import {
+  dumpPostgres,
+  dumpRedis,
+  findLeaks,
+  type Needle,
+  needlesOf,
+  recordInstallationTokens,
+  serviceCredentialNeedles,
+} from '../support/leak-scan.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
 import { eventually, startHarness } from '../support/service-harness.ts';
 
@@ -23,14 +31,7 @@ const DELIVERIES = ['response', 'vault', 'wrapped'] as const;
 /** A service on fresh stand-ins that counts every error body it answers and every installation token minted. */
 async function scannedHarness(fileConfig: (standIns: StandIns) => Promise<Record<string, unknown>>) {
   const harness = await startHarness({ fileConfig });
-  const installationTokens: string[] = [];
-  const { apps } = harness.standIns.github.api;
-  const mint = apps.mintToken.bind(apps);
-  apps.mintToken = (installation, request) => {
-    const minted = mint(installation, request);
-    if ('token' in minted) installationTokens.push(minted.token.token);
-    return minted;
-  };
+  const installationTokens = recordInstallationTokens(harness.standIns.github.api);
   const errorBodies: string[] = [];
   const call = harness.api.bind(harness);
   harness.api = async (...args) => {
@@ -45,19 +46,12 @@ type Scanned = Awaited<ReturnType<typeof scannedHarness>>;
 
 /** The service's own credentials, as the stand-ins saw them. */
 function credentialNeedles({ harness, installationTokens }: Scanned): Needle[] {
-  const { github, gitlab, vault } = harness.standIns;
-  const loginTokens = vault.auth.loginTokens();
-  expect(loginTokens.length, 'the service logged in to Vault').toBeGreaterThan(0);
+  const { github, vault } = harness.standIns;
+  expect(vault.auth.loginTokens().length, 'the service logged in to Vault').toBeGreaterThan(0);
   expect(github.api.appJwtsSeen.length, 'the service signed App JWTs').toBeGreaterThan(0);
   expect(installationTokens.length, 'the service acted as the GitHub App').toBeGreaterThan(0);
   return [
-    ...loginTokens.flatMap((token, i) => needlesOf(`Vault login token ${i}`, token)),
-    ...needlesOf('GitHub App private key', readFileSync(github.app.privateKeyPath, 'utf8')),
-    ...github.api.appJwtsSeen.flatMap((jwt, i) => needlesOf(`App JWT ${i}`, jwt)),
-    ...installationTokens.flatMap((token, i) => needlesOf(`installation token ${i}`, token)),
-    ...needlesOf('GitHub token', github.token),
-    ...needlesOf('GitLab token', gitlab.token),
-    ...needlesOf('Vault root token', vault.token),
+    ...serviceCredentialNeedles(harness.standIns, installationTokens),
     ...Object.entries(harness.tokens).flatMap(([name, token]) => needlesOf(`API token ${name}`, token)),
     { what: 'OpenSSH key magic', value: OPENSSH_KEY_MAGIC },
     { what: 'PEM armour', value: 'PRIVATE KEY-----' },

@@ -2,7 +2,10 @@
 // whole and by the parts that identify it on their own, so a PEM re-wrapped or escaped into a JSON
 // log line, or a JWT cut after its signature, is still found.
 import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import type { GithubStandIn } from '../../sandbox/github/stand-in.ts';
+import type { StandIns } from '../../sandbox/stand-ins.ts';
 
 export interface Needle {
   what: string;
@@ -39,6 +42,36 @@ export function findLeaks(places: Record<string, string>, needles: Needle[]): st
     for (const needle of needles) if (text.includes(needle.value)) found.add(`${needle.what} in ${where}`);
   }
   return [...found];
+}
+
+/** Collects every installation token the GitHub stand-in mints from now on. */
+export function recordInstallationTokens(github: GithubStandIn): string[] {
+  const minted: string[] = [];
+  const { apps } = github;
+  const mint = apps.mintToken.bind(apps);
+  apps.mintToken = (installation, request) => {
+    const result = mint(installation, request);
+    if ('token' in result) minted.push(result.token.token);
+    return result;
+  };
+  return minted;
+}
+
+/**
+ * The service's own credentials as the stand-ins handed them out or saw them: Vault tokens from
+ * logins and renewals, the App's private key, its JWTs and installation tokens, the host tokens.
+ */
+export function serviceCredentialNeedles(standIns: StandIns, installationTokens: string[]): Needle[] {
+  const { github, gitlab, vault } = standIns;
+  return [
+    ...vault.auth.loginTokens().flatMap((token, i) => needlesOf(`Vault login token ${i}`, token)),
+    ...needlesOf('GitHub App private key', readFileSync(github.app.privateKeyPath, 'utf8')),
+    ...github.api.appJwtsSeen.flatMap((jwt, i) => needlesOf(`App JWT ${i}`, jwt)),
+    ...installationTokens.flatMap((token, i) => needlesOf(`installation token ${i}`, token)),
+    ...needlesOf('GitHub token', github.token),
+    ...needlesOf('GitLab token', gitlab.token),
+    ...needlesOf('Vault root token', vault.token),
+  ];
 }
 
 /** Every row of every table: pg_dump when the client is installed, else each table read as text. */
