@@ -227,7 +227,7 @@ export function createContainer(
     }),
     async connect() {
       await serviceVault.start();
-      credentialExpiry.start();
+      await credentialExpiry.start();
       await redisReady(redis, 5_000).catch((error: Error) =>
         logger.warn({ err: error.message }, 'Redis is not reachable yet; keys cannot be issued until it is'),
       );

@@ -12,6 +12,8 @@ import { type GitHost, HostError } from './git-host.ts';
 import { expiryWarningDays } from './host-auth-config.ts';
 
 const DAY_SECONDS = 86_400;
+// Start-up waits this long at most for the first answers, so /readyz is right from the first probe.
+const FIRST_CHECK_WAIT_MS = 3_000;
 export const EXPIRY_CHECK_PERIOD_MS = 3_600_000;
 // After a refusal or an outage, look again soon: the pod should not stay unready an hour for a blip.
 export const EXPIRY_RETRY_MS = 60_000;
@@ -19,8 +21,11 @@ export const EXPIRY_RETRY_MS = 60_000;
 const CANNOT_TELL = new Set(['forbidden', 'not-found', 'invalid']);
 
 export interface CredentialExpiryWatch {
-  /** Checks every watched host now, then on its own schedule. */
-  start(): void;
+  /**
+   * Checks every watched host now, then on its own schedule; resolves once the first checks are
+   * done, or after a few seconds when a host is slow (they go on in the background).
+   */
+  start(): Promise<void>;
   stop(): void;
   /** Checks every watched host once; resolves when all answered or failed. */
   checkAll(): Promise<void>;
@@ -143,10 +148,15 @@ export function createCredentialExpiryWatch(options: CredentialExpiryOptions): C
   };
 
   return {
-    start() {
+    async start() {
       if (running) return;
       running = true;
-      for (const entry of watched) void loop(entry);
+      let stopWaiting = () => {};
+      const waited = new Promise<void>((resolve) => {
+        stopWaiting = options.timers.after(FIRST_CHECK_WAIT_MS, resolve);
+      });
+      await Promise.race([Promise.all(watched.map(loop)), waited]);
+      stopWaiting();
     },
     stop() {
       running = false;

@@ -121,7 +121,7 @@ describe('the expiry watch of the service’s GitLab tokens', () => {
     const warnings = (host: string) =>
       captured.lines.filter((line) => line.includes('"level":40') && line.includes(`"host":"${host}"`));
 
-    watch.start();
+    await watch.start();
     await eventually(async () => (await Promise.all(hostConfigs.map((c) => seconds(c.id)))).every(Boolean), {
       what: 'the first check of every host',
     });
