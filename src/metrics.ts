@@ -110,26 +110,6 @@ export function recordChainVerdict(metrics: Metrics, check: 'full' | 'tail', bad
   metrics.auditBadEvents.set({ check }, badEventCount);
 }
 
-/** A gauge whose value is read from the source of truth at scrape time. */
-export function registerCollectedGauge(
-  metrics: Metrics,
-  name: string,
-  help: string,
-  read: () => Promise<number>,
-): Gauge {
-  return new Gauge({
-    name,
-    help,
-    registers: [metrics.registry],
-    async collect() {
-      // A store that cannot answer keeps the last value: one failing gauge must not fail the scrape.
-      try {
-        this.set(await read());
-      } catch {}
-    },
-  });
-}
-
 /** The key and revoke-queue gauges, read from Postgres and Redis at scrape time. */
 export function registerKeyGauges(
   metrics: Metrics,
@@ -153,4 +133,24 @@ export function registerKeyGauges(
       return Object.values(counts).reduce((sum, n) => sum + n, 0);
     },
   );
+}
+
+/** A gauge whose value is read from the source of truth at scrape time. */
+export function registerCollectedGauge(
+  metrics: Metrics,
+  name: string,
+  help: string,
+  read: () => Promise<number>,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [metrics.registry],
+    async collect() {
+      // A store that cannot answer keeps the last value: one failing gauge must not fail the scrape.
+      try {
+        this.set(await read());
+      } catch {}
+    },
+  });
 }

@@ -24,6 +24,7 @@ import { retryingHostCalls } from './host-retry.ts';
 import { createHostScheduler, type HostBudget, type HostLane, type HostScheduler } from './host-scheduler.ts';
 import type { HostPace, HostTransport, HostTransportFactory } from './host-transport.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
+import { tokenExpiry } from './token-expiry.ts';
 
 // Longest a write waits for its turn unless configured: beyond it a caller is better told to retry.
 const MAX_QUEUE_SECONDS = 30;
@@ -76,19 +77,6 @@ function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
         throw new HostError(config.id, 'invalid', `"${repository}" is not ${transport.repositoryShape}`);
       }
       return repository;
-    },
-  };
-}
-
-/** The token's expiry where the host type can tell it: a date, read as its midnight UTC. */
-function tokenExpiry(parts: HostParts) {
-  const { credentialExpiry } = parts.transport;
-  if (!credentialExpiry) return {};
-  const { read } = hostCalls(parts);
-  return {
-    credentialExpiry: async () => {
-      const date = await read('read the token’s expiry', credentialExpiry);
-      return date === null ? null : new Date(`${date}T00:00:00Z`);
     },
   };
 }
@@ -194,14 +182,12 @@ export function createHostAdapter(
     timers: deps.timers,
     ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
   });
-  const parts = { config, transport, scheduler, deps, logger };
-  const { readMeta, ...operations } = deployKeyOperations(parts);
+  const { readMeta, ...operations } = deployKeyOperations({ config, transport, scheduler, deps, logger });
 
   return {
     id: config.id,
     type: config.type,
     ...operations,
-    ...tokenExpiry(parts),
     checkCapacity(caller: string) {
       const refused = scheduler.refusal({ kind: 'issue', caller });
       if (refused) throw refused;
@@ -211,5 +197,6 @@ export function createHostAdapter(
       now: () => deps.clock().getTime(),
     }),
     cloneUrl: (repository: string) => cloneUrlFor(config.sshUrl, repository),
+    ...tokenExpiry(config.id, transport, deps.clock),
   };
 }
