@@ -6,6 +6,8 @@ import type { Logger } from '../log.ts';
 import { toHostError } from './error-mapping.ts';
 import {
   type AddDeployKeyInput,
+  type CiJobQuery,
+  type CiJobStatus,
   type GitHost,
   type HostDeployKey,
   HostError,
@@ -65,6 +67,15 @@ function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
   return {
     read: <T>(operation: string, call: () => Promise<T>) =>
       retryingHostCalls(retry, attempt(operation, call), () => deps.timers.sleep(scheduler.heldForMs())),
+    // One request, no retry, nothing sent while the host asks us to wait: for periodic checks that
+    // are simply made again next time.
+    once: <T>(operation: string, call: () => Promise<T>): Promise<T> => {
+      const heldMs = scheduler.heldForMs();
+      if (heldMs <= 0) return attempt(operation, call)();
+      const retryAfterSeconds = Math.ceil(heldMs / 1000);
+      const message = `${config.id} asked us to wait ${retryAfterSeconds} s; not asked to ${operation}`;
+      return Promise.reject(new HostError(config.id, 'rate-limited', message, { retryAfterSeconds }));
+    },
     write: <T>(lane: HostLane, operation: string, call: () => Promise<T>) =>
       retryingHostCalls(
         retry,
@@ -156,6 +167,32 @@ function deployKeyOperations(parts: HostParts) {
   return { listDeployKeys, deleteDeployKey, addDeployKey, checkAccess, readMeta };
 }
 
+const isNotFound = (error: unknown) => error instanceof HostError && error.kind === 'not-found';
+
+function ciJobOperations(parts: HostParts) {
+  const { transport } = parts;
+  const { once, checked } = hostCalls(parts);
+  return async (query: CiJobQuery): Promise<CiJobStatus> => {
+    const { ciJobStatus, readRepository } = transport;
+    if (!ciJobStatus || !readRepository) return { state: 'unknown' };
+    const repository = checked(query.repository);
+    try {
+      return await once('read a CI job', () => ciJobStatus(query));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    // A 404 is a run deleted from the repository, or a repository our credentials cannot see: only
+    // the first says the job is over.
+    try {
+      await once('read the repository', () => readRepository(repository));
+    } catch (error) {
+      if (isNotFound(error)) return { state: 'unknown' };
+      throw error;
+    }
+    return { state: 'ended', conclusion: 'deleted' };
+  };
+}
+
 export function createHostAdapter(
   config: HostConfig,
   createTransport: HostTransportFactory,
@@ -182,12 +219,14 @@ export function createHostAdapter(
     timers: deps.timers,
     ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
   });
-  const { readMeta, ...operations } = deployKeyOperations({ config, transport, scheduler, deps, logger });
+  const parts = { config, transport, scheduler, deps, logger };
+  const { readMeta, ...operations } = deployKeyOperations(parts);
 
   return {
     id: config.id,
     type: config.type,
     ...operations,
+    ciJobStatus: ciJobOperations(parts),
     checkCapacity(caller: string) {
       const refused = scheduler.refusal({ kind: 'issue', caller });
       if (refused) throw refused;
