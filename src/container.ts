@@ -1,5 +1,5 @@
 // Composition root: every long-lived dependency is made here, once, and handed down explicitly.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   AUDIT_VERIFY_MAX_AGE_SECONDS,
   type AuditVerifier,
@@ -13,6 +13,7 @@ import { type Authenticator, createAuthenticator } from './auth/authenticator.ts
 import { createOidcVerifier } from './auth/oidc.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/database.ts';
+import { type CredentialExpiryWatch, createCredentialExpiryWatch } from './hosts/credential-expiry.ts';
 import { createHostRegistry, type HostRegistry } from './hosts/host-registry.ts';
 import { createRedisPacing } from './hosts/shared-pacing.ts';
 import { type Caller, SYSTEM_ACTOR } from './keys/caller.ts';
@@ -21,11 +22,12 @@ import { createKeyService, type KeyService } from './keys/key.service.ts';
 import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
 import { ownerIdentity } from './keys/ownership.ts';
 import type { Logger } from './log.ts';
-import { createMetrics, type Metrics, recordChainVerdict, registerCollectedGauge } from './metrics.ts';
+import { createMetrics, type Metrics, recordChainVerdict, registerKeyGauges } from './metrics.ts';
 import { createCiSweep } from './queue/ci-sweep.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
+import { createRedis, redisReady } from './redis-connection.ts';
 import { systemTimers } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
 import { createServiceVault } from './vault/service-vault.ts';
@@ -45,6 +47,8 @@ export interface Container {
   redis: Redis;
   metrics: Metrics;
   hosts: HostRegistry;
+  /** When the service's own host tokens expire (gauge, warning, readiness `host-token:<id>`). */
+  credentialExpiry: CredentialExpiryWatch;
   /** The one Vault client; the secret store and the audit checkpoints go through it. */
   vault: VaultClient;
   secrets: SecretStore;
@@ -71,33 +75,6 @@ export interface WorkerHandle {
   reconciler: Reconciler;
   /** Lets in-flight revokes finish, then stops. */
   stop(): Promise<void>;
-}
-
-export function createRedis(url: string, options: { forWorker?: boolean } = {}): Redis {
-  return new Redis(url, {
-    connectTimeout: 2_000,
-    // Fail fast instead of queueing commands while Redis is away: a key must never be handed out
-    // whose revoke job silently waits in memory. Workers block on Redis and need unlimited retries.
-    enableOfflineQueue: options.forWorker ?? false,
-    maxRetriesPerRequest: options.forWorker ? null : 1,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-  });
-}
-
-/** Resolves once Redis is connected, or rejects after `timeoutMs`; commands sent before fail fast. */
-export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.off('ready', onReady);
-      reject(new Error(`not connected (${redis.status})`));
-    }, timeoutMs);
-    const onReady = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    redis.once('ready', onReady);
-  });
 }
 
 export interface ContainerOverrides {
@@ -173,25 +150,22 @@ export function createContainer(
     },
   });
 
-  registerCollectedGauge(metrics, 'deploykey_keys_active', 'Keys currently active', () => keys.countActive());
-  registerCollectedGauge(metrics, 'deploykey_keys_overdue', 'Keys past expiry and not yet revoked', () =>
-    keys.countOverdue(clock()),
-  );
-  registerCollectedGauge(
+  registerKeyGauges(metrics, { keys, revokeQueue, clock });
+  const credentialExpiry = createCredentialExpiryWatch({
+    hostConfigs: config.hosts,
+    hosts,
     metrics,
-    'deploykey_revoke_queue_depth',
-    'Revoke jobs waiting, delayed or failed',
-    async () => {
-      const counts = await revokeQueue.depth().catch(() => ({}));
-      return Object.values(counts).reduce((sum, n) => sum + n, 0);
-    },
-  );
+    logger,
+    clock,
+    timers: systemTimers,
+  });
 
   const readiness: Record<string, ReadinessCheck> = {
     postgres: () => db.ping(),
     redis: () => redisReady(redis, 1_000).then(async () => void (await redis.ping())),
     vault: () => vault.health(),
     ...(config.vault.auth.method === 'token' ? {} : { 'vault-auth': async () => serviceVault.check() }),
+    ...credentialExpiry.readiness,
   };
 
   // audit wiring: checkpoints of the audit chain, anchored in Vault.
@@ -228,6 +202,7 @@ export function createContainer(
     redis,
     metrics,
     hosts,
+    credentialExpiry,
     vault,
     secrets,
     keys,
@@ -250,6 +225,7 @@ export function createContainer(
     }),
     async connect() {
       await serviceVault.start();
+      await credentialExpiry.start();
       await redisReady(redis, 5_000).catch((error: Error) =>
         logger.warn({ err: error.message }, 'Redis is not reachable yet; keys cannot be issued until it is'),
       );
@@ -295,6 +271,7 @@ export function createContainer(
     async close() {
       for (const handle of workerHandles.splice(0)) await handle.stop();
       serviceVault.stop();
+      credentialExpiry.stop();
       await revokeQueue.close().catch(() => {});
       redis.disconnect();
       await db.close();

@@ -110,6 +110,31 @@ export function recordChainVerdict(metrics: Metrics, check: 'full' | 'tail', bad
   metrics.auditBadEvents.set({ check }, badEventCount);
 }
 
+/** The key and revoke-queue gauges, read from Postgres and Redis at scrape time. */
+export function registerKeyGauges(
+  metrics: Metrics,
+  sources: {
+    keys: { countActive(): Promise<number>; countOverdue(now: Date): Promise<number> };
+    revokeQueue: { depth(): Promise<Record<string, number>> };
+    clock: () => Date;
+  },
+): void {
+  const { keys, revokeQueue, clock } = sources;
+  registerCollectedGauge(metrics, 'deploykey_keys_active', 'Keys currently active', () => keys.countActive());
+  registerCollectedGauge(metrics, 'deploykey_keys_overdue', 'Keys past expiry and not yet revoked', () =>
+    keys.countOverdue(clock()),
+  );
+  registerCollectedGauge(
+    metrics,
+    'deploykey_revoke_queue_depth',
+    'Revoke jobs waiting, delayed or failed',
+    async () => {
+      const counts = await revokeQueue.depth().catch(() => ({}));
+      return Object.values(counts).reduce((sum, n) => sum + n, 0);
+    },
+  );
+}
+
 /** A gauge whose value is read from the source of truth at scrape time. */
 export function registerCollectedGauge(
   metrics: Metrics,

@@ -40,6 +40,8 @@ const BAD_CREDENTIALS = { status: 401, message: 'Bad credentials' };
 
 export interface CredentialResolver {
   resolve(request: FastifyRequest): Resolution;
+  /** Every App JWT accepted so far, for tests that make sure a client never writes one down. */
+  appJwtsSeen: string[];
 }
 
 export function createCredentialResolver(deps: {
@@ -48,7 +50,9 @@ export function createCredentialResolver(deps: {
   now: () => number;
 }): CredentialResolver {
   const { apps, now } = deps;
+  const appJwtsSeen: string[] = [];
   return {
+    appJwtsSeen,
     resolve(request) {
       const header = request.headers.authorization;
       if (header === undefined) return { identity: null };
@@ -59,6 +63,7 @@ export function createCredentialResolver(deps: {
         const checked = checkAppJwt(credential, apps.findApp, now());
         if (!('app' in checked)) return checked;
         const { app } = checked;
+        if (!appJwtsSeen.includes(credential)) appJwtsSeen.push(credential);
         return { identity: { kind: 'app', app, rateKey: `app:${app.id}`, label: `app ID ${app.id}` } };
       }
 

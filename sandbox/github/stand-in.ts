@@ -64,6 +64,8 @@ export interface GithubStandIn {
   faults: FaultInjector;
   /** GitHub Apps: register them, install them on owners, set the installation token lifetime. */
   apps: AppRegistry;
+  /** Every App JWT the stand-in accepted, oldest first (for leak scans). */
+  appJwtsSeen: readonly string[];
   /** Workflow runs and jobs; every change is delivered to the subscribed hooks. */
   actions: ActionsState;
   /** The webhook deliveries, with their faults (drop, duplicate, reverse, hold). */
@@ -203,6 +205,7 @@ export async function startGithubStandIn(opts: GithubStandInOptions): Promise<Gi
     routes: served,
     faults,
     apps,
+    appJwtsSeen: credentials.appJwtsSeen,
     actions,
     deliveries,
     setRateLimit: (rateLimit) => limiter.configure(rateLimit),

@@ -13,6 +13,8 @@ export interface AuthControls {
   refuseRenewals(answer: { status?: number; errors?: string[] } | undefined): void;
   /** `unavailable`: logins answer 503; `drop`: their connection is closed unanswered; `undefined`: back up. */
   takeLoginDown(mode: LoginOutage | undefined): void;
+  /** Every token a login or renewal answered with, oldest first (for leak scans). */
+  loginTokens(): string[];
 }
 
 const LOGIN = /^\/v1\/auth\/[^?]+\/login(\?|$)/;
@@ -23,6 +25,7 @@ const UNAVAILABLE = ['local node not active but active cluster node not found'];
 export function registerAuthControls(app: FastifyInstance, tokens: TokenStore): AuthControls {
   let renewalFailure: { status: number; errors: string[] } | undefined;
   let loginOutage: LoginOutage | undefined;
+  const loginTokens = new Set<string>();
 
   app.addHook('onRequest', async (request, reply) => {
     if (loginOutage && LOGIN.test(request.url)) {
@@ -35,7 +38,16 @@ export function registerAuthControls(app: FastifyInstance, tokens: TokenStore): 
     }
   });
 
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode !== 200 || typeof payload !== 'string') return payload;
+    if (!LOGIN.test(request.url) && !RENEW.test(request.url)) return payload;
+    const token = (JSON.parse(payload) as { auth?: { client_token?: unknown } }).auth?.client_token;
+    if (typeof token === 'string') loginTokens.add(token);
+    return payload;
+  });
+
   const controls: AuthControls = {
+    loginTokens: () => [...loginTokens],
     revoke({ token, pathPrefix }) {
       const doomed = tokens
         .all()

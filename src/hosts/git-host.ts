@@ -59,6 +59,11 @@ export interface GitHost {
    * asking while the host has told us to wait; any failure leaves the job to be asked again later.
    */
   ciJobStatus(query: CiJobQuery): Promise<CiJobStatus>;
+  /**
+   * When the service's token on this host stops working (midnight UTC of GitLab's `expires_at`),
+   * null when it never expires; absent where the host cannot tell (GitHub Apps renew themselves).
+   */
+  credentialExpiry?(): Promise<Date | null>;
   /** known_hosts lines for this host's SSH endpoint, verified and cached. */
   knownHosts(): Promise<string[]>;
   cloneUrl(repository: string): string;

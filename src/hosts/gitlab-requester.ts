@@ -22,9 +22,15 @@ async function failedRequestError(request: Request, response: Response): Promise
   let description = content;
   if (response.headers.get('content-type')?.includes('application/json')) {
     try {
-      const output = JSON.parse(content) as { error?: unknown; message?: unknown } | null;
+      const output = JSON.parse(content) as {
+        error?: unknown;
+        error_description?: unknown;
+        message?: unknown;
+      } | null;
       const detail = output?.error ?? output?.message ?? '';
       description = typeof detail === 'string' ? detail : JSON.stringify(detail);
+      // An OAuth refusal (401 invalid_token) says why in `error_description`: expired or revoked.
+      if (typeof output?.error_description === 'string') description += `: ${output.error_description}`;
     } catch {
       description = content;
     }

@@ -97,6 +97,10 @@ export function createGitlabTransport({ config, fetch }: TransportContext): Host
       await api.Projects.show(project);
     },
 
+    async credentialExpiry() {
+      return (await api.PersonalAccessTokens.show()).expires_at ?? null;
+    },
+
     answerOf(error): FailedAnswer | undefined {
       if (!(error instanceof GitbeakerRequestError) || !error.cause?.response) return undefined;
       const { response, description } = error.cause;

@@ -26,6 +26,7 @@ import { retryingHostCalls } from './host-retry.ts';
 import { createHostScheduler, type HostBudget, type HostLane, type HostScheduler } from './host-scheduler.ts';
 import type { HostPace, HostTransport, HostTransportFactory } from './host-transport.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
+import { tokenExpiry } from './token-expiry.ts';
 
 // Longest a write waits for its turn unless configured: beyond it a caller is better told to retry.
 const MAX_QUEUE_SECONDS = 30;
@@ -235,5 +236,6 @@ export function createHostAdapter(
       now: () => deps.clock().getTime(),
     }),
     cloneUrl: (repository: string) => cloneUrlFor(config.sshUrl, repository),
+    ...tokenExpiry(config.id, transport, deps.clock),
   };
 }

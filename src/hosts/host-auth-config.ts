@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import Type, { type Static } from 'typebox';
 
+export const DEFAULT_EXPIRY_WARNING_DAYS = 14;
+
 const EnvName = Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' });
 const FilePath = Type.String({ minLength: 1 });
 
@@ -14,6 +16,13 @@ export const HostAuthSchema = Type.Union(
         type: Type.Literal('token'),
         tokenEnv: Type.Optional(EnvName),
         tokenFile: Type.Optional(FilePath),
+        expiryWarningDays: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 365,
+            description: `Warn this many days before the token expires (GitLab; default ${DEFAULT_EXPIRY_WARNING_DAYS})`,
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -102,6 +111,11 @@ export function resolveHostCredential(
     problems,
   );
   return { type: 'token', token };
+}
+
+/** How many days ahead of its token's expiry the host warns. */
+export function expiryWarningDays(host: { auth?: HostAuthSetting }): number {
+  return (host.auth?.type === 'token' && host.auth.expiryWarningDays) || DEFAULT_EXPIRY_WARNING_DAYS;
 }
 
 /**

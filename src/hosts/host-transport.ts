@@ -52,6 +52,11 @@ export interface HostTransport {
   ciJobStatus?(query: CiJobQuery): Promise<CiJobStatus>;
   /** Reads the repository, failing with the host's 404 when our credentials cannot see it. */
   readRepository?(repository: string): Promise<void>;
+  /**
+   * When the service's own token stops working (GitLab's `GET /personal_access_tokens/self`):
+   * its `expires_at` date (`YYYY-MM-DD`), or null for a token that never expires.
+   */
+  credentialExpiry?(): Promise<string | null>;
   /** GitHub's `GET /meta`; a host type that publishes no SSH host keys through its API has none. */
   fetchMeta?: () => Promise<GithubMeta>;
   /** Status, headers and message of a failed request in the library's error; undefined when no answer came. */

@@ -13,6 +13,7 @@ import { sandboxServiceEnv } from '../../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
 import { createApiTokens } from '../../src/auth/api-tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { needlesOf, recordInstallationTokens, serviceCredentialNeedles } from '../support/leak-scan.ts';
 import { createTestRedisPrefix } from '../support/redis.ts';
 import { type ChaosLog, clearStandInFaults, injectStandInFaults, runKiller } from './chaos-agent.ts';
 import { type Check, checkKeyInvariants, keyRows, unsettled } from './invariants.ts';
@@ -150,6 +151,8 @@ async function main(): Promise<number> {
       vaultAuth: { vaultTokensRevoked: 0, vaultLoginDownMs: 0 },
     };
     const privateKeys: string[] = [];
+    const errorBodies: string[] = [];
+    const installationTokens = recordInstallationTokens(standIns.github.api);
     injectStandInFaults(standIns);
     const chaosStarted = Date.now();
     const [traffic] = await Promise.all([
@@ -161,6 +164,7 @@ async function main(): Promise<number> {
         concurrency: profile.concurrency,
         random: createRandom(seed + 1),
         privateKeys,
+        errorBodies,
       }),
       runKiller({
         api,
@@ -193,6 +197,10 @@ async function main(): Promise<number> {
       ...(await checkKeyInvariants(database.pool, standIns)),
       await auditVerify(env),
     ];
+    const metrics = await fetch(`${apiUrl}/metrics`).then(
+      (response) => response.text(),
+      () => '',
+    );
     for (const service of processes) await service.stop();
     checks.push(
       ...(await scanForKeyMaterial({
@@ -200,8 +208,13 @@ async function main(): Promise<number> {
         redis,
         redisPrefix: prefix.prefix,
         logPaths: processes.map((service) => service.logPath),
+        metrics,
+        errorBodies,
         privateKeys,
-        credentials: [vaultLogin.secretId],
+        credentials: [
+          ...needlesOf('AppRole secret id', vaultLogin.secretId),
+          ...serviceCredentialNeedles(standIns, installationTokens),
+        ],
       })),
     );
     printSummary({

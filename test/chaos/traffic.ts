@@ -27,7 +27,11 @@ export interface TrafficOptions {
   random: Random;
   /** Private keys handed out in responses, for the scans. */
   privateKeys: string[];
+  /** Every error body received (the first few thousand), for the scans. */
+  errorBodies: string[];
 }
+
+const MAX_ERROR_BODIES = 5_000;
 
 interface Answer {
   status: number;
@@ -62,6 +66,8 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficStats>
       });
       const text = await response.text();
       stats.byStatus[response.status] = (stats.byStatus[response.status] ?? 0) + 1;
+      if (response.status >= 400 && options.errorBodies.length < MAX_ERROR_BODIES)
+        options.errorBodies.push(text);
       let parsed: unknown = text;
       try {
         parsed = JSON.parse(text);

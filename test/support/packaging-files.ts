@@ -1,6 +1,8 @@
 // Reading deploy/, docker-compose.yml, the Dockerfile and examples/ the way their tools would, for
 // the tests that hold them to the code (none of those tools can run on this machine).
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -9,7 +11,26 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const at = (...parts: string[]) => join(ROOT, ...parts);
 export const readText = (path: string) => readFileSync(at(path), 'utf8');
-export const DEPLOY_CONFIG_FILE = at('deploy/config.yaml');
+/** Where the Deployments mount files of the operator's Secret (the GitHub App's private key). */
+export const SECRET_FILES_DIR = '/etc/deploykey-secrets';
+
+/**
+ * deploy/config.yaml as a pod reads it: the files it names under the Secret's mount made in a
+ * temporary directory (an App key of the shape GitHub hands out), so the service can load them.
+ */
+function deployConfigAsMounted(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deploykey-deploy-config-'));
+  // Readable by the image's user too, which some tests run the CLI as; the key is a throwaway.
+  chmodSync(dir, 0o755);
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'github-app.pem'), privateKey.export({ type: 'pkcs1', format: 'pem' }), {
+    mode: 0o644,
+  });
+  const text = readText('deploy/config.yaml').replaceAll(`${SECRET_FILES_DIR}/`, `${dir}/`);
+  writeFileSync(join(dir, 'config.yaml'), text, { mode: 0o644 });
+  return join(dir, 'config.yaml');
+}
+export const DEPLOY_CONFIG_FILE = deployConfigAsMounted();
 /** The least environment loadConfig accepts. */
 export const MINIMAL_ENV = {
   DATABASE_URL: 'postgres://x@db/x',
@@ -131,14 +152,20 @@ export interface Container {
   readinessProbe?: Probe;
   securityContext?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
 }
 export interface PodSpec {
   serviceAccountName?: string;
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
   initContainers?: Container[];
   containers: Container[];
-  volumes?: { name: string; configMap?: { name: string }; emptyDir?: object }[];
+  volumes?: {
+    name: string;
+    configMap?: { name: string };
+    emptyDir?: object;
+    secret?: { secretName: string; items?: { key: string; path: string }[] };
+    projected?: { sources: { serviceAccountToken?: { audience?: string; path: string } }[] };
+  }[];
 }
 export interface Manifest {
   kind: string;

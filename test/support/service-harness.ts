@@ -31,7 +31,9 @@ export interface Harness {
 
 export interface HarnessOptions {
   /** Config-file sections; a function gets the stand-ins first (e.g. for the OIDC issuer's URL). */
-  fileConfig?: Record<string, unknown> | ((standIns: StandIns) => Record<string, unknown>);
+  fileConfig?:
+    | Record<string, unknown>
+    | ((standIns: StandIns) => Record<string, unknown> | Promise<Record<string, unknown>>);
   worker?: boolean;
   overrides?: ContainerOverrides;
   repositories?: string[];
@@ -59,7 +61,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       reconciler: { periodSeconds: 1, pendingTimeoutSeconds: 5, orphanScanSeconds: 1 },
       policy: [TEST_CALLERS_RULE],
       rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
-      ...(typeof options.fileConfig === 'function' ? options.fileConfig(standIns) : options.fileConfig),
+      ...(typeof options.fileConfig === 'function' ? await options.fileConfig(standIns) : options.fileConfig),
     },
   };
   const service = await startSandboxService({

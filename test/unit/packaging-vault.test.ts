@@ -60,6 +60,30 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
     expect(await store.read(path)).toBeUndefined();
   });
 
+  it('lets the service renew and look up its own token without Vault’s default policy', async () => {
+    const tokenWith = async (policy: string) => {
+      const created = await vault.call('POST', 'auth/token/create', 'root-token', {
+        policies: [policy],
+        no_default_policy: true,
+        ttl: '1h',
+      });
+      return (created.body.auth as Json).client_token as string;
+    };
+    const service = await tokenWith(SERVICE_POLICY_NAME);
+    expect((await vault.call('POST', 'auth/token/renew-self', service, { increment: '1h' })).status).toBe(
+      200,
+    );
+    expect((await vault.call('GET', 'auth/token/lookup-self', service)).status).toBe(200);
+    // The check can fail: a policy without those two paths is refused both.
+    const kvOnly = 'path "secret/data/deploy-keys/*" { capabilities = ["read"] }';
+    expect(
+      (await vault.call('PUT', 'sys/policies/acl/kv-only', 'root-token', { policy: kvOnly })).status,
+    ).toBe(204);
+    const other = await tokenWith('kv-only');
+    expect((await vault.call('POST', 'auth/token/renew-self', other, { increment: '1h' })).status).toBe(403);
+    expect((await vault.call('GET', 'auth/token/lookup-self', other)).status).toBe(403);
+  });
+
   it('lets the worker keep the signed audit checkpoint', async () => {
     const checkpoints = createVaultCheckpointStore({
       vault: serviceClient(),

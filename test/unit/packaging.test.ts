@@ -16,6 +16,8 @@ import {
   type Manifest,
   memoryBytes,
   readText,
+  readYaml,
+  SECRET_FILES_DIR,
 } from '../support/packaging-files.ts';
 
 const { kustomization, manifests, named, api, worker, deployments, podContainers, environmentOf } =
@@ -77,6 +79,46 @@ describe('deploy/ (Kubernetes)', () => {
     expect(instructions).toContain('kubectl -n deploykey create secret generic deploykey-secrets');
     for (const key of operatorSecretKeys)
       expect(instructions).toMatch(new RegExp(`--from-(literal|file)=${key}=`));
+  });
+
+  it('runs as a GitHub App and logs in to Vault as its service account: no GitHub or Vault token anywhere', () => {
+    const config = deployConfig();
+    const [written] = readYaml('deploy/config.yaml') as { hosts: { type: string; auth?: unknown }[] }[];
+    const github = written!.hosts.find((host) => host.type === 'github')!;
+    expect(github.auth).toMatchObject({ type: 'app', privateKeyFile: `${SECRET_FILES_DIR}/github-app.pem` });
+    expect(config.vault.auth).toMatchObject({
+      method: 'kubernetes',
+      tokenFile: '/var/run/secrets/vault/token',
+    });
+    const instructions = readText('deploy/kustomization.yaml');
+    expect(instructions).toContain('--from-file=github-app.pem=');
+    expect(instructions).toMatch(/bound_service_account_names=deploykey-rotator,deploykey-controller /);
+    const controller = named<Deployment>('Deployment', 'deploykey-controller');
+    for (const deployment of [api, worker, controller]) {
+      const pod = deployment.spec.template.spec;
+      const volumeAt = (path: string, container: (typeof pod.containers)[number]) => {
+        const mount = container.volumeMounts?.find((m) => m.mountPath === path);
+        // A subPath mount would never see the Secret rotate.
+        expect(mount?.subPath, `${container.name} mounts ${path} as a directory`).toBeUndefined();
+        return pod.volumes?.find((v) => v.name === mount?.name);
+      };
+      for (const container of podContainers(deployment)) {
+        const names = (container.env ?? []).map((entry) => entry.name);
+        expect(names, container.name).not.toContain('VAULT_TOKEN');
+        expect(names, container.name).not.toContain('DEPLOYKEY_HOST_GITHUB_TOKEN');
+        expect(volumeAt(SECRET_FILES_DIR, container)?.secret).toEqual({
+          secretName: 'deploykey-secrets',
+          items: [{ key: 'github-app.pem', path: 'github-app.pem' }],
+          defaultMode: expect.any(Number),
+        });
+        const login = volumeAt('/var/run/secrets/vault', container)?.projected?.sources[0];
+        expect(login?.serviceAccountToken, container.name).toMatchObject({
+          audience: 'vault',
+          path: 'token',
+        });
+        expect(() => loadConfig(environmentOf(container, pod)), container.name).not.toThrow();
+      }
+    }
   });
 
   it("gives every container an environment the service's configuration accepts", () => {

@@ -43,7 +43,9 @@ export function healthRoutes(container: Container): FastifyPluginAsyncTypebox {
     const readyzSchema = {
       ...PROBE,
       summary: 'Readiness probe',
-      description: `Checks Postgres, Redis and Vault, each within ${CHECK_TIMEOUT_MS / 1000} s.`,
+      description:
+        "Checks Postgres, Redis, Vault, the Vault login (`vault-auth`) and each GitLab host's token " +
+        `(\`host-token:<id>\`), each within ${CHECK_TIMEOUT_MS / 1000} s.`,
       operationId: 'getReadiness',
       response: {
         200: described(
