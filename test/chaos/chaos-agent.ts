@@ -11,7 +11,7 @@ import { deletePrefix, dropConnectionsOf } from './redis-prefix.ts';
 const HOST_TIMEOUT_LATENCY_MS = 10_500;
 
 export interface ChaosLog {
-  kills: { api: number; worker: number; both: number };
+  kills: { api: number; worker: number; both: number; controller: number };
   redisFlush?: { keysDeleted: number; connectionsDropped: number; atMs: number };
   /** The fault "Vault token expired/revoked" (vault-login.ts). */
   vaultAuth: { vaultTokensRevoked: number; vaultLoginDownMs: number };

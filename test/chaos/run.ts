@@ -146,7 +146,7 @@ async function main(): Promise<number> {
       `chaos ${profileName}: seed ${seed}, ${profile.keys} keys over ${profile.chaosMs / 1000}s\n`,
     );
     const chaosLog: ChaosLog = {
-      kills: { api: 0, worker: 0, both: 0 },
+      kills: { api: 0, worker: 0, both: 0, controller: 0 },
       vaultAuth: { vaultTokensRevoked: 0, vaultLoginDownMs: 0 },
     };
     const privateKeys: string[] = [];
