@@ -11,7 +11,7 @@ import { deletePrefix, dropConnectionsOf } from './redis-prefix.ts';
 const HOST_TIMEOUT_LATENCY_MS = 10_500;
 
 export interface ChaosLog {
-  kills: { api: number; worker: number; both: number; controller: number };
+  kills: { api: number; worker: number; both: number };
   redisFlush?: { keysDeleted: number; connectionsDropped: number; atMs: number };
   /** The fault "Vault token expired/revoked" (vault-login.ts). */
   vaultAuth: { vaultTokensRevoked: number; vaultLoginDownMs: number };
@@ -58,7 +58,7 @@ export async function runKiller(options: {
     await sleep(at);
     const generations = await Promise.all(targets.map((target) => target.kill()));
     if (targets.length === 2) log.kills.both += 1;
-    else log.kills[targets[0]?.role ?? 'api'] += 1;
+    else log.kills[targets[0]?.role === 'worker' ? 'worker' : 'api'] += 1;
     await sleep(pauseMs);
     await Promise.all(targets.map((target, index) => target.start(generations[index])));
   };

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from './random.ts';
 
 const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url));
-const START_TIMEOUT_MS = 30_000;
+// Loading the sources through tsx takes tens of seconds when the machine is busy (2 cores, shared).
+const START_TIMEOUT_MS = 60_000;
 
 export type ServiceRole = 'api' | 'worker' | 'controller';
 
@@ -77,7 +78,9 @@ export function createServiceProcess(options: {
       }
       await sleep(100);
     }
-    throw new Error(`${options.role} did not start within ${START_TIMEOUT_MS} ms`);
+    throw new Error(
+      `${options.role} did not start within ${START_TIMEOUT_MS} ms:\n${output().slice(-2_000)}`,
+    );
   }
 
   return {
