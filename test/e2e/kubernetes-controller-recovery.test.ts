@@ -62,6 +62,23 @@ describe('the Kubernetes controller recovering', () => {
     expect(reasons).toEqual(['job-ended', 'job-deleted']);
   });
 
+  it('tries a Job again whose issue failed because Vault did not answer, until it has its key', async () => {
+    const vaultFaults = k.harness.standIns.vault.faults;
+    vaultFaults.add({ status: 503, probability: 1 });
+    const keyed = startJobWithKeyIn(k.harness, 'vault-down', {}, 15_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const job = await k.readJob('training', 'vault-down');
+      expect(job.metadata?.annotations?.['deploykey.dev/key-ids']).toBeUndefined();
+    } finally {
+      vaultFaults.clear();
+    }
+    const id = await keyed;
+    expect(await keys().findById(id)).toMatchObject({ status: 'active', delivery: 'vault' });
+    await cluster().endJob('training', 'vault-down', 'complete');
+    await revokedWithin(2_000, [id]);
+  });
+
   it('lets exactly one of two replicas act, and hands over when it stops', async () => {
     const standby = startKubernetesController(k.harness.service.container);
     let standbyLeads = false;
