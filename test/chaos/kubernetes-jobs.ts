@@ -57,7 +57,8 @@ export async function runJobTraffic(options: {
   const { cluster } = options.standIns.kubernetes;
   const { random, log } = options;
   const plan = Array.from({ length: options.jobs }, (_, index) => {
-    const runsMs = random.int(300, 8_000);
+    // Most Jobs run long enough to get their keys first, also from a controller that was just restarted.
+    const runsMs = random.int(1_000, 15_000);
     const wanted = new Set([`${random.pick(PROVIDERS)}:${random.pick(REPOSITORIES)}`]);
     if (random.next() < 0.3) wanted.add(`${random.pick(PROVIDERS)}:${random.pick(REPOSITORIES)}`);
     return {
