@@ -16,6 +16,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'burst.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'ci-sweep.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'webhook.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'controller.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {

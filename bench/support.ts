@@ -12,7 +12,7 @@ import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
 import { ownerScope } from '../src/keys/ownership.ts';
 import { createLogger } from '../src/log.ts';
-import { createServiceProcess } from '../test/chaos/processes.ts';
+import { createServiceProcess, type ServiceRole } from '../test/chaos/processes.ts';
 import { buildCompiled, COMPILED_CLI_PATH } from '../test/support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../test/support/redis.ts';
@@ -393,14 +393,11 @@ export interface BenchProcess {
 }
 
 /**
- * `deploykey serve --role api|worker` as its own process against the benchmark's stand-ins and
+ * `deploykey serve --role api|worker|controller` as its own process against the benchmark's stand-ins and
  * stores, run as the image runs it (compiled, no transpiler, logging at info): its memory and CPU
  * are the service's alone, without the stand-ins and the load generator.
  */
-export async function startServiceProcess(
-  bench: BenchService,
-  role: 'api' | 'worker',
-): Promise<BenchProcess> {
+export async function startServiceProcess(bench: BenchService, role: ServiceRole): Promise<BenchProcess> {
   await buildCompiled();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

@@ -17,7 +17,7 @@ import {
   unsupportedMediaType,
 } from './status.ts';
 import { renderTable, tableVersionAccepted } from './table.ts';
-import { isTrue, serveWatch, type WatchConnection } from './watch.ts';
+import { isTrue, serveWatch, type WatchConnection, type WatchStats } from './watch.ts';
 
 export interface ResourcePath {
   type: ResourceType;
@@ -30,6 +30,7 @@ export interface ApiRouteOptions {
   registry: Registry;
   now: () => Date;
   connections: Set<WatchConnection>;
+  watchStats: WatchStats;
   bookmarkIntervalMs: () => number;
 }
 

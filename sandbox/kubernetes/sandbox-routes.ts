@@ -6,16 +6,20 @@ import type { Cluster, JobOutcome, QuickJob } from './cluster.ts';
 import type { PodOutcome } from './kubelet.ts';
 import { isRecord } from './objects.ts';
 import { badRequest } from './status.ts';
-import type { WatchConnection } from './watch.ts';
+import type { WatchConnection, WatchStats } from './watch.ts';
 
 export interface PodTokenRequest {
   audience?: string;
   expirationSeconds?: number;
 }
 
+export type WatchDropMode = 'close' | 'reset' | 'expire';
+const DROP_MODES: WatchDropMode[] = ['close', 'reset', 'expire'];
+
 export interface SandboxRouteOptions {
   cluster: Cluster;
   connections: Set<WatchConnection>;
+  watchStats: WatchStats;
   podToken(
     namespace: string,
     pod: string,
@@ -32,9 +36,19 @@ const bodyOf = (body: unknown): Record<string, unknown> => {
   return parsed;
 };
 
-export function dropWatches(connections: Set<WatchConnection>, mode: 'close' | 'reset'): number {
+/**
+ * Ends every open watch. `expire` forgets the change log first and then ends the streams, so a
+ * client resuming from its last resourceVersion is answered the way the API server answers a
+ * version it no longer holds: an ERROR event carrying a 410 Expired Status in a 200 stream.
+ */
+export function dropWatches(
+  cluster: Cluster,
+  connections: Set<WatchConnection>,
+  mode: WatchDropMode,
+): number {
+  if (mode === 'expire') cluster.store.compact();
   const open = [...connections];
-  for (const connection of open) connection.drop(mode);
+  for (const connection of open) connection.drop(mode === 'reset' ? 'reset' : 'close');
   return open.length;
 }
 
@@ -74,11 +88,14 @@ export function registerSandboxRoutes(app: FastifyInstance, options: SandboxRout
     });
   });
 
-  app.get('/_sandbox/watches', async () => ({ open: connections.size }));
+  app.get('/_sandbox/watches', async () => ({
+    open: connections.size,
+    expired: options.watchStats.expired,
+  }));
   app.delete<{ Querystring: { mode?: string } }>('/_sandbox/watches', async (request) => {
-    const mode = request.query.mode ?? 'reset';
-    if (mode !== 'close' && mode !== 'reset') throw badRequest('mode must be "close" or "reset"');
-    return { dropped: dropWatches(connections, mode) };
+    const mode = (request.query.mode ?? 'reset') as WatchDropMode;
+    if (!DROP_MODES.includes(mode)) throw badRequest('mode must be "close", "reset" or "expire"');
+    return { dropped: dropWatches(cluster, connections, mode) };
   });
 
   app.post('/_sandbox/compact', async () => ({ compactedRevision: cluster.store.compact() }));

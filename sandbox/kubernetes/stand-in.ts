@@ -15,10 +15,15 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { NODE_NAME } from './kubelet.ts';
 import { kubeTime, type Pod } from './objects.ts';
 import { resourceTypeOf } from './resources.ts';
-import { dropWatches, type PodTokenRequest, registerSandboxRoutes } from './sandbox-routes.ts';
+import {
+  dropWatches,
+  type PodTokenRequest,
+  registerSandboxRoutes,
+  type WatchDropMode,
+} from './sandbox-routes.ts';
 import { badRequest, failure, faultStatus, KubeApiError, pathNotFound, unauthorized } from './status.ts';
 import { createServingCertificate, TLS_SERVER_NAME } from './tls.ts';
-import type { WatchConnection } from './watch.ts';
+import type { WatchConnection, WatchStats } from './watch.ts';
 
 export interface KubernetesStandInOptions {
   /** Bearer tokens the API accepts (the controller's). */
@@ -48,9 +53,14 @@ export interface KubernetesStandIn {
     pod: string,
     request?: PodTokenRequest,
   ): Promise<{ token: string; expirationTimestamp: string }>;
-  /** Ends every open watch (`reset` destroys the sockets, `close` ends the streams); returns how many. */
-  dropWatches(mode?: 'close' | 'reset'): number;
+  /**
+   * Ends every open watch (`reset` destroys the sockets, `close` ends the streams, `expire` also
+   * makes every version handed out so far too old, so the resumed watch is answered 410); returns how many.
+   */
+  dropWatches(mode?: WatchDropMode): number;
   openWatches(): number;
+  /** How many watches were answered 410 Expired (a resourceVersion older than the change log). */
+  expiredWatches(): number;
   close(): Promise<void>;
 }
 
@@ -64,6 +74,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
   const tokens = new Set(options.tokens);
   const cluster = createCluster({ now, ...(options.settings ? { settings: options.settings } : {}) });
   const connections = new Set<WatchConnection>();
+  const watchStats: WatchStats = { expired: 0 };
   const accountUids = new Map<string, string>();
   const nodeUid = randomUUID();
   const certificate = createServingCertificate();
@@ -123,6 +134,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
     registry: cluster.registry,
     now,
     connections,
+    watchStats,
     bookmarkIntervalMs: () => cluster.settings.bookmarkIntervalMs,
   });
 
@@ -150,7 +162,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
     });
     return { token, expirationTimestamp: kubeTime(new Date(now().getTime() + expiresInSeconds * 1000)) };
   };
-  registerSandboxRoutes(app, { cluster, connections, podToken });
+  registerSandboxRoutes(app, { cluster, connections, watchStats, podToken });
 
   const url = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const ownDir =
@@ -171,11 +183,12 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
     faults,
     cluster,
     podToken,
-    dropWatches: (mode = 'reset') => dropWatches(connections, mode),
+    dropWatches: (mode = 'reset') => dropWatches(cluster, connections, mode),
     openWatches: () => connections.size,
+    expiredWatches: () => watchStats.expired,
     close: async () => {
       cluster.close();
-      dropWatches(connections, 'reset');
+      dropWatches(cluster, connections, 'reset');
       await app.close();
       if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },

@@ -16,8 +16,14 @@ export interface WatchConnection {
   drop(mode: 'close' | 'reset'): void;
 }
 
+/** What the sandbox reports about watches: how many were answered 410 Expired. */
+export interface WatchStats {
+  expired: number;
+}
+
 export interface WatchOptions {
   store: ObjectStore;
+  watchStats: WatchStats;
   type: ResourceType;
   namespace: string | undefined;
   query: Query;
@@ -115,6 +121,7 @@ export async function serveWatch(options: WatchOptions, response: ServerResponse
 
   const backlog = fromNow ? [] : store.changesAfter(requested);
   if (backlog === undefined) {
+    options.watchStats.expired += 1;
     send('ERROR', expired(`too old resource version: ${requested} (${store.floor()})`).status);
     response.end();
     return;

@@ -2,8 +2,9 @@
 // away has its keys revoked. Every reaction is idempotent, so a re-list may repeat any of them.
 import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { DENIED_ANNOTATION, KEY_IDS_ANNOTATION, parseKeyRequest, wantsKeys } from './annotations.ts';
-import type { JobEnd, JobKeys, JobRef } from './job-keys.ts';
+import { DENIED_ANNOTATION, KEY_IDS_ANNOTATION, wantsKeys } from './annotations.ts';
+import type { JobEnd, JobKeys } from './job-keys.ts';
+import { answerJob, createRetrySchedule, refOf, revokeJobKeys } from './job-reactions.ts';
 import { endOf } from './job-status.ts';
 import { createWriteback } from './job-writeback.ts';
 
@@ -14,20 +15,19 @@ export interface JobControllerDeps {
   clock: () => Date;
 }
 
-const refOf = (job: V1Job): JobRef => ({
-  namespace: job.metadata?.namespace ?? 'default',
-  name: job.metadata?.name ?? '',
-  uid: job.metadata?.uid ?? '',
-  serviceAccount: job.spec?.template?.spec?.serviceAccountName || 'default',
-});
-
 export function createJobController(deps: JobControllerDeps) {
   const { jobKeys, logger } = deps;
-  const writeback = createWriteback(deps.kubeconfig, deps.clock);
+  const reactions = { jobKeys, logger, writeback: createWriteback(deps.kubeconfig, deps.clock) };
   const batch = deps.kubeconfig.makeApiClient(BatchV1Api);
   const busy = new Map<string, Promise<void>>();
   // Jobs answered by this replica; after a restart the Job's own annotation says so.
   const answered = new Set<string>();
+  // A Job whose answer failed on a dependency (host, Vault, the API) is tried again, as it is then.
+  const retries = createRetrySchedule(async (ref) => {
+    const current = await fetchJob(ref.namespace, ref.name);
+    if (current?.metadata?.uid === ref.uid) onJob(current);
+    else retries.done(ref.uid);
+  });
 
   /** One reaction per Job at a time; the next waits for the one before. */
   const serialized = (uid: string, task: () => Promise<void>): Promise<void> => {
@@ -47,35 +47,18 @@ export function createJobController(deps: JobControllerDeps) {
     const ref = refOf(job);
     if (answered.has(ref.uid) || annotations[KEY_IDS_ANNOTATION] || annotations[DENIED_ANNOTATION]) return;
     answered.add(ref.uid);
-    const request = parseKeyRequest(annotations);
-    const outcome = request.ok
-      ? await jobKeys.issueFor(ref, request.keys, request.ttlSeconds)
-      : ({ ok: false, reason: 'bad-annotation', message: request.reason } as const);
-    if (outcome.ok) {
-      await writeback.annotate(job, { [KEY_IDS_ANNOTATION]: JSON.stringify(outcome.keyIds) });
-      const ids = Object.entries(outcome.keyIds).map(([repo, id]) => `${repo}=${id}`);
-      await writeback.event(job, 'Normal', 'DeployKeysIssued', `deploy keys issued: ${ids.join(', ')}`);
-      return;
+    try {
+      await answerJob(reactions, job);
+      retries.done(ref.uid);
+    } catch (error) {
+      answered.delete(ref.uid);
+      retries.later(ref);
+      throw error;
     }
-    const reason = `${outcome.reason}: ${outcome.message}`;
-    await writeback.annotate(job, { [DENIED_ANNOTATION]: reason.slice(0, 1024) });
-    await writeback.event(job, 'Warning', 'DeployKeysDenied', reason);
   }
 
-  async function revoke(job: V1Job, end: JobEnd, condition: string): Promise<void> {
-    const ref = refOf(job);
-    const count = await jobKeys.revokeJob(ref.uid, end, { uid: ref.uid, condition });
-    if (count === 0) return;
-    logger.info(
-      { namespace: ref.namespace, job: ref.name, uid: ref.uid, end, count },
-      'Job ended; keys revoked',
-    );
-    if (end === 'job-ended') {
-      await writeback
-        .event(job, 'Normal', 'DeployKeysRevoked', `${count} deploy key(s) revoked: Job ${condition}`)
-        .catch(() => undefined);
-    }
-  }
+  const revoke = (job: V1Job, end: JobEnd, condition: string) =>
+    revokeJobKeys(reactions, job, end, condition);
 
   function onJob(job: V1Job): void {
     if (!wantsKeys(job.metadata?.annotations) || !job.metadata?.uid) return;
@@ -122,5 +105,14 @@ export function createJobController(deps: JobControllerDeps) {
     }
   }
 
-  return { onJob, onGone, sweep, idle: () => Promise.all([...busy.values()]) };
+  return {
+    onJob,
+    onGone,
+    sweep,
+    /** Cancels the pending retries and waits for every reaction under way. */
+    idle: () => {
+      retries.cancel();
+      return Promise.all([...busy.values()]);
+    },
+  };
 }

@@ -24,6 +24,8 @@ export type IssueOutcome =
 export type JobEnd = 'job-ended' | 'job-deleted';
 
 export const CONTROLLER_ACTOR = 'system:deploykey-rotator:kubernetes-controller';
+// Failed attempts at one Job's key before the failure is the Job's answer.
+const MAX_ATTEMPTS_PER_KEY = 20;
 
 /** The caller an OIDC token of the Job's service account would authenticate as. */
 export function callerOfJob(job: JobRef, issuerId: string): Caller {
@@ -43,6 +45,39 @@ export function callerOfJob(job: JobRef, issuerId: string): Caller {
   };
 }
 
+/**
+ * One key, under an idempotency key of the Job's own, so a retry or a restarted controller gets
+ * the key already issued. An attempt that failed (a host or Vault error) is followed by a fresh
+ * one; one still running is waited for: the caller tries the Job again later.
+ */
+async function issueOne(
+  keyService: KeyService,
+  caller: Caller,
+  job: JobRef,
+  key: RequestedKey,
+  ttlSeconds?: number,
+) {
+  const first = `k8s-${job.uid}-${key.provider}-${key.repository}`.slice(0, 190);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await keyService.issue(caller, {
+        ...key,
+        jobId: jobIdOf(job.namespace, job.name),
+        delivery: 'vault',
+        binding: { kind: 'kubernetes-job', namespace: job.namespace, name: job.name, uid: job.uid },
+        idempotencyKey: attempt === 1 ? first : `${first}-${attempt}`,
+        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+      });
+    } catch (error) {
+      if (!(error instanceof RefusalError)) throw error;
+      if (error.code === 'idempotent-request-failed' && attempt < MAX_ATTEMPTS_PER_KEY) continue;
+      if (error.code === 'request-in-progress')
+        throw new Error('an earlier issue for this Job is still running');
+      throw error;
+    }
+  }
+}
+
 export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepository; issuerId: string }) {
   const { keyService, keys } = deps;
 
@@ -51,14 +86,7 @@ export function createJobKeys(deps: { keyService: KeyService; keys: KeyRepositor
     const keyIds: Record<string, string> = {};
     for (const key of wanted) {
       try {
-        const result = await keyService.issue(caller, {
-          ...key,
-          jobId: jobIdOf(job.namespace, job.name),
-          delivery: 'vault',
-          binding: { kind: 'kubernetes-job', namespace: job.namespace, name: job.name, uid: job.uid },
-          idempotencyKey: `k8s-${job.uid}-${key.provider}-${key.repository}`.slice(0, 200),
-          ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-        });
+        const result = await issueOne(keyService, caller, job, key, ttlSeconds);
         keyIds[`${key.provider}:${key.repository}`] = result.row.id;
       } catch (error) {
         // A dependency failure is retried by the caller; a refusal is the Job's answer.

@@ -58,7 +58,7 @@ export async function runKiller(options: {
     await sleep(at);
     const generations = await Promise.all(targets.map((target) => target.kill()));
     if (targets.length === 2) log.kills.both += 1;
-    else log.kills[targets[0]?.role ?? 'api'] += 1;
+    else log.kills[targets[0]?.role === 'worker' ? 'worker' : 'api'] += 1;
     await sleep(pauseMs);
     await Promise.all(targets.map((target, index) => target.start(generations[index])));
   };

@@ -19,11 +19,12 @@ interface KeyRow {
   vault_path: string | null;
   expires_at: Date;
   activated_at: Date | null;
+  binding: { kind?: string } | null;
 }
 
 export async function keyRows(pool: pg.Pool): Promise<KeyRow[]> {
   const { rows } = await pool.query<KeyRow>(
-    'SELECT id, provider, repository, status, vault_path, expires_at, activated_at FROM deploy_keys',
+    'SELECT id, provider, repository, status, vault_path, expires_at, activated_at, binding FROM deploy_keys',
   );
   return rows;
 }

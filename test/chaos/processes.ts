@@ -1,5 +1,6 @@
-// The service under test as real processes: one API and one worker, each killable with SIGKILL
-// and restartable on the same port and stores, their output appended to files for the log scan.
+// The service under test as real processes: an API, a worker and a Kubernetes controller, each
+// killable with SIGKILL and restartable on the same port and stores, their output appended to
+// files for the log scan.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
@@ -10,14 +11,26 @@ const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url
 // Generous: start-up is reported (startTimesMs), not judged, and a loaded machine starts slowly.
 const START_TIMEOUT_MS = 120_000;
 
-export type ServiceRole = 'api' | 'worker';
+export type ServiceRole = 'api' | 'worker' | 'controller';
+
+const ARGS: Record<ServiceRole, string[]> = {
+  api: ['serve', '--role', 'api'],
+  worker: ['serve', '--role', 'worker', '--no-migrate'],
+  controller: ['serve', '--role', 'controller', '--no-migrate'],
+};
+// The line a process logs once it does its work: the API is up when it answers instead.
+const READY_LINE: Record<Exclude<ServiceRole, 'api'>, string> = {
+  worker: 'deploykey-rotator started',
+  // The replica holds the leader lock and starts listing Jobs.
+  controller: 'Kubernetes controller leading',
+};
 
 export interface ServiceProcess {
   readonly role: ServiceRole;
   readonly logPath: string;
   pid(): number | undefined;
   running(): boolean;
-  /** Running and past its start-up (API answering, worker reported started). */
+  /** Running and past its start-up (API answering, worker reported started, controller leading). */
   up(): boolean;
   /** How long each start took until the process answered (API) or reported started (worker). */
   readonly startTimesMs: number[];
@@ -45,8 +58,7 @@ export function createServiceProcess(options: {
   let generation = 0;
   let upChild: ChildProcess | undefined;
 
-  const args =
-    options.role === 'api' ? ['serve', '--role', 'api'] : ['serve', '--role', 'worker', '--no-migrate'];
+  const args = ARGS[options.role];
 
   async function waitUntilUp(started: ChildProcess, output: () => string) {
     const deadline = Date.now() + START_TIMEOUT_MS;
@@ -61,12 +73,14 @@ export function createServiceProcess(options: {
           () => false,
         );
         if (up) return;
-      } else if (output().includes('deploykey-rotator started')) {
+      } else if (output().includes(READY_LINE[options.role])) {
         return;
       }
       await sleep(100);
     }
-    throw new Error(`${options.role} did not start within ${START_TIMEOUT_MS} ms`);
+    throw new Error(
+      `${options.role} did not start within ${START_TIMEOUT_MS} ms:\n${output().slice(-2_000)}`,
+    );
   }
 
   return {

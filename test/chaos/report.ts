@@ -2,6 +2,7 @@
 import type { FaultStats } from '../../sandbox/shared/faults.ts';
 import type { ChaosLog } from './chaos-agent.ts';
 import type { Check } from './invariants.ts';
+import type { JobChaosLog } from './kubernetes-jobs.ts';
 import type { ServiceProcess } from './processes.ts';
 import type { TrafficStats } from './traffic.ts';
 
@@ -19,6 +20,7 @@ const injected = (stats: FaultStats) =>
 export function printSummary(run: {
   traffic: TrafficStats;
   chaosLog: ChaosLog;
+  jobLog: JobChaosLog & { expiredAnswers: number };
   faultStats: Record<'github' | 'gitlab' | 'vault', FaultStats>;
   checks: Check[];
   chaosMs: number;
@@ -35,6 +37,11 @@ export function printSummary(run: {
     ['SIGKILL api only', String(chaosLog.kills.api)],
     ['SIGKILL worker only', String(chaosLog.kills.worker)],
     ['SIGKILL api + worker', String(chaosLog.kills.both)],
+    ['SIGKILL controller', String(run.jobLog.controllerKills)],
+    [
+      'controller watches cut / expired (410 answers)',
+      `${run.jobLog.watchesDropped} / ${run.jobLog.watchesExpired} (${run.jobLog.expiredAnswers})`,
+    ],
     ...run.processes.map((service): [string, string] => [
       `${service.role} starts (ms until up)`,
       service.startTimesMs.join(', '),
@@ -50,6 +57,10 @@ export function printSummary(run: {
     ['issue requests (incl. retries)', String(traffic.issueRequests)],
     ['keys issued / gave up', `${traffic.issued} / ${traffic.issueGaveUp}`],
     ['jobs completed / keys deleted', `${traffic.completes} / ${traffic.deletes}`],
+    [
+      'annotated Kubernetes Jobs started / ended',
+      `${run.jobLog.started} / ${JSON.stringify(run.jobLog.ended)}`,
+    ],
     ['private keys in responses', String(run.privateKeys.length)],
     ['API answers by status', JSON.stringify(traffic.byStatus)],
     ['no answer (process down)', String(traffic.networkErrors)],

@@ -17,6 +17,13 @@ import { needlesOf, recordInstallationTokens, serviceCredentialNeedles } from '.
 import { createTestRedisPrefix } from '../support/redis.ts';
 import { type ChaosLog, clearStandInFaults, injectStandInFaults, runKiller } from './chaos-agent.ts';
 import { type Check, checkKeyInvariants, keyRows, unsettled } from './invariants.ts';
+import {
+  checkEndedJobsRevoked,
+  controllerConfig,
+  newJobChaosLog,
+  runControllerFaults,
+  runJobTraffic,
+} from './kubernetes-jobs.ts';
 import { createServiceProcess, type ServiceProcess } from './processes.ts';
 import { createRandom, sleep } from './random.ts';
 import { REDIS_URL } from './redis-prefix.ts';
@@ -26,8 +33,26 @@ import { runTraffic } from './traffic.ts';
 import { revokeVaultTokens, setUpVaultLogin } from './vault-login.ts';
 
 const PROFILES = {
-  quick: { keys: 80, chaosMs: 60_000, kills: 9, concurrency: 4, settleMs: 45_000 },
-  full: { keys: 500, chaosMs: 150_000, kills: 18, concurrency: 8, settleMs: 90_000 },
+  quick: {
+    keys: 80,
+    chaosMs: 60_000,
+    kills: 9,
+    concurrency: 4,
+    settleMs: 45_000,
+    jobs: 30,
+    controllerKills: 3,
+    watchFaults: 4,
+  },
+  full: {
+    keys: 500,
+    chaosMs: 150_000,
+    kills: 18,
+    concurrency: 8,
+    settleMs: 90_000,
+    jobs: 120,
+    controllerKills: 6,
+    watchFaults: 10,
+  },
 };
 const RECONCILE_PERIOD_MS = 1_000;
 const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url));
@@ -76,7 +101,9 @@ async function auditVerify(env: Record<string, string>): Promise<Check> {
  */
 async function waitUntilSettled(database: TestDatabase, timeoutMs: number): Promise<number> {
   const rows = await keyRows(database.pool);
-  const lastExpiry = Math.max(Date.now(), ...rows.map((row) => row.expires_at.getTime()));
+  // A Job's key lives until its Job ends (its TTL outlives the run): it settles when the Job has.
+  const expiring = rows.filter((row) => row.binding?.kind !== 'kubernetes-job');
+  const lastExpiry = Math.max(Date.now(), ...expiring.map((row) => row.expires_at.getTime()));
   await sleep(Math.max(0, lastExpiry + RECONCILE_PERIOD_MS - Date.now()));
   while (Date.now() - lastExpiry < timeoutMs) {
     if (unsettled(await keyRows(database.pool)).length === 0) return Date.now() - lastExpiry;
@@ -104,6 +131,7 @@ async function main(): Promise<number> {
     cleanups.push(() => rm(logDir, { recursive: true, force: true }));
 
     const vaultLogin = await setUpVaultLogin(standIns, logDir);
+    const kubernetes = controllerConfig(standIns);
     const port = await freePort();
     const apiUrl = `http://127.0.0.1:${port}`;
     const env = {
@@ -123,7 +151,9 @@ async function main(): Promise<number> {
               match: { issuer: 'api-token', token: 'chaos-ci' },
               allow: { providers: ['*'], repositories: ['**'], deliveries: ['vault', 'response', 'wrapped'] },
             },
+            kubernetes.policyRule,
           ],
+          kubernetes: kubernetes.kubernetes,
           rateLimit: { max: 100_000, timeWindowSeconds: 60, expensiveMax: 100_000, failedAuthMax: 100_000 },
           vault: { auth: vaultLogin.auth },
         },
@@ -140,8 +170,11 @@ async function main(): Promise<number> {
 
     const api = createServiceProcess({ role: 'api', env, logDir, apiUrl });
     const worker = createServiceProcess({ role: 'worker', env, logDir, apiUrl });
-    processes.push(api, worker);
+    const controller = createServiceProcess({ role: 'controller', env, logDir, apiUrl });
+    processes.push(api, worker, controller);
     await Promise.all([api.start(), worker.start()]);
+    // After the others: three processes loading the sources at once slow each start past its bound.
+    await controller.start();
 
     process.stdout.write(
       `chaos ${profileName}: seed ${seed}, ${profile.keys} keys over ${profile.chaosMs / 1000}s\n`,
@@ -150,6 +183,7 @@ async function main(): Promise<number> {
       kills: { api: 0, worker: 0, both: 0 },
       vaultAuth: { vaultTokensRevoked: 0, vaultLoginDownMs: 0 },
     };
+    const jobLog = newJobChaosLog();
     const privateKeys: string[] = [];
     const errorBodies: string[] = [];
     const installationTokens = recordInstallationTokens(standIns.github.api);
@@ -177,6 +211,22 @@ async function main(): Promise<number> {
         log: chaosLog,
       }),
       revokeVaultTokens(standIns, profile.chaosMs, chaosLog.vaultAuth),
+      runJobTraffic({
+        standIns,
+        jobs: profile.jobs,
+        durationMs: profile.chaosMs,
+        random: createRandom(seed + 2),
+        log: jobLog,
+      }),
+      runControllerFaults({
+        controller,
+        standIns,
+        kills: profile.controllerKills,
+        watchFaults: profile.watchFaults,
+        durationMs: profile.chaosMs,
+        random: createRandom(seed + 3),
+        log: jobLog,
+      }),
     ]);
     const faultStats = {
       github: standIns.github.api.faults.stats(),
@@ -195,6 +245,7 @@ async function main(): Promise<number> {
         detail: settledMs >= 0 ? `${(settledMs / 1000).toFixed(1)}s after the last expiry` : 'timed out',
       },
       ...(await checkKeyInvariants(database.pool, standIns)),
+      await checkEndedJobsRevoked(database.pool, standIns),
       await auditVerify(env),
     ];
     const metrics = await fetch(`${apiUrl}/metrics`).then(
@@ -220,6 +271,7 @@ async function main(): Promise<number> {
     printSummary({
       traffic,
       chaosLog,
+      jobLog: { ...jobLog, expiredAnswers: standIns.kubernetes.expiredWatches() },
       faultStats,
       checks,
       chaosMs,

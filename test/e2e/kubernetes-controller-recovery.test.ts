@@ -3,7 +3,12 @@
 // after a 410; and of two replicas only the lock holder acts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubernetesController } from '../../src/kubernetes/controller.ts';
-import { type ControllerHarness, startControllerHarness } from '../support/kubernetes-controller.ts';
+import {
+  type ControllerHarness,
+  revokedWithin as revokedWithinIn,
+  startControllerHarness,
+  startJobWithKey as startJobWithKeyIn,
+} from '../support/kubernetes-controller.ts';
 
 let k: ControllerHarness;
 
@@ -12,38 +17,10 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => k?.close());
 
-const within = async <T>(ms: number, what: string, probe: () => Promise<T | undefined>): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
-
 const cluster = () => k.harness.standIns.kubernetes.cluster;
 const keys = () => k.harness.service.container.keys;
-
-async function startJobWithKey(name: string): Promise<string> {
-  cluster().createJob({
-    namespace: 'training',
-    name,
-    serviceAccountName: 'trainer',
-    annotations: { 'deploykey.dev/keys': 'github:acme/models' },
-  });
-  return within(3_000, `${name}'s key`, async () => {
-    const ids = (await k.readJob('training', name)).metadata?.annotations?.['deploykey.dev/key-ids'];
-    const id = ids ? (JSON.parse(ids)['github:acme/models'] as string) : undefined;
-    return id && (await keys().findById(id))?.status === 'active' ? id : undefined;
-  });
-}
-
-const revokedWithin = (ms: number, ids: string[]) =>
-  within(ms, 'every key to be revoked', async () => {
-    const rows = await Promise.all(ids.map((id) => keys().findById(id)));
-    return rows.every((row) => row?.status === 'revoked') ? true : undefined;
-  });
+const startJobWithKey = (name: string) => startJobWithKeyIn(k.harness, name);
+const revokedWithin = (ms: number, ids: string[]) => revokedWithinIn(k.harness, ms, ids);
 
 describe('the Kubernetes controller recovering', () => {
   it('revokes the keys of Jobs that ended or were deleted while no controller ran, right after restart', async () => {
@@ -70,11 +47,36 @@ describe('the Kubernetes controller recovering', () => {
     await cluster().endJob('training', 'dropped-watch', 'failed');
     await revokedWithin(3_000, [dropped]);
 
-    const gone = await startJobWithKey('gone-410');
-    k.harness.standIns.kubernetes.dropWatches('reset');
-    await cluster().endJob('training', 'gone-410', 'deleted');
-    cluster().store.compact();
-    await revokedWithin(3_000, [gone]);
+    // The API server's answer to a version it no longer holds: an ERROR event with a 410 Status in the
+    // stream. Only a fresh list then shows what changed; one Job ends as the watch is cut, one after.
+    const standIn = k.harness.standIns.kubernetes;
+    const gone = [await startJobWithKey('gone-410-complete'), await startJobWithKey('gone-410-deleted')];
+    const expiredBefore = standIn.expiredWatches();
+    const ending = cluster().endJob('training', 'gone-410-complete', 'complete');
+    standIn.dropWatches('expire');
+    await ending;
+    await cluster().endJob('training', 'gone-410-deleted', 'deleted');
+    await revokedWithin(3_000, gone);
+    expect(standIn.expiredWatches()).toBeGreaterThan(expiredBefore);
+    const reasons = await Promise.all(gone.map(async (id) => (await keys().findById(id))?.revoke_reason));
+    expect(reasons).toEqual(['job-ended', 'job-deleted']);
+  });
+
+  it('tries a Job again whose issue failed because Vault did not answer, until it has its key', async () => {
+    const vaultFaults = k.harness.standIns.vault.faults;
+    vaultFaults.add({ status: 503, probability: 1 });
+    const keyed = startJobWithKeyIn(k.harness, 'vault-down', {}, 15_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const job = await k.readJob('training', 'vault-down');
+      expect(job.metadata?.annotations?.['deploykey.dev/key-ids']).toBeUndefined();
+    } finally {
+      vaultFaults.clear();
+    }
+    const id = await keyed;
+    expect(await keys().findById(id)).toMatchObject({ status: 'active', delivery: 'vault' });
+    await cluster().endJob('training', 'vault-down', 'complete');
+    await revokedWithin(2_000, [id]);
   });
 
   it('lets exactly one of two replicas act, and hands over when it stops', async () => {

@@ -397,4 +397,24 @@ describe('/_sandbox', () => {
     await watch.ended;
     expect((await kubeRequest(standIn, '/_sandbox/watches')).json.open).toBe(0);
   });
+
+  it('expires watches on request: the resumed watch gets the ERROR event with a 410 Status, in a 200 stream', async () => {
+    const list = await kubeRequest(standIn, '/api/v1/namespaces/any/pods', { token: TOKEN });
+    const resumeFrom = list.json.metadata.resourceVersion as string;
+    const watch = await openWatchStream(standIn, '/api/v1/namespaces/any/pods?watch=1', TOKEN);
+    const { expired } = (await kubeRequest(standIn, '/_sandbox/watches')).json;
+    const dropped = await kubeRequest(standIn, '/_sandbox/watches?mode=expire', { method: 'DELETE' });
+    expect(dropped.json.dropped).toBeGreaterThan(0);
+    await watch.ended;
+
+    const path = `/api/v1/namespaces/any/pods?watch=1&resourceVersion=${resumeFrom}`;
+    const resumed = await openWatchStream(standIn, path, TOKEN);
+    expect(resumed.status).toBe(200);
+    const error = await resumed.next((event) => event.type === 'ERROR');
+    expect(error.object).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Expired', code: 410 });
+    await resumed.ended;
+    expect((await kubeRequest(standIn, '/_sandbox/watches')).json.expired).toBe(expired + 1);
+    const bad = await kubeRequest(standIn, '/_sandbox/watches?mode=later', { method: 'DELETE' });
+    expect(bad.status).toBe(400);
+  });
 });

@@ -2,9 +2,10 @@
 // Kubernetes stand-in, and what the tests ask of a Job and its keys.
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import vault from 'node-vault';
-import { SANDBOX_OIDC_ISSUER_ID, sandboxAuthConfig } from '../../sandbox/stand-ins.ts';
+import type { QuickJob } from '../../sandbox/kubernetes/cluster.ts';
+import { SANDBOX_OIDC_ISSUER_ID, type StandIns, sandboxAuthConfig } from '../../sandbox/stand-ins.ts';
 import { type KubernetesController, startKubernetesController } from '../../src/kubernetes/controller.ts';
-import { type Harness, startHarness } from './service-harness.ts';
+import { eventually, type Harness, startHarness } from './service-harness.ts';
 
 export interface ControllerHarness {
   harness: Harness;
@@ -22,19 +23,19 @@ export interface ControllerHarness {
   close(): Promise<void>;
 }
 
+/** The sandbox's OIDC issuer and policy, and the controller pointed at the Kubernetes stand-in. */
+export const controllerFileConfig = (standIns: StandIns) => ({
+  ...sandboxAuthConfig(standIns),
+  kubernetes: {
+    kubeconfig: standIns.kubernetes.kubeconfigPath,
+    oidcIssuerId: SANDBOX_OIDC_ISSUER_ID,
+    sweepSeconds: 1,
+    leaderRetrySeconds: 1,
+  },
+});
+
 export async function startControllerHarness(): Promise<ControllerHarness> {
-  const harness = await startHarness({
-    worker: true,
-    fileConfig: (standIns) => ({
-      ...sandboxAuthConfig(standIns),
-      kubernetes: {
-        kubeconfig: standIns.kubernetes.kubeconfigPath,
-        oidcIssuerId: SANDBOX_OIDC_ISSUER_ID,
-        sweepSeconds: 1,
-        leaderRetrySeconds: 1,
-      },
-    }),
-  });
+  const harness = await startHarness({ worker: true, fileConfig: controllerFileConfig });
   const kubeconfig = new KubeConfig();
   kubeconfig.loadFromFile(harness.standIns.kubernetes.kubeconfigPath);
   const controller = startKubernetesController(harness.service.container);
@@ -66,4 +67,42 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
     },
   };
   return handle;
+}
+
+/** Starts a Job in `training` asking for a github:acme/models key; resolves with the key's id once active. */
+export async function startJobWithKey(
+  harness: Harness,
+  name: string,
+  job: Partial<QuickJob> = {},
+  timeoutMs = 3_000,
+): Promise<string> {
+  const { cluster } = harness.standIns.kubernetes;
+  cluster.createJob({
+    namespace: 'training',
+    name,
+    serviceAccountName: 'trainer',
+    annotations: { 'deploykey.dev/keys': 'github:acme/models' },
+    ...job,
+  });
+  return eventually(
+    async () => {
+      const ids = cluster.store.get('jobs', 'training', name)?.metadata.annotations?.[
+        'deploykey.dev/key-ids'
+      ];
+      const id = ids ? (JSON.parse(ids)['github:acme/models'] as string) : undefined;
+      return id && (await harness.service.container.keys.findById(id))?.status === 'active' ? id : undefined;
+    },
+    { timeoutMs, intervalMs: 50, what: `${name}'s key` },
+  );
+}
+
+/** Resolves once every key is revoked; fails after `timeoutMs`. */
+export async function revokedWithin(harness: Harness, timeoutMs: number, ids: string[]): Promise<void> {
+  await eventually(
+    async () => {
+      const rows = await Promise.all(ids.map((id) => harness.service.container.keys.findById(id)));
+      return rows.every((row) => row?.status === 'revoked');
+    },
+    { timeoutMs, intervalMs: 50, what: 'every key to be revoked' },
+  );
 }

@@ -1,0 +1,79 @@
+// The controller as the deployment runs it, a `deploykey serve --role controller` process, SIGKILLed
+// while Jobs end: nothing it held in memory is needed. Right after a new process leads, every Job
+// that ended or vanished meanwhile has its keys revoked, from a fresh list and Postgres alone.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServiceProcess, type ServiceProcess } from '../chaos/processes.ts';
+import { controllerFileConfig, revokedWithin, startJobWithKey } from '../support/kubernetes-controller.ts';
+import { type Harness, startHarness } from '../support/service-harness.ts';
+
+let harness: Harness;
+let controller: ServiceProcess;
+let logDir: string;
+
+beforeAll(async () => {
+  harness = await startHarness({ worker: true, fileConfig: controllerFileConfig });
+  logDir = await mkdtemp(join(tmpdir(), 'k8s-controller-kill-'));
+  controller = createServiceProcess({
+    role: 'controller',
+    env: { ...(await harness.childEnv()), LOG_LEVEL: 'info' },
+    logDir,
+    apiUrl: harness.service.url,
+  });
+  await controller.start();
+}, 60_000);
+afterAll(async () => {
+  await controller?.stop();
+  await harness?.close();
+  await rm(logDir, { recursive: true, force: true });
+});
+
+const cluster = () => harness.standIns.kubernetes.cluster;
+const statusOf = async (id: string) => (await harness.service.container.keys.findById(id))?.status;
+// The first key of a fresh process also opens its connections to the host, Vault and the API.
+const FIRST_KEY_MS = 20_000;
+
+describe('the Kubernetes controller process killed with SIGKILL', () => {
+  it('revokes every ended Job’s keys within 2 s of its restart leading, and keeps the running Job’s key', async () => {
+    const names = ['kill-complete', 'kill-failed', 'down-complete', 'down-oom', 'down-deleted'];
+    const ids: Record<string, string> = {};
+    for (const name of names) {
+      ids[name] = await startJobWithKey(harness, name, { backoffLimit: 0 }, FIRST_KEY_MS);
+    }
+    const running = await startJobWithKey(harness, 'still-running', {}, FIRST_KEY_MS);
+
+    // Two Jobs end as the process dies: whatever it had begun for them dies with it.
+    const ending = [
+      cluster().endJob('training', 'kill-complete', 'complete'),
+      cluster().endJob('training', 'kill-failed', 'failed'),
+    ];
+    await controller.kill();
+    await Promise.all(ending);
+    // Three more end while no controller runs.
+    await cluster().endJob('training', 'down-complete', 'complete');
+    await cluster().endJob('training', 'down-oom', 'oom-killed');
+    await cluster().endJob('training', 'down-deleted', 'deleted');
+
+    // The issue's minute of downtime, shortened: nothing but a restart revokes these keys, however
+    // long it takes (no other process asks the cluster about them), so a longer wait changes nothing.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    for (const name of ['down-complete', 'down-oom', 'down-deleted']) {
+      expect(await statusOf(ids[name] as string), `${name}'s key before the restart`).toBe('active');
+    }
+
+    await controller.start();
+    const leading = Date.now();
+    await revokedWithin(harness, 2_000, Object.values(ids));
+    expect(Date.now() - leading).toBeLessThanOrEqual(2_000);
+    expect(await statusOf(running)).toBe('active');
+
+    const reasons = await Promise.all(
+      names.map(
+        async (name) => (await harness.service.container.keys.findById(ids[name] as string))?.revoke_reason,
+      ),
+    );
+    expect(reasons).toEqual(['job-ended', 'job-ended', 'job-ended', 'job-ended', 'job-deleted']);
+  }, 90_000);
+});
