@@ -67,10 +67,9 @@ export function createPoolMembers(
 /** Whether another credential may succeed where this one was turned away. */
 function handsOn(error: unknown): boolean {
   if (!(error instanceof HostError)) return false;
-  // A rate limit without a status is our own scheduler's refusal: the member asked first had the
-  // shortest wait, so every other would refuse as well.
-  if (error.kind === 'rate-limited') return error.status !== undefined;
-  return error.kind === 'not-found' || error.kind === 'forbidden' || error.kind === 'unauthorized';
+  // A rate limit of our own scheduler is handed on too: a write queued on a credential the host then
+  // paused is refused there, while another credential may still have room.
+  return ['rate-limited', 'not-found', 'forbidden', 'unauthorized'].includes(error.kind);
 }
 
 export interface CredentialPool {
@@ -128,10 +127,10 @@ export function createCredentialPool(members: PoolMember[], logger: Logger): Cre
         try {
           return await call(member);
         } catch (error) {
-          const last = index === list.length - 1;
-          if (!handsOn(error) || (last && otherThanNotFound === undefined)) throw error;
-          if (last) throw (error as HostError).kind === 'not-found' ? otherThanNotFound : error;
+          if (!handsOn(error)) throw error;
+          // The first member tried had the soonest turn, so its refusal has the soonest retry time.
           if ((error as HostError).kind !== 'not-found') otherThanNotFound ??= error;
+          if (index === list.length - 1) throw otherThanNotFound ?? error;
           logger.debug(
             { credential: member.name, err: (error as HostError).code },
             'credential turned away; handing the call on to the next',
