@@ -2,10 +2,8 @@
 // by two Apps in a credential pool, against a stand-in that refuses more than 20 writes a second
 // per identity (as GitHub counts its secondary limits). Each App keeps its own budget, so the pool
 // should serve the burst at about twice the rate, with no refusal by the host either way.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { StandIns } from '../sandbox/stand-ins.ts';
-import { serviceSettingsFor } from '../sandbox/stand-ins.ts';
+import { hostsWithAppPool, installSecondApp } from '../sandbox/app-pool.ts';
+import { type StandIns, serviceSettingsFor } from '../sandbox/stand-ins.ts';
 import { BENCH_REPOSITORY, check, round, runConcurrent, startBenchService } from './support.ts';
 
 const HOST_WRITES_PER_SECOND_PER_IDENTITY = 20;
@@ -13,27 +11,11 @@ const HOST_WRITES_PER_SECOND_PER_IDENTITY = 20;
 // single App serves the whole burst too, so both rows count keys, not refusals.
 const BUDGET = { concurrency: 4, minIntervalMs: 0, requestsPerMinute: 16 * 60, maxQueueSeconds: 60 };
 
-/** A second App installed on the sandbox's owner, its key in a file as the first one's. */
-function secondApp(standIns: StandIns) {
-  const { github } = standIns;
-  const { app, privateKeyPem } = github.api.apps.registerApp({ name: 'deploykey-rotator-bench-b' });
-  github.api.apps.install(app.id, { account: 'acme' });
-  const privateKeyFile = join(github.app.privateKeyPath, '..', 'github-app-b.private-key.pem');
-  writeFileSync(privateKeyFile, privateKeyPem!, { mode: 0o600 });
-  return { type: 'app', appId: app.id, privateKeyFile };
-}
-
 function hostsFor(standIns: StandIns, apps: 1 | 2) {
-  return serviceSettingsFor(standIns).hosts.map((host) => {
-    if (host.id !== 'github') return host;
-    const { auth, ...rest } = host;
-    if (apps === 1) return { ...rest, auth, writes: BUDGET };
-    const credentials = [
-      { name: 'app-a', auth },
-      { name: 'app-b', auth: secondApp(standIns) },
-    ];
-    return { ...rest, credentials, writes: BUDGET };
-  });
+  if (apps === 2) return hostsWithAppPool(standIns, installSecondApp(standIns), BUDGET);
+  return serviceSettingsFor(standIns).hosts.map((host) =>
+    host.id === 'github' ? { ...host, writes: BUDGET } : host,
+  );
 }
 
 async function burstWith(apps: 1 | 2, requests: number) {

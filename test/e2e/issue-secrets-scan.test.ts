@@ -1,11 +1,13 @@
 // The private key lives only in Vault (and in the one answer that asked for it). After keys were
 // issued every way, replayed, failed and revoked, every row in Postgres, every key under this run's
-// Redis prefix and every log line is searched for key material and credentials.
+// Redis prefix and every log line is searched for key material and credentials. GitHub is reached
+// through a pool of two Apps, so both Apps' keys and installation tokens are searched for too.
 import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { hostsWithAppPool, installSecondApp, type PooledApp } from '../../sandbox/app-pool.ts';
 import { expectProblem, type Provider, readVaultPrivateKey, vaultClient } from '../support/issue-checks.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
@@ -16,15 +18,25 @@ const OPENSSH_KEY_MAGIC = 'b3BlbnNzaC1rZXktdjEA';
 const DELIVERIES = ['response', 'vault', 'wrapped'] as const;
 
 let harness: Harness;
-// Every installation token the GitHub stand-in mints for the service's App.
+let secondApp: PooledApp;
+// Every installation token the GitHub stand-in mints for the service's Apps, with the App's id.
 const installationTokens: string[] = [];
+const mintedFor = new Set<number>();
 beforeAll(async () => {
-  harness = await startHarness();
+  harness = await startHarness({
+    fileConfig: (standIns) => {
+      secondApp = installSecondApp(standIns);
+      return { hosts: hostsWithAppPool(standIns, secondApp) };
+    },
+  });
   const { apps } = harness.standIns.github.api;
   const mint = apps.mintToken.bind(apps);
   apps.mintToken = (installation, request) => {
     const minted = mint(installation, request);
-    if ('token' in minted) installationTokens.push(minted.token.token);
+    if ('token' in minted) {
+      installationTokens.push(minted.token.token);
+      mintedFor.add(installation.app.id);
+    }
     return minted;
   };
 });
@@ -92,7 +104,7 @@ function keyMaterialNeedles(privateKey: string): string[] {
   return [privateKey.trim(), ...lines];
 }
 
-it('no private key, wrap token or credential reaches Postgres, Redis or the logs', async () => {
+it('no private key, wrap token or credential reaches Postgres, Redis, the logs or the metrics', async () => {
   const privateKeys: string[] = [];
   const wrapTokens: string[] = [];
   const issued: { id: string; publicKey: string; jobId: string }[] = [];
@@ -142,6 +154,17 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
   harness.standIns.gitlab.api.faults.clear();
   expectProblem(hostDown, 502, 'host-failed', /gitlab/);
 
+  // An owner neither App of the pool is installed on.
+  const notInstalled = await harness.api('POST', '/v1/keys', {
+    body: {
+      provider: 'github',
+      repository: 'nobody/tools',
+      jobId: 'scan-not-installed',
+      delivery: 'response',
+    },
+  });
+  expectProblem(notInstalled, 404, 'app-not-installed', /not installed/);
+
   // The revoke path (worker, Vault destroy) logs too.
   const revoked = issued[0];
   expect((await harness.api('POST', `/v1/jobs/${revoked?.jobId}/complete`)).status).toBe(202);
@@ -153,6 +176,9 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
   const postgres = await dumpPostgres();
   const redis = await dumpRedis();
   const logs = harness.logs.text();
+  const metrics = (await harness.api('GET', '/metrics')).text;
+  // The metrics name each App of the pool by its configured name, and nothing more.
+  expect(metrics).toMatch(/deploykey_host_budget_left\{provider="github",credential="app-b"\} \d+/);
 
   // The scan looked at real data: every key id is in Postgres, live keys' revoke jobs in Redis.
   expect(redis.keys).toBeGreaterThan(0);
@@ -173,6 +199,10 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
     ...keyMaterialNeedles(readFileSync(harness.standIns.github.app.privateKeyPath, 'utf8')).map(
       (needle): [string, string] => ['GitHub App private key', needle],
     ),
+    ...keyMaterialNeedles(secondApp.privateKeyPem).map((needle): [string, string] => [
+      'second GitHub App private key',
+      needle,
+    ]),
     ...installationTokens.map((token, i): [string, string] => [`installation token ${i}`, token]),
     ['GitLab token', harness.standIns.gitlab.token],
     ['Vault token', harness.standIns.vault.token],
@@ -182,12 +212,17 @@ it('no private key, wrap token or credential reaches Postgres, Redis or the logs
   ];
   expect(wrapTokens.every((token) => typeof token === 'string' && token.length >= 8)).toBe(true);
   expect(installationTokens.length, 'the service acted as the GitHub App').toBeGreaterThan(0);
+  expect([...mintedFor].sort(), 'the service acted as both Apps of the pool').toEqual(
+    [harness.standIns.github.app.id, secondApp.appId].sort(),
+  );
 
   const leaks: string[] = [];
   for (const [where, text] of [
     ['Postgres', postgres],
     ['Redis', redis.text],
     ['logs', logs],
+    ['metrics', metrics],
+    ['error bodies', [vaultDown.text, hostDown.text, notInstalled.text].join('\n')],
   ] as const) {
     for (const [what, needle] of needles) if (text.includes(needle)) leaks.push(`${what} in ${where}`);
   }
