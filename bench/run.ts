@@ -14,6 +14,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'scale.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'audit-export.bench.ts', args: quick ? ['--events', '5000'] : [] },
   { file: 'burst.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'ci-sweep.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {

@@ -9,6 +9,7 @@ import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
+import { ReconcilerSchema } from './config-reconciler.ts';
 import {
   HostAuthSchema,
   HostCredentialsSchema,
@@ -162,15 +163,7 @@ export const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    reconciler: Type.Object(
-      {
-        periodSeconds: Type.Integer({ minimum: 1, default: 30 }),
-        pendingTimeoutSeconds: Type.Integer({ minimum: 1, default: 120 }),
-        orphanScanSeconds: Type.Integer({ minimum: 1, default: 300 }),
-        orphanLookbackSeconds: Type.Integer({ minimum: 60, default: 172_800 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    reconciler: ReconcilerSchema,
     kubernetes: KubernetesConfigSchema,
     // audit: checkpoint period (wiring for src/audit/checkpoint.ts)
     audit: Type.Object(

@@ -22,6 +22,7 @@ import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
 import { ownerIdentity } from './keys/ownership.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, recordChainVerdict, registerCollectedGauge } from './metrics.ts';
+import { createCiSweep } from './queue/ci-sweep.ts';
 import { createReconciler, type Reconciler } from './queue/reconciler.ts';
 import { createRevokeWorker } from './queue/revoke.processor.ts';
 import { createRevokeScheduler, type RevokeScheduler } from './queue/revoke.queue.ts';
@@ -188,10 +189,7 @@ export function createContainer(
 
   const readiness: Record<string, ReadinessCheck> = {
     postgres: () => db.ping(),
-    redis: async () => {
-      await redisReady(redis, 1_000);
-      await redis.ping();
-    },
+    redis: () => redisReady(redis, 1_000).then(async () => void (await redis.ping())),
     vault: () => vault.health(),
     ...(config.vault.auth.method === 'token' ? {} : { 'vault-auth': async () => serviceVault.check() }),
   };
@@ -278,6 +276,7 @@ export function createContainer(
         timers: systemTimers,
         logger,
         settings: config.reconciler,
+        ciSweep: createCiSweep({ keys, hosts, keyService, clock, logger, metrics }, config.reconciler),
       });
       reconciler.start();
       auditCheckpoints.start();

@@ -23,6 +23,21 @@ export interface AddDeployKeyInput {
   caller: string;
 }
 
+/** A CI job on the host, as precise as a key's binding names it; always within one repository. */
+export type CiJobQuery =
+  | { kind: 'github-run-attempt'; repository: string; runId: string; runAttempt: string }
+  | { kind: 'github-job'; repository: string; checkRunId: string }
+  | { kind: 'gitlab-job'; repository: string; jobId: string };
+
+/**
+ * What the host says of a CI job. `ended` carries the platform's conclusion (`deleted` when the job
+ * is gone from a repository we can still see); `unknown` when this host cannot tell.
+ */
+export type CiJobStatus =
+  | { state: 'running' }
+  | { state: 'ended'; conclusion: string; failureReason?: string }
+  | { state: 'unknown' };
+
 export interface GitHost {
   readonly id: string;
   readonly type: HostConfig['type'];
@@ -39,6 +54,11 @@ export interface GitHost {
   deleteDeployKey(repository: string, hostKeyId: string): Promise<'deleted' | 'already-gone'>;
   /** Every deploy key on the repository, across all pages. */
   listDeployKeys(repository: string): Promise<HostDeployKey[]>;
+  /**
+   * One request, no retry: whether a CI job has ended. Throws the rate-limited HostError without
+   * asking while the host has told us to wait; any failure leaves the job to be asked again later.
+   */
+  ciJobStatus(query: CiJobQuery): Promise<CiJobStatus>;
   /** known_hosts lines for this host's SSH endpoint, verified and cached. */
   knownHosts(): Promise<string[]>;
   cloneUrl(repository: string): string;

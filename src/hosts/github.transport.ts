@@ -1,8 +1,9 @@
 // GitHub (github.com or GitHub Enterprise Server) through Octokit: one request per call; the
 // adapter core (host-adapter.ts) retries, paces and maps errors.
 import { Octokit } from '@octokit/rest';
+import { githubJobStatus } from './ci-job-status.ts';
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
-import type { HostDeployKey } from './git-host.ts';
+import type { CiJobQuery, CiJobStatus, HostDeployKey } from './git-host.ts';
 import { createGithubCredentials } from './github-credentials.ts';
 import { keyTypeAndBlob } from './host-http.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
@@ -41,6 +42,38 @@ export function nextPageOf(link: string | undefined): number | undefined {
   return Number.isInteger(page) && page > 0 ? page : undefined;
 }
 
+const ownerAndRepo = (repository: string) => {
+  const [owner = '', repo = ''] = repository.split('/');
+  return { owner, repo };
+};
+
+/** Whether a run attempt or job has completed, and whether the repository is there at all. */
+function githubCiReads(octokit: Octokit): Pick<HostTransport, 'ciJobStatus' | 'readRepository'> {
+  return {
+    async ciJobStatus(query: CiJobQuery): Promise<CiJobStatus> {
+      const { owner, repo } = ownerAndRepo(query.repository);
+      if (query.kind === 'github-job') {
+        const job_id = Number(query.checkRunId);
+        return githubJobStatus(
+          (await octokit.rest.actions.getJobForWorkflowRun({ owner, repo, job_id })).data,
+        );
+      }
+      if (query.kind !== 'github-run-attempt') return { state: 'unknown' };
+      const attempt = await octokit.rest.actions.getWorkflowRunAttempt({
+        owner,
+        repo,
+        run_id: Number(query.runId),
+        attempt_number: Number(query.runAttempt),
+        exclude_pull_requests: true,
+      });
+      return githubJobStatus(attempt.data);
+    },
+    async readRepository(repository: string) {
+      await octokit.rest.repos.get(ownerAndRepo(repository));
+    },
+  };
+}
+
 export function createGithubTransport({ config, logger, fetch, clock }: TransportContext): HostTransport {
   const octokit = new Octokit({
     baseUrl: config.apiUrl.replace(/\/+$/, ''),
@@ -68,11 +101,6 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
     if (authorization) options.headers.authorization = authorization;
   });
 
-  const split = (repository: string) => {
-    const [owner = '', repo = ''] = repository.split('/');
-    return { owner, repo };
-  };
-
   return {
     repositoryShape: 'a GitHub repository (owner/name)',
     maxPathSegments: 2,
@@ -80,13 +108,13 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
     alreadyRegistered: /already in use/i,
 
     async checkAccess(repository) {
-      const { owner, repo } = split(repository);
+      const { owner, repo } = ownerAndRepo(repository);
       await credentials.checkAccess(owner, repo);
     },
 
     async addKey(repository, key) {
       const response = await octokit.rest.repos.createDeployKey({
-        ...split(repository),
+        ...ownerAndRepo(repository),
         title: key.title,
         key: key.publicKey,
         // Invariant: read-only always. GitHub makes a key read-write when `read_only` is omitted.
@@ -96,17 +124,19 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
     },
 
     async deleteKey(repository, hostKeyId) {
-      await octokit.rest.repos.deleteDeployKey({ ...split(repository), key_id: Number(hostKeyId) });
+      await octokit.rest.repos.deleteDeployKey({ ...ownerAndRepo(repository), key_id: Number(hostKeyId) });
     },
 
     async listPage(repository, page) {
       const response = await octokit.rest.repos.listDeployKeys({
-        ...split(repository),
+        ...ownerAndRepo(repository),
         per_page: PER_PAGE,
         page,
       });
       return { keys: response.data.map(toHostKey), nextPage: nextPageOf(response.headers.link) };
     },
+
+    ...githubCiReads(octokit),
 
     fetchMeta: async () => (await octokit.rest.meta.get()).data,
 

@@ -1,6 +1,7 @@
 // GitLab (gitlab.com or self-managed) through @gitbeaker/rest on our own one-attempt requester;
 // the adapter core (host-adapter.ts) retries, paces and maps errors.
 import { GitbeakerRequestError, Gitlab } from '@gitbeaker/rest';
+import { gitlabJobStatus } from './ci-job-status.ts';
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import { gitlabRequesterFn } from './gitlab-requester.ts';
@@ -84,6 +85,16 @@ export function createGitlabTransport({ config, fetch }: TransportContext): Host
         keys: (data as GitlabDeployKey[]).map(toHostKey),
         nextPage: paginationInfo.next ?? undefined,
       };
+    },
+
+    async ciJobStatus(query) {
+      if (query.kind !== 'gitlab-job') return { state: 'unknown' };
+      const job = await api.Jobs.show(query.repository, Number(query.jobId));
+      return gitlabJobStatus(job as { status?: string; failure_reason?: string | null });
+    },
+
+    async readRepository(project) {
+      await api.Projects.show(project);
     },
 
     answerOf(error): FailedAnswer | undefined {

@@ -13,6 +13,8 @@ import {
 import { toHostError } from './error-mapping.ts';
 import {
   type AddDeployKeyInput,
+  type CiJobQuery,
+  type CiJobStatus,
   type GitHost,
   type HostDeployKey,
   HostError,
@@ -90,6 +92,16 @@ function hostCalls({ config, transport, pool, deps, logger }: HostParts) {
       pool.firstAccepting(pool.forRead(await candidates(repository)), (member) =>
         readOn(member, operation, call),
       ),
+    // One request, no retry, nothing sent while the host asks us to wait: for periodic checks that
+    // are simply made again next time.
+    once: async <T>(repository: string, operation: string, call: TransportCall<T>): Promise<T> => {
+      const member = pool.forRead(await candidates(repository))[0] as PoolMember;
+      const heldMs = member.scheduler.heldForMs();
+      if (heldMs <= 0) return attempt(member, operation, call)();
+      const retryAfterSeconds = Math.ceil(heldMs / 1000);
+      const message = `${config.id} asked us to wait ${retryAfterSeconds} s; not asked to ${operation}`;
+      throw new HostError(config.id, 'rate-limited', message, { retryAfterSeconds });
+    },
     write: <T>(repository: string, lane: HostLane, operation: string, call: TransportCall<T>) =>
       retryingHostCalls(
         retry,
@@ -187,6 +199,36 @@ function deployKeyOperations(parts: HostParts) {
   return { listDeployKeys, deleteDeployKey, addDeployKey, checkAccess, readMeta };
 }
 
+const isNotFound = (error: unknown) => error instanceof HostError && error.kind === 'not-found';
+
+function ciJobOperations(parts: HostParts) {
+  const { transport } = parts;
+  const { once, checked } = hostCalls(parts);
+  return async (query: CiJobQuery): Promise<CiJobStatus> => {
+    if (!transport.ciJobStatus || !transport.readRepository) return { state: 'unknown' };
+    const repository = checked(query.repository);
+    try {
+      return await once(repository, 'read a CI job', (via) => (via.ciJobStatus as CiJobRead)(query));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    // A 404 is a run deleted from the repository, or a repository our credentials cannot see: only
+    // the first says the job is over.
+    try {
+      await once(repository, 'read the repository', (via) =>
+        (via.readRepository as RepositoryRead)(repository),
+      );
+    } catch (error) {
+      if (isNotFound(error)) return { state: 'unknown' };
+      throw error;
+    }
+    return { state: 'ended', conclusion: 'deleted' };
+  };
+}
+
+type CiJobRead = NonNullable<HostTransport['ciJobStatus']>;
+type RepositoryRead = NonNullable<HostTransport['readRepository']>;
+
 export function createHostAdapter(
   config: HostConfig,
   createTransport: HostTransportFactory,
@@ -196,12 +238,14 @@ export function createHostAdapter(
   const members = createPoolMembers(config, createTransport, deps, logger, (pace) => budgetFor(config, pace));
   const pool = createCredentialPool(members, logger);
   const transport = (members[0] as PoolMember).transport;
-  const { readMeta, ...operations } = deployKeyOperations({ config, transport, pool, deps, logger });
+  const parts = { config, transport, pool, deps, logger };
+  const { readMeta, ...operations } = deployKeyOperations(parts);
 
   return {
     id: config.id,
     type: config.type,
     ...operations,
+    ciJobStatus: ciJobOperations(parts),
     checkCapacity(caller: string) {
       const refused = pool.refusal({ kind: 'issue', caller });
       if (refused) throw refused;

@@ -5,7 +5,7 @@ import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../time.ts';
 import type { FailedAnswer } from './error-mapping.ts';
-import type { HostDeployKey } from './git-host.ts';
+import type { CiJobQuery, CiJobStatus, HostDeployKey } from './git-host.ts';
 import type { HostBudget } from './host-scheduler.ts';
 import type { GithubMeta } from './known-hosts.ts';
 
@@ -48,6 +48,10 @@ export interface HostTransport {
   deleteKey(repository: string, hostKeyId: string): Promise<void>;
   /** One page of the repository's deploy keys, pages counted from 1. */
   listPage(repository: string, page: number): Promise<DeployKeyPage>;
+  /** A CI job's status in one request; host types without CI of their own leave it out. */
+  ciJobStatus?(query: CiJobQuery): Promise<CiJobStatus>;
+  /** Reads the repository, failing with the host's 404 when our credentials cannot see it. */
+  readRepository?(repository: string): Promise<void>;
   /** GitHub's `GET /meta`; a host type that publishes no SSH host keys through its API has none. */
   fetchMeta?: () => Promise<GithubMeta>;
   /** Status, headers and message of a failed request in the library's error; undefined when no answer came. */

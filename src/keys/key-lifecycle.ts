@@ -9,7 +9,7 @@ export type KeyActor =
   | 'admin' // a caller with the admin role, on any key
   | 'issue-flow' // the request that is issuing the key
   | 'worker' // the revoke worker
-  | 'reconciler' // the periodic pass over expired and stuck keys
+  | 'reconciler' // the periodic pass over expired and stuck keys, and CI jobs that ended unannounced
   | 'webhook' // a CI platform telling us a job ended (`job-ended`)
   | 'controller'; // the Kubernetes controller (`job-ended`, `job-deleted`)
 

@@ -9,6 +9,7 @@ import type { KeyService } from '../keys/key.service.ts';
 import type { KeyServiceDeps } from '../keys/key-service-deps.ts';
 import type { Logger } from '../log.ts';
 import type { Timers } from '../time.ts';
+import type { CiSweep } from './ci-sweep.ts';
 import type { RevokeScheduler } from './revoke.queue.ts';
 
 const RECONCILER_LOCK = 0x64_6b_72_72_65_63;
@@ -45,6 +46,9 @@ export interface ReconcileReport {
   orphansRemoved: number;
   /** Host keys with our title prefix but no readable key id: skipped, never deleted. */
   unreadableTitles: number;
+  /** CI jobs the sweep asked their host about, and keys of ended ones it revoked. */
+  jobsChecked: number;
+  jobEndRevokes: number;
   errors: number;
 }
 
@@ -59,6 +63,8 @@ export interface ReconcilerDeps {
   timers: Timers;
   logger: Logger;
   settings: ReconcilerSettings;
+  /** Asks hosts about CI jobs whose end no webhook announced; without it no host is asked. */
+  ciSweep?: CiSweep;
 }
 
 export function createReconciler(deps: ReconcilerDeps) {
@@ -157,6 +163,8 @@ export function createReconciler(deps: ReconcilerDeps) {
       pendingUndone: 0,
       orphansRemoved: 0,
       unreadableTitles: 0,
+      jobsChecked: 0,
+      jobEndRevokes: 0,
       errors: 0,
     };
     const client = await deps.db.pool.connect();
@@ -171,19 +179,15 @@ export function createReconciler(deps: ReconcilerDeps) {
           lastOrphanScan = clock().getTime();
           await removeOrphans(report);
         }
+        await deps.ciSweep?.pass(report);
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [RECONCILER_LOCK]);
       }
     } finally {
       client.release();
     }
-    if (
-      report.revokesStarted ||
-      report.pendingUndone ||
-      report.orphansRemoved ||
-      report.unreadableTitles ||
-      report.errors
-    ) {
+    const { revokesStarted, pendingUndone, orphansRemoved, unreadableTitles, jobEndRevokes, errors } = report;
+    if (revokesStarted + pendingUndone + orphansRemoved + unreadableTitles + jobEndRevokes + errors > 0) {
       logger.info(report, 'reconciler pass');
     }
     return report;

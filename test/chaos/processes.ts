@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from './random.ts';
 
 const CLI_PATH = fileURLToPath(new URL('../../bin/deploykey.js', import.meta.url));
-const START_TIMEOUT_MS = 30_000;
+// Generous: start-up is reported (startTimesMs), not judged, and a loaded machine starts slowly.
+const START_TIMEOUT_MS = 120_000;
 
 export type ServiceRole = 'api' | 'worker';
 
