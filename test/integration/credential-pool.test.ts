@@ -17,6 +17,7 @@ import { hostError, testAdapter } from '../support/host-adapters.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../support/redis.ts';
 
 const SHARED = 'acme/models';
+const OTHER_OF_ACME = 'acme/datasets';
 const OF_X = 'xco/tools';
 const OF_Y = 'yco/tools';
 const WRITES_PER_SECOND_PER_IDENTITY = 10;
@@ -33,18 +34,25 @@ const apps: Record<string, { id: number; pem: string; installation: AppInstallat
 
 beforeAll(async () => {
   state = createHostState('github');
-  for (const path of [SHARED, OF_X, OF_Y]) state.addRepository(path, '/nonexistent');
+  for (const path of [SHARED, OTHER_OF_ACME, OF_X, OF_Y]) state.addRepository(path, '/nonexistent');
   standIn = await startGithubStandIn({
     state,
     tokens: [],
     sshHostKeys: () => [generateEd25519().publicKey],
     onRequestSeen: (request) => seen.push(request),
   });
-  const installs: Record<string, string[]> = { a: ['acme'], b: ['acme'], x: ['xco'], y: ['yco'] };
-  for (const [name, accounts] of Object.entries(installs)) {
+  // App s is installed on acme for one other repository only: it reaches the owner, not SHARED.
+  const installs: Record<string, { account: string; repositories?: string[] }> = {
+    a: { account: 'acme' },
+    b: { account: 'acme' },
+    s: { account: 'acme', repositories: [OTHER_OF_ACME.split('/')[1]!] },
+    x: { account: 'xco' },
+    y: { account: 'yco' },
+  };
+  for (const [name, install] of Object.entries(installs)) {
     const registered = standIn.apps.registerApp({ name: `pool-${name}` });
-    const [installation] = accounts.map((account) => standIn.apps.install(registered.app.id, { account }));
-    apps[name] = { id: registered.app.id, pem: registered.privateKeyPem!, installation: installation! };
+    const installation = standIn.apps.install(registered.app.id, install);
+    apps[name] = { id: registered.app.id, pem: registered.privateKeyPem!, installation };
   }
   redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   prefix = createTestRedisPrefix();
@@ -114,6 +122,18 @@ async function metricText(metrics: Metrics, name: string): Promise<string> {
   return (await metrics.registry.getSingleMetricAsString(name)) ?? '';
 }
 
+/** Another client acting as the App spends its whole allowance of writes for this second. */
+async function spendAllowanceOf(name: string) {
+  const minted = standIn.apps.mintToken(apps[name]!.installation, {});
+  if (!('token' in minted)) throw new Error(minted.message);
+  for (let i = 0; i < WRITES_PER_SECOND_PER_IDENTITY; i += 1) {
+    await fetch(`${standIn.url}/repos/${SHARED}/keys/999999`, {
+      method: 'DELETE',
+      headers: { authorization: `token ${minted.token.token}` },
+    });
+  }
+}
+
 const refusedByHost = () => standIn.faults.stats().byStatus['403'] ?? 0;
 
 describe('a pool of two GitHub Apps on one host', () => {
@@ -151,15 +171,7 @@ describe('a pool of two GitHub Apps on one host', () => {
     });
     const { host, metrics } = poolAdapter(['a', 'b']);
     await host.checkAccess(SHARED);
-    // Another client acting as App a spends its whole allowance for this second.
-    const minted = standIn.apps.mintToken(apps.a!.installation, {});
-    if (!('token' in minted)) throw new Error(minted.message);
-    for (let i = 0; i < WRITES_PER_SECOND_PER_IDENTITY; i += 1) {
-      await fetch(`${standIn.url}/repos/${SHARED}/keys/999999`, {
-        method: 'DELETE',
-        headers: { authorization: `token ${minted.token.token}` },
-      });
-    }
+    await spendAllowanceOf('a');
     const refusedBefore = refusedByHost();
     const started = Date.now();
     const added = await Promise.all(Array.from({ length: 6 }, () => host.addDeployKey(newKey(SHARED))));
@@ -199,5 +211,22 @@ describe('a pool of two GitHub Apps on one host', () => {
     expect((await hostError(host.checkAccess('nobody/tools'))).kind).toBe('app-not-installed');
     expect((await hostError(host.addDeployKey(newKey('nobody/tools')))).kind).toBe('app-not-installed');
     expect(writersSince(writes)).toEqual([]);
+  });
+
+  it('does not take a 404 from an App that cannot see the repository for a key already gone', async () => {
+    standIn.setRateLimit({
+      secondary: { writesPerSecond: WRITES_PER_SECOND_PER_IDENTITY, retryAfterSeconds: 30 },
+    });
+    const { host } = poolAdapter(['s', 'b']);
+    // App s reaches acme but not SHARED: the key is added through b.
+    const key = await host.addDeployKey(newKey(SHARED));
+    // Then b is asked to wait, and s, which cannot see the repository, answers 404.
+    await spendAllowanceOf('b');
+    const refusal = await hostError(host.deleteDeployKey(SHARED, key.hostKeyId));
+    expect(refusal.kind).toBe('rate-limited');
+    expect(state.listKeys(state.findRepository(SHARED)!.id).map((k) => String(k.id))).toContain(
+      key.hostKeyId,
+    );
+    standIn.setRateLimit(undefined);
   });
 });
