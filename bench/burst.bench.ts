@@ -2,12 +2,15 @@
 // a second (403 + retry-after, as GitHub's secondary limit): the service's per-host budget should
 // keep it under that limit, answer each request with a key or 503 + Retry-After, and leave nothing
 // behind for the refused ones.
-// Usage: node --import tsx bench/burst.bench.ts [--quick] [--requests N] [--callers K]
+// A second row runs a burst with one GitHub App and then with two in a credential pool, the stand-in
+// limiting writes per identity (burst-pool.ts).
+// Usage: node --import tsx bench/burst.bench.ts [--quick] [--requests N] [--callers K] [--pool-requests N]
 // Prints one JSON object on stdout; progress goes to stderr.
 import { serviceSettingsFor } from '../sandbox/stand-ins.ts';
 import { TITLE_PREFIX } from '../src/hosts/git-host.ts';
 import { ownerScope } from '../src/keys/ownership.ts';
 import { secretExists } from '../test/support/vault-secrets.ts';
+import { poolComparison } from './burst-pool.ts';
 import {
   BENCH_REPOSITORY,
   benchArgs,
@@ -19,15 +22,17 @@ import {
   startBenchService,
 } from './support.ts';
 
-const args = benchArgs({ requests: '', callers: '' });
+const args = benchArgs({ requests: '', callers: '', 'pool-requests': '' });
 const requests = args.number('requests', 500, 100);
 const callers = args.number('callers', 5, 5);
+const poolRequests = args.number('pool-requests', 240, 80);
 const HOST_WRITES_PER_SECOND = 20;
 // A fifth under the host's limit, spread evenly, so jitter on the way there never adds up to a
 // refusal. Requests wait at most 15 s for their turn (the default is 30), so a burst of 500 meets
 // both answers: keys for what fits in that time, 503 with Retry-After for the rest.
 const BUDGET = { concurrency: 4, minIntervalMs: 0, requestsPerMinute: 16 * 60, maxQueueSeconds: 15 };
 
+let result: Record<string, unknown> & { met: Record<string, boolean> };
 const bench = await startBenchService({
   fileConfig: (standIns) => ({
     hosts: serviceSettingsFor(standIns).hosts.map((host) =>
@@ -113,7 +118,7 @@ try {
     hostRefusalsAtMostAHandful: (hostAnswers['403'] ?? 0) + (hostAnswers['429'] ?? 0) <= 5,
     nothingLeftBehind,
   };
-  emit({
+  result = {
     benchmark: 'burst',
     requests,
     callers,
@@ -136,9 +141,12 @@ try {
       'All requests are sent at once; the budget admits what it can start within maxQueueSeconds and refuses the rest at once with 503 and Retry-After, before anything is recorded (a request refused only once queued ends as a failed row). Requests refused together are told to come back one budget interval apart, so they return in turn.',
       'Callers are served in turn, so issuedPerCaller stays even although every caller sent the same number at the same moment.',
       'hostAnswers counts every answer of the GitHub stand-in, including the undo calls and reads; 403 there would be secondary-limit refusals.',
+      'pool: the same kind of burst served by one GitHub App, then by two Apps in a credential pool, each App with the budget shown and its own limit at the stand-in; keysPerSecond is keys issued over the time from the first request to the last answer.',
     ],
-  });
-  if (!Object.values(met).every(Boolean)) process.exitCode = 1;
+  };
 } finally {
   await bench.close();
 }
+const pool = await poolComparison(poolRequests);
+emit({ ...result, pool, met: { ...result.met, ...pool.met } });
+if (![...Object.values(result.met), ...Object.values(pool.met)].every(Boolean)) process.exitCode = 1;

@@ -11,10 +11,10 @@ import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
 import { ReconcilerSchema } from './config-reconciler.ts';
 import {
-  currentToken,
   HostAuthSchema,
-  type HostCredential,
-  resolveHostCredential,
+  HostCredentialsSchema,
+  type ResolvedHostAuth,
+  resolveHostCredentials,
 } from './hosts/host-auth-config.ts';
 import { HOST_ID_PATTERN } from './keys/policy.ts';
 import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
@@ -70,6 +70,7 @@ const HostSchema = Type.Object(
     knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
     auth: Type.Optional(HostAuthSchema),
+    credentials: Type.Optional(HostCredentialsSchema),
     writes: Type.Optional(
       Type.Object(
         {
@@ -185,11 +186,7 @@ export const FileSchema = Type.Object(
 );
 
 export type FileConfig = Static<typeof FileSchema>;
-export type HostConfig = Static<typeof HostSchema> & {
-  /** The token as read at start (empty for an App); `credential` says where it is re-read from. */
-  token: string;
-  credential?: HostCredential;
-};
+export type HostConfig = Static<typeof HostSchema> & ResolvedHostAuth;
 
 export interface Config {
   databaseUrl: string;
@@ -312,8 +309,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `config hosts.${index}.knownHosts is required for ${host.type === 'gitea' ? 'Gitea/Forgejo' : 'GitLab'} hosts (${host.type} publishes no host keys API)`,
       );
     }
-    const credential = resolveHostCredential(host, index, env, problems);
-    return { ...host, token: currentToken(credential, problems), credential };
+    return { ...host, ...resolveHostCredentials(host, index, env, problems) };
   });
   const policy = createAccessPolicy(file.policy, {
     issuers: file.auth.oidcIssuers.map((issuer) => issuer.id),

@@ -8,10 +8,10 @@ export interface Metrics {
   revokeLatency: Histogram<'reason'>;
   hostRequests: Counter<'provider' | 'status'>;
   revokeFailures: Counter<'provider'>;
-  hostQueueDepth: Gauge<'provider'>;
-  hostQueueWait: Histogram<'provider'>;
-  hostQueueRejections: Counter<'provider'>;
-  hostRateLimitPauses: Counter<'provider'>;
+  hostQueueDepth: Gauge<'provider' | 'credential'>;
+  hostQueueWait: Histogram<'provider' | 'credential'>;
+  hostQueueRejections: Counter<'provider' | 'credential'>;
+  hostRateLimitPauses: Counter<'provider' | 'credential'>;
   auditChainBroken: Gauge<'check'>;
   auditBadEvents: Gauge<'check'>;
 }
@@ -62,20 +62,20 @@ export function createMetrics(): Metrics {
     hostQueueDepth: new Gauge({
       name: 'deploykey_host_queue_depth',
       help: 'Writes waiting for their turn within a Git host budget',
-      labelNames: ['provider'],
+      labelNames: ['provider', 'credential'],
       registers: [registry],
     }),
     hostQueueWait: new Histogram({
       name: 'deploykey_host_queue_wait_seconds',
       help: 'Seconds a write waited for its turn within a Git host budget',
-      labelNames: ['provider'],
+      labelNames: ['provider', 'credential'],
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
     hostQueueRejections: new Counter({
       name: 'deploykey_host_queue_rejections_total',
       help: 'Writes refused with a retry time because their turn would come too late',
-      labelNames: ['provider'],
+      labelNames: ['provider', 'credential'],
       registers: [registry],
     }),
     auditChainBroken: new Gauge({
@@ -95,7 +95,7 @@ export function createMetrics(): Metrics {
     hostRateLimitPauses: new Counter({
       name: 'deploykey_host_rate_limit_pauses_total',
       help: 'Times a Git host asked us to wait (retry-after or an exhausted rate limit)',
-      labelNames: ['provider'],
+      labelNames: ['provider', 'credential'],
       registers: [registry],
     }),
   };
@@ -153,4 +153,39 @@ export function registerCollectedGauge(
       } catch {}
     },
   });
+}
+
+type BudgetReader = { labels: { provider: string; credential: string }; read: () => Promise<number> };
+const budgetReaders = new WeakMap<Registry, Map<string, BudgetReader>>();
+
+/**
+ * Shows the writes left in one host credential's budget (`deploykey_host_budget_left`), read from
+ * its scheduler at scrape time. The label is the credential's configured name, never its secret.
+ */
+export function watchHostBudget(
+  metrics: Metrics,
+  labels: BudgetReader['labels'],
+  read: () => Promise<number>,
+) {
+  let readers = budgetReaders.get(metrics.registry);
+  if (!readers) {
+    const all = new Map<string, BudgetReader>();
+    readers = all;
+    budgetReaders.set(metrics.registry, all);
+    new Gauge({
+      name: 'deploykey_host_budget_left',
+      help: 'Writes a host credential can still take before one is refused, in every process sharing its budget',
+      labelNames: ['provider', 'credential'],
+      registers: [metrics.registry],
+      async collect() {
+        for (const reader of all.values()) {
+          // A budget Redis cannot answer for keeps its last value: one must not fail the scrape.
+          try {
+            this.set(reader.labels, await reader.read());
+          } catch {}
+        }
+      },
+    });
+  }
+  readers.set(`${labels.provider}\u0000${labels.credential}`, { labels, read });
 }

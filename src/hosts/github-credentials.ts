@@ -29,6 +29,9 @@ interface CredentialContext {
 
 // Longest margin kept before an installation token's expiry (GitHub's tokens live one hour).
 const MAX_RENEW_MARGIN_MS = 5 * 60_000;
+// How long an owner without the App is believed to stay so: in a pool of Apps every write on that
+// owner would otherwise look it up again for the Apps not installed there.
+const NOT_INSTALLED_TTL_MS = 60_000;
 
 function secretReader(source: SecretSource, clock: Clock, logger: Logger): () => string {
   if ('value' in source) return () => source.value;
@@ -85,6 +88,7 @@ function appCredentials(
     return current.auth;
   };
   const installations = new Map<string, Promise<number>>();
+  const notInstalledUntil = new Map<string, number>();
 
   // GitHub answers 404 for a repository that does not exist as for an owner without the App; the
   // owner's own installation tells the two apart (organization first, then user account).
@@ -111,18 +115,17 @@ function appCredentials(
   const installationOf = (owner: string, repo: string): Promise<number> => {
     if (app.installationId !== undefined) return Promise.resolve(app.installationId);
     const key = owner.toLowerCase();
+    const notInstalled = () =>
+      new HostError(config.id, 'app-not-installed', `GitHub App ${app.appId} is not installed on ${owner}`, {
+        status: 404,
+      });
+    if ((notInstalledUntil.get(key) ?? 0) > clock().getTime()) return Promise.reject(notInstalled());
     const known = installations.get(key);
     if (known) return known;
     const lookup = lookUp(owner, repo).then((found) => {
       if (found !== undefined) return found;
-      throw new HostError(
-        config.id,
-        'app-not-installed',
-        `GitHub App ${app.appId} is not installed on ${owner}`,
-        {
-          status: 404,
-        },
-      );
+      notInstalledUntil.set(key, clock().getTime() + NOT_INSTALLED_TTL_MS);
+      throw notInstalled();
     });
     installations.set(key, lookup);
     lookup.catch(() => installations.delete(key));

@@ -1,8 +1,15 @@
 // The one Git host adapter: everything the service promises about a host's deploy keys, over a
-// host type's transport. Writes are paced by the host's scheduler (revokes first, callers in turn),
-// reads go straight out; both retry the same way (host-retry.ts) and fail with the same HostError.
+// host type's transport per credential (credential-pool.ts). Writes are paced by each credential's
+// scheduler (revokes first, callers in turn), reads go straight out; both retry the same way
+// (host-retry.ts) and fail with the same HostError.
 import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import {
+  type CredentialPool,
+  createCredentialPool,
+  createPoolMembers,
+  type PoolMember,
+} from './credential-pool.ts';
 import { toHostError } from './error-mapping.ts';
 import {
   type AddDeployKeyInput,
@@ -15,15 +22,13 @@ import {
 } from './git-host.ts';
 import {
   cloneUrlFor,
-  DEFAULT_REQUEST_TIMEOUT_MS,
   type HostAdapterDeps,
-  instrumentedFetch,
   isRepositoryPath,
   keyTypeAndBlob,
   retryPolicy,
 } from './host-http.ts';
 import { retryingHostCalls } from './host-retry.ts';
-import { createHostScheduler, type HostBudget, type HostLane, type HostScheduler } from './host-scheduler.ts';
+import type { HostBudget, HostLane } from './host-scheduler.ts';
 import type { HostPace, HostTransport, HostTransportFactory } from './host-transport.ts';
 import { cachedKnownHosts, knownHostsFor } from './known-hosts.ts';
 import { tokenExpiry } from './token-expiry.ts';
@@ -43,43 +48,68 @@ function budgetFor(config: HostConfig, pace: HostPace): HostBudget {
 
 interface HostParts {
   config: HostConfig;
+  /** What every credential's transport says alike: the host type's shapes and quirks. */
   transport: HostTransport;
-  scheduler: HostScheduler;
+  pool: CredentialPool;
   deps: HostAdapterDeps;
   logger: Logger;
 }
 
+type TransportCall<T> = (transport: HostTransport) => Promise<T>;
+
 /**
  * Single attempts made whole: errors mapped to HostError, retried as host-retry.ts decides. A read
- * holds no slot, so it waits out the host's pause itself; a write waits in the host's queue.
+ * holds no slot, so it waits out its credential's pause itself; a write waits in the queue of the
+ * credential that can start it soonest, chosen again on every retry.
  */
-function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
+function hostCalls({ config, transport, pool, deps, logger }: HostParts) {
   const retry = { policy: retryPolicy(deps.retry), logger, timers: deps.timers };
   const attempt =
-    <T>(operation: string, call: () => Promise<T>) =>
+    <T>(member: PoolMember, operation: string, call: TransportCall<T>) =>
     async (): Promise<T> => {
       try {
-        return await call();
+        return await call(member.transport);
       } catch (error) {
-        throw toHostError(config.id, operation, error, transport.answerOf, deps.clock().getTime());
+        throw toHostError(config.id, operation, error, member.transport.answerOf, deps.clock().getTime());
       }
     };
+  const readOn = <T>(member: PoolMember, operation: string, call: TransportCall<T>) =>
+    retryingHostCalls(retry, attempt(member, operation, call), () =>
+      deps.timers.sleep(member.scheduler.heldForMs()),
+    );
+  const checkOn = (repository: string) => async (member: PoolMember) => {
+    const check = member.transport.checkAccess;
+    if (check) await readOn(member, 'look up the App installation', () => check(repository));
+  };
+  const reaching = (repository: string) => pool.reaching(repository, checkOn(repository));
+  // One credential is the one to use: its own request fails as a check would, without the lookup.
+  const candidates = async (repository: string) =>
+    pool.members.length === 1 ? pool.members : reaching(repository);
   return {
-    read: <T>(operation: string, call: () => Promise<T>) =>
-      retryingHostCalls(retry, attempt(operation, call), () => deps.timers.sleep(scheduler.heldForMs())),
+    reaching,
+    readFirst: <T>(operation: string, call: TransportCall<T>) =>
+      readOn(pool.members[0] as PoolMember, operation, call),
+    read: async <T>(repository: string, operation: string, call: TransportCall<T>) =>
+      pool.firstAccepting(pool.forRead(await candidates(repository)), (member) =>
+        readOn(member, operation, call),
+      ),
     // One request, no retry, nothing sent while the host asks us to wait: for periodic checks that
     // are simply made again next time.
-    once: <T>(operation: string, call: () => Promise<T>): Promise<T> => {
-      const heldMs = scheduler.heldForMs();
-      if (heldMs <= 0) return attempt(operation, call)();
+    once: async <T>(repository: string, operation: string, call: TransportCall<T>): Promise<T> => {
+      const member = pool.forRead(await candidates(repository))[0] as PoolMember;
+      const heldMs = member.scheduler.heldForMs();
+      if (heldMs <= 0) return attempt(member, operation, call)();
       const retryAfterSeconds = Math.ceil(heldMs / 1000);
       const message = `${config.id} asked us to wait ${retryAfterSeconds} s; not asked to ${operation}`;
-      return Promise.reject(new HostError(config.id, 'rate-limited', message, { retryAfterSeconds }));
+      throw new HostError(config.id, 'rate-limited', message, { retryAfterSeconds });
     },
-    write: <T>(lane: HostLane, operation: string, call: () => Promise<T>) =>
+    write: <T>(repository: string, lane: HostLane, operation: string, call: TransportCall<T>) =>
       retryingHostCalls(
         retry,
-        () => scheduler.schedule(lane, attempt(operation, call)),
+        async () =>
+          pool.firstAccepting(pool.forWrite(await candidates(repository), lane), (member) =>
+            member.scheduler.schedule(lane, attempt(member, operation, call)),
+          ),
         async () => {},
       ),
     // Refused before it takes a turn from the budget or reaches the host.
@@ -94,14 +124,14 @@ function hostCalls({ config, transport, scheduler, deps, logger }: HostParts) {
 
 function deployKeyOperations(parts: HostParts) {
   const { config, transport } = parts;
-  const { read, write, checked } = hostCalls(parts);
+  const { read, readFirst, reaching, write, checked } = hostCalls(parts);
 
   const listDeployKeys = async (repository: string): Promise<HostDeployKey[]> => {
     checked(repository);
     const keys: HostDeployKey[] = [];
     for (let page: number | undefined = 1; page !== undefined; ) {
       const current: number = page;
-      const result = await read('list deploy keys', () => transport.listPage(repository, current));
+      const result = await read(repository, 'list deploy keys', (via) => via.listPage(repository, current));
       keys.push(...result.keys);
       page = result.nextPage;
     }
@@ -111,7 +141,11 @@ function deployKeyOperations(parts: HostParts) {
   const deleteDeployKey = async (repository: string, hostKeyId: string) => {
     checked(repository);
     try {
-      await write({ kind: 'revoke' }, 'delete deploy key', () => transport.deleteKey(repository, hostKeyId));
+      // A credential that cannot see the repository also answers 404: the key counts as gone only
+      // when every credential that reaches the owner said so.
+      await write(repository, { kind: 'revoke' }, 'delete deploy key', (via) =>
+        via.deleteKey(repository, hostKeyId),
+      );
       return 'deleted' as const;
     } catch (error) {
       if (error instanceof HostError && error.kind === 'not-found') return 'already-gone' as const;
@@ -137,8 +171,8 @@ function deployKeyOperations(parts: HostParts) {
     const key = { title: input.title, publicKey: input.publicKey, expiresAt: input.expiresAt };
     let added: HostDeployKey;
     try {
-      added = await write({ kind: 'issue', caller: input.caller }, 'add deploy key', () =>
-        transport.addKey(repository, key),
+      added = await write(repository, { kind: 'issue', caller: input.caller }, 'add deploy key', (via) =>
+        via.addKey(repository, key),
       );
     } catch (error) {
       const earlier = error instanceof HostError ? await ownEarlierAdd(input, error) : undefined;
@@ -157,12 +191,11 @@ function deployKeyOperations(parts: HostParts) {
     return added;
   };
 
-  const { fetchMeta } = transport;
-  const readMeta = fetchMeta ? () => read('read /meta', fetchMeta) : undefined;
+  const readMeta = transport.fetchMeta
+    ? () => readFirst('read /meta', (via) => (via.fetchMeta as NonNullable<typeof via.fetchMeta>)())
+    : undefined;
   const checkAccess = async (repository: string) => {
-    const repositoryChecked = checked(repository);
-    const check = transport.checkAccess;
-    if (check) await read('look up the App installation', () => check(repositoryChecked));
+    await reaching(checked(repository));
   };
   return { listDeployKeys, deleteDeployKey, addDeployKey, checkAccess, readMeta };
 }
@@ -173,18 +206,19 @@ function ciJobOperations(parts: HostParts) {
   const { transport } = parts;
   const { once, checked } = hostCalls(parts);
   return async (query: CiJobQuery): Promise<CiJobStatus> => {
-    const { ciJobStatus, readRepository } = transport;
-    if (!ciJobStatus || !readRepository) return { state: 'unknown' };
+    if (!transport.ciJobStatus || !transport.readRepository) return { state: 'unknown' };
     const repository = checked(query.repository);
     try {
-      return await once('read a CI job', () => ciJobStatus(query));
+      return await once(repository, 'read a CI job', (via) => (via.ciJobStatus as CiJobRead)(query));
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
     // A 404 is a run deleted from the repository, or a repository our credentials cannot see: only
     // the first says the job is over.
     try {
-      await once('read the repository', () => readRepository(repository));
+      await once(repository, 'read the repository', (via) =>
+        (via.readRepository as RepositoryRead)(repository),
+      );
     } catch (error) {
       if (isNotFound(error)) return { state: 'unknown' };
       throw error;
@@ -193,33 +227,19 @@ function ciJobOperations(parts: HostParts) {
   };
 }
 
+type CiJobRead = NonNullable<HostTransport['ciJobStatus']>;
+type RepositoryRead = NonNullable<HostTransport['readRepository']>;
+
 export function createHostAdapter(
   config: HostConfig,
   createTransport: HostTransportFactory,
   deps: HostAdapterDeps,
 ): GitHost {
   const logger = deps.logger.child({ host: config.id });
-  const transport: HostTransport = createTransport({
-    config,
-    logger,
-    clock: deps.clock,
-    fetch: instrumentedFetch({
-      metrics: deps.metrics,
-      hostId: config.id,
-      timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      onAnswer: (status, headers) => scheduler.observe(status, headers),
-    }),
-  });
-  const scheduler: HostScheduler = createHostScheduler({
-    hostId: config.id,
-    budget: budgetFor(config, transport.writePace),
-    logger,
-    metrics: deps.metrics,
-    clock: deps.clock,
-    timers: deps.timers,
-    ...(deps.sharedPacing ? { shared: deps.sharedPacing } : {}),
-  });
-  const parts = { config, transport, scheduler, deps, logger };
+  const members = createPoolMembers(config, createTransport, deps, logger, (pace) => budgetFor(config, pace));
+  const pool = createCredentialPool(members, logger);
+  const transport = (members[0] as PoolMember).transport;
+  const parts = { config, transport, pool, deps, logger };
   const { readMeta, ...operations } = deployKeyOperations(parts);
 
   return {
@@ -228,7 +248,7 @@ export function createHostAdapter(
     ...operations,
     ciJobStatus: ciJobOperations(parts),
     checkCapacity(caller: string) {
-      const refused = scheduler.refusal({ kind: 'issue', caller });
+      const refused = pool.refusal({ kind: 'issue', caller });
       if (refused) throw refused;
     },
     knownHosts: cachedKnownHosts(() => knownHostsFor(config, readMeta, logger), {

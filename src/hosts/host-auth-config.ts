@@ -47,6 +47,25 @@ export const HostAuthSchema = Type.Union(
 
 export type HostAuthSetting = Static<typeof HostAuthSchema>;
 
+export const HostCredentialsSchema = Type.Array(
+  Type.Object(
+    {
+      name: Type.String({
+        pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+        description: 'Names the credential in metrics and logs (never a secret)',
+      }),
+      auth: HostAuthSchema,
+    },
+    { additionalProperties: false },
+  ),
+  {
+    minItems: 1,
+    description:
+      'Several credentials (GitHub Apps or tokens) for this host instead of one `auth`: each has its own ' +
+      'write budget (`writes`), and a write goes to the credential able to start it soonest',
+  },
+);
+
 /** A secret given inline (from the environment) or as a file to re-read on change. */
 export type SecretSource = { value: string } | { file: string };
 
@@ -59,6 +78,14 @@ interface HostAuthInput {
   type: string;
   tokenEnv?: string;
   auth?: HostAuthSetting;
+  credentials?: Static<typeof HostCredentialsSchema>;
+}
+
+/** One credential of a host's pool: its name, where its secret is, and the token as read at start. */
+export interface PoolCredential {
+  name: string;
+  credential: HostCredential;
+  token: string;
 }
 
 const defaultTokenEnv = (hostId: string) =>
@@ -133,4 +160,38 @@ export function currentToken(credential: HostCredential, problems: string[]): st
     problems.push(`${source.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
     return '';
   }
+}
+
+export interface ResolvedHostAuth {
+  /** The token as read at start (empty for an App); `credential` says where it is re-read from. */
+  token: string;
+  credential?: HostCredential;
+  /** With `credentials`: every credential of the host, each with its own write budget. */
+  pool?: PoolCredential[];
+}
+
+/**
+ * The host's credentials as configured: the single `auth` (or the default token), or, with
+ * `credentials`, the pool besides its first member as `credential` for what takes one credential.
+ */
+export function resolveHostCredentials(
+  host: HostAuthInput,
+  index: number,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): ResolvedHostAuth {
+  if (!host.credentials) {
+    const credential = resolveHostCredential(host, index, env, problems);
+    return { token: currentToken(credential, problems), credential };
+  }
+  if (host.auth) problems.push(`config hosts.${index} has both auth and credentials; keep one`);
+  const names = new Set<string>();
+  const pool = host.credentials.map(({ name, auth }) => {
+    if (names.has(name)) problems.push(`config hosts.${index}.credentials name "${name}" is used twice`);
+    names.add(name);
+    const credential = resolveHostCredential({ ...host, auth }, index, env, problems);
+    return { name, credential, token: currentToken(credential, problems) };
+  });
+  const [first] = pool as [PoolCredential];
+  return { token: first.token, credential: first.credential, pool };
 }

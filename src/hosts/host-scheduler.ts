@@ -8,6 +8,7 @@ import type { Clock, Timers } from '../time.ts';
 import { rateLimitWaitSeconds } from './error-mapping.ts';
 import { HostError } from './git-host.ts';
 import type { SharedPacing } from './shared-pacing.ts';
+import { createStartReservations, pacingKeyOf, TIMER_RESOLUTION_MS } from './start-reservations.ts';
 import { createWriteQueue, type HostLane, type QueuedWrite, type WriteQueue } from './write-queue.ts';
 
 export type { HostLane } from './write-queue.ts';
@@ -33,12 +34,16 @@ export interface HostScheduler {
   queued(): number;
   /** How long from now the host asked us to send nothing; 0 when it did not. */
   heldForMs(): number;
+  /** How long a write in this lane would wait for its turn if scheduled now. */
+  waitMs(lane: HostLane): number;
+  /** Writes this budget could still take before one would be refused, across every process sharing it. */
+  budgetLeft(): Promise<number>;
 }
-
-const TIMER_RESOLUTION_MS = 1;
 
 export interface HostSchedulerOptions {
   hostId: string;
+  /** The credential this budget is for, when the host has several; it labels the metrics. */
+  credential?: string;
   budget: HostBudget;
   logger: Logger;
   metrics: Metrics;
@@ -64,39 +69,11 @@ function waitAskedFor(status: number, headers: Headers, nowMs: number): number |
   );
 }
 
-/**
- * Reserves when the next write may start, in ms from now: in Redis when the budget is shared
- * between processes, here otherwise, or when Redis cannot answer (the budget then holds for this
- * process alone).
- */
-function createStartReservations(options: HostSchedulerOptions, startIntervalMs: number) {
-  const { hostId, logger, shared } = options;
-  // When the next write may start if the budget is kept exactly; it advances by the interval from
-  // where it was, not from when a late timer fired, so a busy event loop does not lower the rate.
-  let nextStartAt = Number.NEGATIVE_INFINITY;
-  // Timers fire no sooner than a millisecond: writes less than that apart start in small groups.
-  const groupingMs = startIntervalMs < TIMER_RESOLUTION_MS ? TIMER_RESOLUTION_MS : 0;
-
-  const reserveHere = () => {
-    const at = options.clock().getTime();
-    const startAt = Math.max(nextStartAt, at);
-    nextStartAt = startAt + startIntervalMs;
-    return startAt - at - groupingMs;
-  };
-
-  return async (): Promise<number> => {
-    if (!shared) return reserveHere();
-    try {
-      return await shared.reserve(hostId, startIntervalMs);
-    } catch (error) {
-      logger.warn(
-        { err: (error as Error).message },
-        'shared host budget unavailable; pacing this process alone',
-      );
-      return reserveHere();
-    }
-  };
-}
+/** Metric labels: the host, and the credential when the host has several. */
+const labelsOf = (options: HostSchedulerOptions) =>
+  options.credential === undefined
+    ? { provider: options.hostId }
+    : { provider: options.hostId, credential: options.credential };
 
 /**
  * Refusals with a time to come back. Requests refused together are told to come back one budget
@@ -106,7 +83,7 @@ function createRefusals(options: HostSchedulerOptions, spacingMs: () => number) 
   const { hostId, metrics } = options;
   let lastComeBackAt = 0;
   return (waitMs: number, reason: string) => {
-    metrics.hostQueueRejections.inc({ provider: hostId });
+    metrics.hostQueueRejections.inc(labelsOf(options));
     const at = options.clock().getTime();
     const comeBackAt = Math.max(at + waitMs, lastComeBackAt + spacingMs());
     lastComeBackAt = comeBackAt;
@@ -126,7 +103,8 @@ function createHold(
   queue: WriteQueue,
   refuse: ReturnType<typeof createRefusals>,
 ) {
-  const { hostId, metrics, logger } = options;
+  const { metrics, logger } = options;
+  const label = labelsOf(options);
   const now = () => options.clock().getTime();
   let pausedUntil = 0;
   return {
@@ -134,15 +112,15 @@ function createHold(
     extend(untilMs: number, why: Record<string, unknown>) {
       if (untilMs <= pausedUntil) return;
       pausedUntil = untilMs;
-      metrics.hostRateLimitPauses.inc({ provider: hostId });
+      metrics.hostRateLimitPauses.inc(label);
       logger.warn(
-        { ...why, pausedForMs: untilMs - now(), queued: queue.size() },
+        { ...why, credential: options.credential, pausedForMs: untilMs - now(), queued: queue.size() },
         'Git host asked us to slow down; holding its writes',
       );
       for (const write of queue.remove((queued) => queued.deadline < pausedUntil)) {
         write.reject(refuse(pausedUntil - now(), 'the host asked us to wait longer than the queue bound'));
       }
-      metrics.hostQueueDepth.set({ provider: hostId }, queue.size());
+      metrics.hostQueueDepth.set(label, queue.size());
     },
   };
 }
@@ -156,10 +134,10 @@ type Hold = ReturnType<typeof createHold>;
  */
 function createSlots(options: HostSchedulerOptions, queue: WriteQueue, hold: Hold, startIntervalMs: number) {
   const { budget, metrics, timers } = options;
-  const label = { provider: options.hostId };
+  const label = labelsOf(options);
   const now = () => options.clock().getTime();
   const maxQueueMs = budget.maxQueueSeconds * 1000;
-  const reserve = createStartReservations(options, startIntervalMs);
+  const reservations = createStartReservations(options, startIntervalMs);
   let inFlight = 0;
   // Slots holding a reserved start that have not yet taken a write.
   let reserved = 0;
@@ -187,7 +165,7 @@ function createSlots(options: HostSchedulerOptions, queue: WriteQueue, hold: Hol
   };
 
   const startWhenReserved = async () => {
-    const delayMs = await reserve();
+    const delayMs = await reservations.reserve();
     // Another process met a long wait from the host: hold and refuse here as if this one had.
     if (delayMs > maxQueueMs) hold.extend(now() + delayMs, { sharedWaitMs: Math.round(delayMs) });
     if (delayMs >= TIMER_RESOLUTION_MS) await timers.sleep(delayMs);
@@ -219,12 +197,15 @@ function createSlots(options: HostSchedulerOptions, queue: WriteQueue, hold: Hol
   return {
     pump,
     inFlight: () => inFlight,
+    /** Writes queued that hold no reserved start yet. */
+    unreserved: () => Math.max(0, queue.size() - reserved),
+    backlogMs: reservations.backlogMs,
     spacingMs: () => Math.max(startIntervalMs, averageCallMs / budget.concurrency),
   };
 }
 
 export function createHostScheduler(options: HostSchedulerOptions): HostScheduler {
-  const { hostId, budget } = options;
+  const { budget } = options;
   const now = () => options.clock().getTime();
   const maxQueueMs = budget.maxQueueSeconds * 1000;
   const startIntervalMs = Math.max(budget.minIntervalMs, 60_000 / budget.requestsPerMinute);
@@ -233,15 +214,24 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
   const hold = createHold(options, queue, refuse);
   const slots = createSlots(options, queue, hold, startIntervalMs);
 
+  const waitMs = (lane: HostLane) =>
+    hold.heldForMs() + (queue.aheadOf(lane) + slots.inFlight()) * slots.spacingMs();
+
   const refusal = (lane: HostLane) => {
-    const ahead = queue.aheadOf(lane) + slots.inFlight();
-    const waitMs = hold.heldForMs() + ahead * slots.spacingMs();
-    if (waitMs <= maxQueueMs) return undefined;
-    return refuse(waitMs - maxQueueMs, `${queue.size()} writes are queued within its rate budget`);
+    const wait = waitMs(lane);
+    if (wait <= maxQueueMs) return undefined;
+    return refuse(wait - maxQueueMs, `${queue.size()} writes are queued within its rate budget`);
   };
 
   return {
     refusal,
+    waitMs,
+
+    async budgetLeft() {
+      const backlogMs = Math.max(await slots.backlogMs(), hold.heldForMs());
+      const startsWithinBound = Math.floor((maxQueueMs - backlogMs) / startIntervalMs);
+      return Math.max(0, startsWithinBound - slots.unreserved());
+    },
 
     schedule<T>(lane: HostLane, call: () => Promise<T>): Promise<T> {
       const refused = refusal(lane);
@@ -258,7 +248,7 @@ export function createHostScheduler(options: HostSchedulerOptions): HostSchedule
       const seconds = waitAskedFor(status, headers, now());
       if (seconds === undefined) return;
       hold.extend(now() + seconds * 1000, { status, retryAfter: headers.get('retry-after') });
-      options.shared?.pause(hostId, seconds * 1000).catch(() => {});
+      options.shared?.pause(pacingKeyOf(options), seconds * 1000).catch(() => {});
     },
 
     queued: queue.size,

@@ -9,6 +9,8 @@ export interface SharedPacing {
   reserve(hostId: string, intervalMs: number): Promise<number>;
   /** Records that the host asked every writer to wait `waitMs` from now. */
   pause(hostId: string, waitMs: number): Promise<void>;
+  /** How far from now starts are already reserved, or the host's pause reaches; 0 when neither. */
+  backlog(hostId: string): Promise<number>;
 }
 
 const NOW_MS = `local t = redis.call('TIME')
@@ -29,15 +31,22 @@ if untilAt > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return 1`;
 
+// KEYS: next start, paused until. Reads only.
+const BACKLOG = `${NOW_MS}
+local untilAt = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'))
+return tostring(math.max(0, untilAt - now))`;
+
 interface PacingCommands {
   hostBudgetReserve(nextKey: string, pausedKey: string, intervalMs: string): Promise<string>;
   hostBudgetPause(pausedKey: string, waitMs: string): Promise<number>;
+  hostBudgetBacklog(nextKey: string, pausedKey: string): Promise<string>;
 }
 
 export function createRedisPacing(redis: Redis, prefix: string): SharedPacing {
   // Defined once, run by SHA: the scripts are not sent again with every write.
   redis.defineCommand('hostBudgetReserve', { numberOfKeys: 2, lua: RESERVE });
   redis.defineCommand('hostBudgetPause', { numberOfKeys: 1, lua: PAUSE });
+  redis.defineCommand('hostBudgetBacklog', { numberOfKeys: 2, lua: BACKLOG });
   const commands = redis as unknown as PacingCommands;
   const key = (hostId: string, part: 'next' | 'paused') => `${prefix}:host-budget:${hostId}:${part}`;
   return {
@@ -48,6 +57,9 @@ export function createRedisPacing(redis: Redis, prefix: string): SharedPacing {
     },
     async pause(hostId, waitMs) {
       await commands.hostBudgetPause(key(hostId, 'paused'), String(waitMs));
+    },
+    async backlog(hostId) {
+      return Number(await commands.hostBudgetBacklog(key(hostId, 'next'), key(hostId, 'paused')));
     },
   };
 }

@@ -1,13 +1,14 @@
 // The private key lives only in Vault (and in the one answer that asked for it), and the service's
 // own credentials nowhere but in its memory. After keys were issued every way, replayed, failed and
 // revoked, with the service logged in to Vault by AppRole (then by JWT) and acting as the GitHub
-// App, every row in Postgres, every key under the run's Redis prefix, every log line, the /metrics
+// App (in the AppRole run, as a pool of two Apps), every row in Postgres, every key under the run's Redis prefix, every log line, the /metrics
 // page and every error body are searched for key material and credentials.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostsWithAppPool, installSecondApp, type PooledApp } from '../../sandbox/app-pool.ts';
 import type { StandIns } from '../../sandbox/stand-ins.ts';
 import { setUpVaultLogin } from '../chaos/vault-login.ts';
 import { expectProblem, type Provider, readVaultPrivateKey, vaultClient } from '../support/issue-checks.ts';
@@ -99,11 +100,13 @@ async function issueWhileVaultAuthDown({ harness }: Scanned, jobId: string) {
 describe('with the service logged in to Vault by AppRole', () => {
   let scanned: Scanned;
   let secretId: string;
+  let secondApp: PooledApp;
   beforeAll(async () => {
     scanned = await scannedHarness(async (standIns) => {
       const login = await setUpVaultLogin(standIns, standIns.dataDir);
       secretId = login.secretId;
-      return { vault: { auth: login.auth } };
+      secondApp = installSecondApp(standIns);
+      return { vault: { auth: login.auth }, hosts: hostsWithAppPool(standIns, secondApp) };
     });
   });
   afterAll(() => scanned?.harness.close());
@@ -159,6 +162,17 @@ describe('with the service logged in to Vault by AppRole', () => {
     harness.standIns.gitlab.api.faults.clear();
     expectProblem(hostDown, 502, 'host-failed', /gitlab/);
 
+    // An owner neither App of the pool is installed on.
+    const notInstalled = await harness.api('POST', '/v1/keys', {
+      body: {
+        provider: 'github',
+        repository: 'nobody/tools',
+        jobId: 'scan-not-installed',
+        delivery: 'response',
+      },
+    });
+    expectProblem(notInstalled, 404, 'app-not-installed', /not installed/);
+
     // The revoke path (worker, Vault destroy) logs too.
     const revoked = issued[0];
     expect((await harness.api('POST', `/v1/jobs/${revoked?.jobId}/complete`)).status).toBe(202);
@@ -191,7 +205,12 @@ describe('with the service logged in to Vault by AppRole', () => {
 
     expect(privateKeys).toHaveLength(6);
     expect(new Set(privateKeys).size).toBe(6);
+    expect(
+      [...scanned.installationTokens.appIds].sort(),
+      'the service acted as both Apps of the pool',
+    ).toEqual([harness.standIns.github.app.id, secondApp.appId].sort());
     const needles: Needle[] = [
+      ...needlesOf('second App private key', secondApp.privateKeyPem),
       ...privateKeys.flatMap((key, i) => needlesOf(`key ${i}`, key)),
       ...wrapTokens.flatMap((token, i) => needlesOf(`wrap token ${i}`, token)),
       ...needlesOf('AppRole secret id', secretId),

@@ -45,13 +45,16 @@ export function findLeaks(places: Record<string, string>, needles: Needle[]): st
 }
 
 /** Collects every installation token the GitHub stand-in mints from now on. */
-export function recordInstallationTokens(github: GithubStandIn): string[] {
-  const minted: string[] = [];
+export function recordInstallationTokens(github: GithubStandIn): string[] & { appIds: Set<number> } {
+  const minted = Object.assign([] as string[], { appIds: new Set<number>() });
   const { apps } = github;
   const mint = apps.mintToken.bind(apps);
   apps.mintToken = (installation, request) => {
     const result = mint(installation, request);
-    if ('token' in result) minted.push(result.token.token);
+    if ('token' in result) {
+      minted.push(result.token.token);
+      minted.appIds.add(installation.app.id);
+    }
     return result;
   };
   return minted;

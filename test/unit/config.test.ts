@@ -149,6 +149,37 @@ hosts:
     expect(problems).toContain('DEPLOYKEY_HOST_GITLAB_APP_KEY is required');
   });
 
+  it('reads a pool of credentials for one host, refusing it beside a single auth or with a name twice', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dkr-pool-'));
+    writeFileSync(join(dir, 'a.pem'), '-----BEGIN RSA PRIVATE KEY-----\na\n-----END RSA PRIVATE KEY-----\n');
+    const pool = (extra: string, secondName: string) =>
+      writeConfig(`
+hosts:
+  - id: github
+    type: github
+    apiUrl: 'https://api.github.com'
+    sshUrl: 'ssh://git@github.com'${extra}
+    credentials:
+      - { name: app-a, auth: { type: app, appId: 1, privateKeyFile: '${join(dir, 'a.pem')}' } }
+      - { name: ${secondName}, auth: { type: token, tokenEnv: POOL_TOKEN } }
+`);
+    const env = { ...BASE_ENV, POOL_TOKEN: 'ghp-pooled' };
+    const config = loadConfig({ ...env, DEPLOYKEY_CONFIG: pool('', 'pat-b') });
+    expect(config.hosts[0]?.pool).toEqual([
+      {
+        name: 'app-a',
+        token: '',
+        credential: { type: 'app', appId: 1, privateKey: { file: join(dir, 'a.pem') } },
+      },
+      { name: 'pat-b', token: 'ghp-pooled', credential: { type: 'token', token: { value: 'ghp-pooled' } } },
+    ]);
+    const both = problemsOf({ ...env, DEPLOYKEY_CONFIG: pool('\n    auth: { type: token }', 'app-a') });
+    expect(both.join('\n')).toContain('config hosts.0 has both auth and credentials; keep one');
+    expect(both.join('\n')).toContain('config hosts.0.credentials name "app-a" is used twice');
+    const unnamed = problemsOf({ ...env, DEPLOYKEY_CONFIG: pool('', 'Not A Name') }).join('\n');
+    expect(unnamed).toMatch(/credentials/);
+  });
+
   it('explains an unreadable config file without a stack trace', () => {
     const problems = problemsOf({ ...BASE_ENV, DEPLOYKEY_CONFIG: '/nonexistent/deploykey.yaml' });
     expect(problems).toEqual(['DEPLOYKEY_CONFIG (/nonexistent/deploykey.yaml) cannot be read: ENOENT']);
