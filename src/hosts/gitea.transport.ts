@@ -5,6 +5,7 @@ import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import { nextPageOf } from './github.transport.ts';
 import { keyTypeAndBlob } from './host-http.ts';
+import { hostTokenReader } from './host-token.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
 interface GiteaDeployKey {
@@ -78,14 +79,17 @@ function keysPath(repository: string): string {
   return `repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/keys`;
 }
 
-export function createGiteaTransport({ config, fetch }: TransportContext): HostTransport {
+export function createGiteaTransport(context: TransportContext): HostTransport {
+  const { config, fetch } = context;
+  // Read on every request, so a rotated token file takes effect without a restart.
+  const token = hostTokenReader(context);
   const base = `${config.apiUrl.replace(/\/+$/, '')}/`;
   // A first page that is not the whole list is full, so it shows the server's cap on `limit`.
   let serverPageSize = PAGE_LIMIT;
   const send = async (method: string, path: string, body?: unknown): Promise<Response> => {
     const headers: Record<string, string> = {
       accept: 'application/json',
-      authorization: `token ${config.token}`,
+      authorization: `token ${token()}`,
       'user-agent': 'deploykey-rotator',
     };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -5,11 +5,10 @@
 import { createAppAuth } from '@octokit/auth-app';
 import type { RequestInterface } from '@octokit/types';
 import type { HostConfig } from '../config.ts';
-import { type FileSecret, fileSecret } from '../file-secret.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../time.ts';
 import { HostError } from './git-host.ts';
-import type { SecretSource } from './host-auth-config.ts';
+import { hostTokenReader, secretReader } from './host-token.ts';
 
 export interface GithubCredentials {
   /** The `authorization` header for a request on this repository. */
@@ -32,17 +31,6 @@ const MAX_RENEW_MARGIN_MS = 5 * 60_000;
 // How long an owner without the App is believed to stay so: in a pool of Apps every write on that
 // owner would otherwise look it up again for the Apps not installed there.
 const NOT_INSTALLED_TTL_MS = 60_000;
-
-function secretReader(source: SecretSource, clock: Clock, logger: Logger): () => string {
-  if ('value' in source) return () => source.value;
-  const secret: FileSecret = fileSecret(source.file, {
-    clock,
-    onError: (error) =>
-      logger.warn({ file: source.file, err: error.message }, 'cannot re-read a secret file'),
-  });
-  secret.onChange(() => logger.info({ file: source.file }, 'secret file changed; using its new content'));
-  return () => secret.value();
-}
 
 /**
  * auth-app's token cache, but an entry is dropped once its token is near expiry by our clock
@@ -142,12 +130,9 @@ function appCredentials(
 }
 
 export function createGithubCredentials(context: CredentialContext): GithubCredentials {
-  const credential = context.config.credential ?? {
-    type: 'token' as const,
-    token: { value: context.config.token },
-  };
-  if (credential.type === 'token') {
-    const token = secretReader(credential.token, context.clock, context.logger);
+  const credential = context.config.credential;
+  if (credential?.type !== 'app') {
+    const token = hostTokenReader(context);
     return {
       forRepository: async () => `token ${token()}`,
       forHost: () => `token ${token()}`,

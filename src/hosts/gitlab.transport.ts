@@ -6,6 +6,7 @@ import { describeBody, type FailedAnswer } from './error-mapping.ts';
 import type { HostDeployKey } from './git-host.ts';
 import { gitlabRequesterFn } from './gitlab-requester.ts';
 import { keyTypeAndBlob } from './host-http.ts';
+import { hostTokenReader } from './host-token.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
 interface GitlabDeployKey {
@@ -41,10 +42,13 @@ function toHostKey(key: GitlabDeployKey): HostDeployKey {
 
 // gitbeaker URL-encodes the project id itself (`group/sub/name` → `group%2Fsub%2Fname`), so the
 // full path goes in as is; encoding it here too would ask for a project that does not exist.
-export function createGitlabTransport({ config, fetch }: TransportContext): HostTransport {
+export function createGitlabTransport(context: TransportContext): HostTransport {
+  const { config, fetch } = context;
+  const token = hostTokenReader(context);
   const api = new Gitlab({
     host: gitlabInstanceUrl(config.apiUrl),
-    token: config.token,
+    // Asked for on every request, so a rotated token file takes effect without a restart.
+    token: async () => token(),
     // Our fetch times out each attempt; gitbeaker's own timeout would span every page.
     queryTimeout: null,
     requesterFn: gitlabRequesterFn(fetch),

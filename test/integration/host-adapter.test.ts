@@ -1,7 +1,10 @@
 // The contract every host type keeps, run against the GitHub, GitLab and Gitea stand-ins alike through
 // the service's one adapter core. What only one host does is in github-host.test.ts and
 // gitlab-host.test.ts.
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startGiteaStandIn } from '../../sandbox/gitea/stand-in.ts';
 import { startGithubStandIn } from '../../sandbox/github/stand-in.ts';
@@ -218,6 +221,21 @@ describe.each(HOST_TYPES)('$type host adapter', (hostType) => {
     expect(error).toMatchObject({ kind: 'unauthorized', status: 401, code: 'host-unauthorized' });
     expect(error.detail).not.toContain(hostType.token);
     expect(requests() - before).toBe(1);
+  });
+
+  it('uses its token file as rotated in place, from the next request on, without a restart', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'host-token-')), 'token');
+    writeFileSync(file, `${hostType.token}-revoked\n`, { mode: 0o600 });
+    let now = Date.now();
+    const { host } = adapter(
+      { token: `${hostType.token}-revoked`, credential: { type: 'token', token: { file } } },
+      { clock: () => new Date(now) },
+    );
+    expect(await hostError(host.listDeployKeys(REPO))).toMatchObject({ kind: 'unauthorized' });
+    // A mounted Secret rotated in place: the file changes under the running service.
+    writeFileSync(file, `${hostType.token}\n`);
+    now += 1_500;
+    expect(Array.isArray(await host.listDeployKeys(REPO))).toBe(true);
   });
 
   it('passes the host’s reason along when it refuses a key', async () => {
