@@ -8,20 +8,12 @@ import { parse as parseYaml } from 'yaml';
 import { parseSigningKey } from './audit/checkpoint-signing.ts';
 import { createAccessPolicy, PolicySchema } from './auth/access-policy.ts';
 import { OidcIssuerSchema } from './auth/oidc.ts';
+import { HostSchema, Url } from './config-hosts.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
 import { ReconcilerSchema } from './config-reconciler.ts';
-import {
-  HostAuthSchema,
-  HostCredentialsSchema,
-  type ResolvedHostAuth,
-  resolveHostCredentials,
-} from './hosts/host-auth-config.ts';
-import { HOST_ID_PATTERN } from './keys/policy.ts';
+import { type ResolvedHostAuth, resolveHostCredentials } from './hosts/host-auth-config.ts';
 import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
 import { VaultAuthSchema } from './vault/vault-auth-config.ts';
-
-const Url = (schemes: string[], description: string) =>
-  Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
 
 export const EnvSchema = Type.Object({
   DATABASE_URL: Url(['postgres', 'postgresql'], 'PostgreSQL connection URL (source of truth)'),
@@ -57,49 +49,6 @@ const ENV_DEFAULTS = {
   PORT: '8080',
   LOG_LEVEL: 'info',
 };
-
-const HostSchema = Type.Object(
-  {
-    id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
-    type: Type.Union([Type.Literal('github'), Type.Literal('gitlab'), Type.Literal('gitea')]),
-    apiUrl: Url(
-      ['http', 'https'],
-      'REST API base, e.g. https://api.github.com, https://gitlab.com/api/v4 or https://gitea.example.com/api/v1',
-    ),
-    sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
-    knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-    tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
-    auth: Type.Optional(HostAuthSchema),
-    credentials: Type.Optional(HostCredentialsSchema),
-    writes: Type.Optional(
-      Type.Object(
-        {
-          concurrency: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: 64, description: 'Write requests in flight at once' }),
-          ),
-          minIntervalMs: Type.Optional(
-            Type.Integer({ minimum: 0, description: 'Least time between starting two writes' }),
-          ),
-          requestsPerMinute: Type.Optional(
-            Type.Integer({ minimum: 1, description: 'Most writes started in any one minute' }),
-          ),
-          maxQueueSeconds: Type.Optional(
-            Type.Integer({
-              minimum: 0,
-              maximum: 600,
-              description: 'Longest a write waits for its turn before the request gets 503 with Retry-After',
-            }),
-          ),
-        },
-        {
-          additionalProperties: false,
-          description: 'Budget for adding and deleting deploy keys on this host; defaults depend on the type',
-        },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 export const FileSchema = Type.Object(
   {

@@ -7,7 +7,7 @@ const SRC = join(import.meta.dirname, '../../src');
 const MAX_FILE_LINES = 300;
 const MAX_FUNCTION_LINES = 80;
 /** Files over the limit today, with the size they must not grow past; remove an entry once it is split. */
-const KNOWN_LONG_FILES: Record<string, number> = { 'config.ts': 357 };
+const KNOWN_LONG_FILES: Record<string, number> = {};
 /** Functions over the limit today (`file:name`), with the size they must not grow past. */
 const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'audit/checkpoint.ts:createAuditCheckpoints': 128,

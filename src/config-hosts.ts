@@ -1,0 +1,51 @@
+// One host entry of the config file (`hosts[]`): where the host is, how the service authenticates
+// to it, and its write budget. Part of the config file schema in src/config.ts.
+import Type from 'typebox';
+import { HostAuthSchema, HostCredentialsSchema } from './hosts/host-auth-config.ts';
+import { HOST_ID_PATTERN } from './keys/policy.ts';
+
+export const Url = (schemes: string[], description: string) =>
+  Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
+
+export const HostSchema = Type.Object(
+  {
+    id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
+    type: Type.Union([Type.Literal('github'), Type.Literal('gitlab'), Type.Literal('gitea')]),
+    apiUrl: Url(
+      ['http', 'https'],
+      'REST API base, e.g. https://api.github.com, https://gitlab.com/api/v4 or https://gitea.example.com/api/v1',
+    ),
+    sshUrl: Url(['ssh'], 'SSH clone base, e.g. ssh://git@github.com'),
+    knownHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
+    auth: Type.Optional(HostAuthSchema),
+    credentials: Type.Optional(HostCredentialsSchema),
+    writes: Type.Optional(
+      Type.Object(
+        {
+          concurrency: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 64, description: 'Write requests in flight at once' }),
+          ),
+          minIntervalMs: Type.Optional(
+            Type.Integer({ minimum: 0, description: 'Least time between starting two writes' }),
+          ),
+          requestsPerMinute: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'Most writes started in any one minute' }),
+          ),
+          maxQueueSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 600,
+              description: 'Longest a write waits for its turn before the request gets 503 with Retry-After',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'Budget for adding and deleting deploy keys on this host; defaults depend on the type',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
