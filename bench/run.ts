@@ -14,6 +14,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'scale.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'audit-export.bench.ts', args: quick ? ['--events', '5000'] : [] },
   { file: 'burst.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'live-keys.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {
@@ -41,7 +42,7 @@ async function runHere(file: string, args: string[]): Promise<number> {
 }
 
 const order = quick
-  ? [BENCHMARKS[2]!, BENCHMARKS[0]!, BENCHMARKS[1]!, BENCHMARKS[3]!, BENCHMARKS[4]!]
+  ? [BENCHMARKS[2]!, BENCHMARKS[0]!, BENCHMARKS[1]!, BENCHMARKS[3]!, BENCHMARKS[4]!, BENCHMARKS[5]!]
   : BENCHMARKS;
 const started = performance.now();
 const failed: string[] = [];

@@ -92,7 +92,8 @@ export interface KeyRepository {
   /** Key ids with a key that may legitimately still exist at the host. */
   liveIdsAmong(ids: string[]): Promise<Set<string>>;
   countActive(): Promise<number>;
-  countLiveForCaller(caller: string): Promise<number>;
+  /** The caller's live keys, counted up to `upTo` at most (the largest limit that applies). */
+  countLiveForCaller(caller: string, upTo: number): Promise<number>;
   /** An audit event that goes with no key state change (e.g. a denied request). */
   recordEvent(event: AuditEventInput): Promise<void>;
   countOverdue(now: Date): Promise<number>;
@@ -113,12 +114,24 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     return rows[0];
   };
 
-  const countLive = async (executor: Kysely<Database> | Transaction<Database>, caller: string) => {
+  // Stops at `upTo` rows of the partial index deploy_keys_caller_live: a limit only needs to know
+  // whether the caller is below it, so the cost is bounded by the limit, not by the live keys.
+  const countLive = async (
+    executor: Kysely<Database> | Transaction<Database>,
+    caller: string,
+    upTo: number,
+  ) => {
     const row = await executor
-      .selectFrom('deploy_keys')
+      .selectFrom((eb) =>
+        eb
+          .selectFrom('deploy_keys')
+          .select(sql<number>`1`.as('one'))
+          .where('caller', '=', caller)
+          .where('status', 'in', LIVE_STATUSES)
+          .limit(upTo)
+          .as('live'),
+      )
       .select((eb) => eb.fn.countAll<string>().as('count'))
-      .where('caller', '=', caller)
-      .where('status', 'in', LIVE_STATUSES)
       .executeTakeFirstOrThrow();
     return Number(row.count);
   };
@@ -140,7 +153,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
       await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`deploykey-live-keys:${limit.caller}`}, 0))`.execute(
         trx,
       );
-      const activeKeys = await countLive(trx, limit.caller);
+      const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
       if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
       const inserted = await insert(trx);
       if (!inserted) throw new Error('the insert returned no row');
@@ -269,7 +282,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 
     ...createKeySweepQueries(db),
 
-    countLiveForCaller: (caller) => countLive(db, caller),
+    countLiveForCaller: (caller, upTo) => countLive(db, caller, upTo),
 
     async recordEvent(event) {
       await appendAuditEvent(db, event);
