@@ -215,24 +215,31 @@ export function createIssueFlow(
     try {
       const knownHosts = await host.knownHosts();
       const pair = generateDeployKeyPair(keyTitle(id, jobId));
-      const added = await host.addDeployKey({
-        repository,
-        title: keyTitle(id, jobId),
-        publicKey: pair.publicKey,
-        expiresAt,
-        caller: caller.id,
-      });
-      created.hostKeyId = added.hostKeyId;
-      await secrets.write(
-        vaultPath,
-        {
-          privateKey: pair.privateKey,
+      // The host key and the Vault secret do not depend on each other, so they are made at the
+      // same time. Both are settled before anything else happens: an undo then knows every host
+      // key that was made and finds no write still in flight to Vault.
+      const [added, written] = await Promise.allSettled([
+        host.addDeployKey({
+          repository,
+          title: keyTitle(id, jobId),
           publicKey: pair.publicKey,
-          knownHosts: knownHosts.join('\n'),
-          fingerprint: pair.fingerprint,
-        },
-        { keyId: id, expiresAt },
-      );
+          expiresAt,
+          caller: caller.id,
+        }),
+        secrets.write(
+          vaultPath,
+          {
+            privateKey: pair.privateKey,
+            publicKey: pair.publicKey,
+            knownHosts: knownHosts.join('\n'),
+            fingerprint: pair.fingerprint,
+          },
+          { keyId: id, expiresAt },
+        ),
+      ]);
+      if (added.status === 'fulfilled') created.hostKeyId = added.value.hostKeyId;
+      if (added.status === 'rejected') throw added.reason;
+      if (written.status === 'rejected') throw written.reason;
       const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
       if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
       const wrapped =
