@@ -147,10 +147,7 @@ export function createContainer(
       owner: ownerIdentity(caller.id, binding.claims),
     }));
   const authorize: Authorize = async (caller, request) => {
-    // Only a rule with a limit reads the count, and none past its own limit: the count stops at
-    // the largest, so an issue costs the same with ten or ten thousand live keys.
-    const cap = policy.liveKeyCap(caller.subject);
-    const activeKeys = cap === undefined ? 0 : await keys.countLiveForCaller(caller.id, cap);
+    const activeKeys = await keys.countLiveForCaller(caller.id, policy.liveKeyCap(caller.subject));
     const decision = policy.decide(caller.subject, request, activeKeys);
     if (!decision.allowed) return decision;
     const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;

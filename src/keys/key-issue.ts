@@ -7,7 +7,12 @@ import { bindingOfCaller, bindingRefs, type KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
 import type { KeyAccess } from './key-access.ts';
-import { type Created, createIssueSupport, type IssueResult } from './key-issue-support.ts';
+import {
+  type Created,
+  createAtHostAndInVault,
+  createIssueSupport,
+  type IssueResult,
+} from './key-issue-support.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
 import { kubernetesGrantFor } from './kubernetes-grant.ts';
 import { ownerScope, repositoryKey } from './ownership.ts';
@@ -215,31 +220,15 @@ export function createIssueFlow(
     try {
       const knownHosts = await host.knownHosts();
       const pair = generateDeployKeyPair(keyTitle(id, jobId));
-      // The host key and the Vault secret do not depend on each other, so they are made at the
-      // same time. Both are settled before anything else happens: an undo then knows every host
-      // key that was made and finds no write still in flight to Vault.
-      const [added, written] = await Promise.allSettled([
-        host.addDeployKey({
-          repository,
-          title: keyTitle(id, jobId),
-          publicKey: pair.publicKey,
-          expiresAt,
-          caller: caller.id,
-        }),
-        secrets.write(
-          vaultPath,
-          {
-            privateKey: pair.privateKey,
-            publicKey: pair.publicKey,
-            knownHosts: knownHosts.join('\n'),
-            fingerprint: pair.fingerprint,
-          },
-          { keyId: id, expiresAt },
-        ),
-      ]);
-      if (added.status === 'fulfilled') created.hostKeyId = added.value.hostKeyId;
-      if (added.status === 'rejected') throw added.reason;
-      if (written.status === 'rejected') throw written.reason;
+      await createAtHostAndInVault({
+        host,
+        secrets,
+        pending,
+        pair,
+        knownHosts,
+        callerId: caller.id,
+        created,
+      });
       const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
       if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
       const wrapped =
