@@ -17,6 +17,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'ci-sweep.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'webhook.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'controller.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'live-keys.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {

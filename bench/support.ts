@@ -409,12 +409,16 @@ export async function startServiceProcess(bench: BenchService, role: ServiceRole
     apiPort: port,
     fileConfig: { ...bench.fileConfig },
   });
+  // Node flags for the service process alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (space
+  // separated): the child gets a clean environment, and NODE_OPTIONS does not accept --cpu-prof.
+  const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const service = createServiceProcess({
     role,
     env,
     logDir: await mkdtemp(join(tmpdir(), 'deploykey-bench-')),
     apiUrl: url,
     cliPath: COMPILED_CLI_PATH,
+    nodeArgs,
   });
   await service.start();
   const pid = service.pid();

@@ -125,7 +125,7 @@ export function createContainer(
       owner: ownerIdentity(caller.id, binding.claims),
     }));
   const authorize: Authorize = async (caller, request) => {
-    const activeKeys = await keys.countLiveForCaller(caller.id);
+    const activeKeys = await keys.countLiveForCaller(caller.id, policy.liveKeyCap(caller.subject));
     const decision = policy.decide(caller.subject, request, activeKeys);
     if (!decision.allowed) return decision;
     const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;

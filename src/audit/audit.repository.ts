@@ -4,6 +4,8 @@ import type { AuditEventRow, Database } from '../db/schema.ts';
 import { canonicalJson, type JsonValue, storableText, toJsonValue } from './canonical-json.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
+/** The advisory lock every append takes (migration 003: 0x646b72617564), so the chain never forks. */
+export const AUDIT_CHAIN_LOCK = 110412643267940;
 
 export interface AuditEventInput {
   actor: string;

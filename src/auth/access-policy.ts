@@ -99,6 +99,16 @@ export function createAccessPolicy(rules: PolicyRules, options: AccessPolicyOpti
       return { decision, rules: rulesOut };
     },
 
+    liveKeyCap(subject) {
+      let cap: number | undefined;
+      for (const rule of compiled) {
+        const max = rule.rule.allow.maxActiveKeys;
+        if (max === undefined || callerMismatch(rule, subject) !== undefined) continue;
+        cap = Math.max(cap ?? 0, max);
+      }
+      return cap;
+    },
+
     bindings(subject) {
       return compiled
         .filter((rule) => callerMismatch(rule, subject) === undefined)

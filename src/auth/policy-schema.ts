@@ -109,5 +109,10 @@ export interface AccessPolicy {
   /** Every rule that applies to the caller (whatever it would permit), with the claims it binds. */
   bindings(subject: PolicySubject): Binding[];
   explain(subject: PolicySubject, request: PolicyRequest, activeKeys: number): Explanation;
+  /**
+   * The largest `maxActiveKeys` of the rules that apply to this caller; undefined when none sets
+   * one. Counting the caller's live keys up to it decides every limit as a full count would.
+   */
+  liveKeyCap(subject: PolicySubject): number | undefined;
   validate(): string[];
 }

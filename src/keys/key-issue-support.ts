@@ -2,10 +2,11 @@
 // issue that could not finish.
 import type { DeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
-import { type GitHost, HostError, keyIdFromTitle } from '../hosts/git-host.ts';
+import { type GitHost, HostError, keyIdFromTitle, keyTitle } from '../hosts/git-host.ts';
 import { describeFailure, toIssueError } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { hasKubernetesGrant } from './kubernetes-grant.ts';
+import type { DeployKeyPair } from './ssh-keypair.ts';
 
 export interface IssueResult {
   row: DeployKeyRow;
@@ -30,6 +31,46 @@ const listedOrNone = (host: GitHost, repository: string) =>
     if (error instanceof HostError && error.kind === 'not-found') return [];
     throw error;
   });
+
+/**
+ * The host key and the Vault secret, made at the same time since neither needs the other. Both
+ * settle before this returns or throws, so an undo finds no write still in flight; the host key's id
+ * is known to the undo even when the Vault write is what failed.
+ */
+export async function createAtHostAndInVault(step: {
+  host: GitHost;
+  secrets: KeyServiceDeps['secrets'];
+  pending: DeployKeyRow;
+  pair: DeployKeyPair;
+  knownHosts: string[];
+  callerId: string;
+  created: Created;
+}): Promise<void> {
+  const { host, secrets, pending, pair, knownHosts, callerId, created } = step;
+  const { id, job_id: jobId, repository, expires_at: expiresAt } = pending;
+  const [added, written] = await Promise.allSettled([
+    host.addDeployKey({
+      repository,
+      title: keyTitle(id, jobId),
+      publicKey: pair.publicKey,
+      expiresAt,
+      caller: callerId,
+    }),
+    secrets.write(
+      pending.vault_path ?? '',
+      {
+        privateKey: pair.privateKey,
+        publicKey: pair.publicKey,
+        knownHosts: knownHosts.join('\n'),
+        fingerprint: pair.fingerprint,
+      },
+      { keyId: id, expiresAt },
+    ),
+  ]);
+  if (added.status === 'fulfilled') created.hostKeyId = added.value.hostKeyId;
+  if (added.status === 'rejected') throw added.reason;
+  if (written.status === 'rejected') throw written.reason;
+}
 
 export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: string) => GitHost) {
   const { keys, hosts, secrets, queue, logger } = deps;

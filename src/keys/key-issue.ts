@@ -7,7 +7,12 @@ import { bindingOfCaller, bindingRefs, type KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, QueueUnavailableError, toIssueError } from './dependency-errors.ts';
 import type { KeyAccess } from './key-access.ts';
-import { type Created, createIssueSupport, type IssueResult } from './key-issue-support.ts';
+import {
+  type Created,
+  createAtHostAndInVault,
+  createIssueSupport,
+  type IssueResult,
+} from './key-issue-support.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
 import { kubernetesGrantFor } from './kubernetes-grant.ts';
 import { ownerScope, repositoryKey } from './ownership.ts';
@@ -215,24 +220,15 @@ export function createIssueFlow(
     try {
       const knownHosts = await host.knownHosts();
       const pair = generateDeployKeyPair(keyTitle(id, jobId));
-      const added = await host.addDeployKey({
-        repository,
-        title: keyTitle(id, jobId),
-        publicKey: pair.publicKey,
-        expiresAt,
-        caller: caller.id,
+      await createAtHostAndInVault({
+        host,
+        secrets,
+        pending,
+        pair,
+        knownHosts,
+        callerId: caller.id,
+        created,
       });
-      created.hostKeyId = added.hostKeyId;
-      await secrets.write(
-        vaultPath,
-        {
-          privateKey: pair.privateKey,
-          publicKey: pair.publicKey,
-          knownHosts: knownHosts.join('\n'),
-          fingerprint: pair.fingerprint,
-        },
-        { keyId: id, expiresAt },
-      );
       const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
       if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
       const wrapped =

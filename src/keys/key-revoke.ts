@@ -20,6 +20,20 @@ export class RevokeStepError extends Error {
   }
 }
 
+/**
+ * Runs `step` for every key at once, so their audited changes share commits (group commit); every
+ * key is attempted even when one fails, and the first failure is thrown once all have settled.
+ */
+async function eachAtOnce(
+  rows: DeployKeyRow[],
+  step: (row: DeployKeyRow) => Promise<DeployKeyRow>,
+): Promise<DeployKeyRow[]> {
+  const settled = await Promise.allSettled(rows.map(step));
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<DeployKeyRow>).value);
+}
+
 export function createRevokeFlow(
   deps: KeyServiceDeps,
   access: KeyAccess,
@@ -95,15 +109,11 @@ export function createRevokeFlow(
     if (live.length === 0 && !(await keys.jobExists(jobId, owners))) {
       throw new RefusalError('job-not-found', `no keys were ever issued for job "${jobId}"`);
     }
-    const affected: DeployKeyRow[] = [];
-    for (const row of live) {
-      affected.push(
-        row.status === 'pending'
-          ? await revokeWhenIssued(row, 'job-completed', caller.actor)
-          : await requestRevoke(row, 'job-completed', caller.actor),
-      );
-    }
-    return affected;
+    return eachAtOnce(live, (row) =>
+      row.status === 'pending'
+        ? revokeWhenIssued(row, 'job-completed', caller.actor)
+        : requestRevoke(row, 'job-completed', caller.actor),
+    );
   }
 
   /**
@@ -117,15 +127,11 @@ export function createRevokeFlow(
     actor: string,
     details: Record<string, unknown>,
   ): Promise<DeployKeyRow[]> {
-    const affected: DeployKeyRow[] = [];
-    for (const row of await keys.liveKeysBoundTo(ref)) {
-      affected.push(
-        row.status === 'pending'
-          ? await revokeWhenIssued(row, reason, actor, details)
-          : await requestRevoke(row, reason, actor, details),
-      );
-    }
-    return affected;
+    return eachAtOnce(await keys.liveKeysBoundTo(ref), (row) =>
+      row.status === 'pending'
+        ? revokeWhenIssued(row, reason, actor, details)
+        : requestRevoke(row, reason, actor, details),
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   appendAuditEvent,
   auditAppendCall,
 } from '../audit/audit.repository.ts';
+import { createGroupCommit } from '../audit/audit-group-commit.ts';
 import type {
   Database,
   DeployKeyRow,
@@ -16,6 +17,7 @@ import type {
 } from '../db/schema.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
+import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
 import { repositoryKey } from './ownership.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
@@ -46,7 +48,6 @@ export interface LiveKeyLimit {
 }
 
 const UNIQUE_VIOLATION = '23505';
-export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
 /** Keys a job's end still has to act on: a `revoking` key is already on its way out. */
 const BOUND_LIVE_STATUSES: KeyStatus[] = ['pending', 'active'];
 
@@ -92,35 +93,30 @@ export interface KeyRepository {
   /** Key ids with a key that may legitimately still exist at the host. */
   liveIdsAmong(ids: string[]): Promise<Set<string>>;
   countActive(): Promise<number>;
-  countLiveForCaller(caller: string): Promise<number>;
+  /**
+   * The caller's live keys, counted up to `upTo` at most: the largest limit of the rules that apply
+   * (liveKeyCap), so an issue costs the same with ten or ten thousand live keys. No limit: 0, uncounted.
+   */
+  countLiveForCaller(caller: string, upTo: number | undefined): Promise<number>;
   /** An audit event that goes with no key state change (e.g. a denied request). */
   recordEvent(event: AuditEventInput): Promise<void>;
   countOverdue(now: Date): Promise<number>;
 }
 
 export function createKeyRepository(db: Kysely<Database>): KeyRepository {
-  // One statement changes the row and appends its audit event: atomic without a transaction, and
-  // the audit chain lock is held for that statement only.
+  const group = createGroupCommit(db);
+  // One statement changes the row and appends its audit event, so the two are atomic. Outside a
+  // transaction of the caller's, statements are group-committed: those that arrive together share
+  // one transaction, one hold of the audit chain lock and one commit.
   const changeAudited = async (
     change: OperationNodeSource,
     audit: KeyAudit,
-    executor: Kysely<Database> | Transaction<Database> = db,
+    executor?: Transaction<Database>,
   ): Promise<DeployKeyRow | undefined> => {
-    const { rows } = await sql<DeployKeyRow>`WITH changed AS (${change})
-      SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`.execute(
-      executor,
-    );
-    return rows[0];
-  };
-
-  const countLive = async (executor: Kysely<Database> | Transaction<Database>, caller: string) => {
-    const row = await executor
-      .selectFrom('deploy_keys')
-      .select((eb) => eb.fn.countAll<string>().as('count'))
-      .where('caller', '=', caller)
-      .where('status', 'in', LIVE_STATUSES)
-      .executeTakeFirstOrThrow();
-    return Number(row.count);
+    const statement = sql<DeployKeyRow>`WITH changed AS (${change})
+      SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`;
+    if (executor) return (await statement.execute(executor)).rows[0];
+    return (await group.execute<DeployKeyRow>(statement.compile(db)))[0];
   };
 
   /** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
@@ -129,18 +125,16 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     audit: KeyAudit,
     limit: LiveKeyLimit | undefined,
   ): Promise<InsertPendingResult> => {
-    const insert = (executor: Kysely<Database> | Transaction<Database>) =>
-      changeAudited(executor.insertInto('deploy_keys').values(row).returningAll(), audit, executor);
+    const insert = (executor?: Transaction<Database>) =>
+      changeAudited((executor ?? db).insertInto('deploy_keys').values(row).returningAll(), audit, executor);
     if (!limit) {
-      const inserted = await insert(db);
+      const inserted = await insert();
       if (!inserted) throw new Error('the insert returned no row');
       return { outcome: 'inserted', row: inserted };
     }
     return db.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`deploykey-live-keys:${limit.caller}`}, 0))`.execute(
-        trx,
-      );
-      const activeKeys = await countLive(trx, limit.caller);
+      await lockForLimitedInsert(trx, limit.caller);
+      const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
       if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
       const inserted = await insert(trx);
       if (!inserted) throw new Error('the insert returned no row');
@@ -269,7 +263,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 
     ...createKeySweepQueries(db),
 
-    countLiveForCaller: (caller) => countLive(db, caller),
+    countLiveForCaller: async (caller, upTo) => (upTo === undefined ? 0 : countLive(db, caller, upTo)),
 
     async recordEvent(event) {
       await appendAuditEvent(db, event);
@@ -278,3 +272,4 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 }
 
 export type { DeployKeyRow, KeyStatus, RevokeReason };
+export { LIVE_STATUSES };

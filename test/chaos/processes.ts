@@ -49,6 +49,8 @@ export function createServiceProcess(options: {
   apiUrl: string;
   /** The CLI to run; bin/deploykey.js (the sources through tsx) unless given. */
   cliPath?: string;
+  /** Flags for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept). */
+  nodeArgs?: string[];
 }): ServiceProcess {
   const logPath = join(options.logDir, `${options.role}.log`);
   const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
@@ -93,10 +95,14 @@ export function createServiceProcess(options: {
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(expected?: number) {
       if (expected !== undefined && expected !== generation) return;
-      const started = spawn(process.execPath, [options.cliPath ?? CLI_PATH, ...args], {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const started = spawn(
+        process.execPath,
+        [...(options.nodeArgs ?? []), options.cliPath ?? CLI_PATH, ...args],
+        {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child = started;
       let recent = '';
       const capture = (chunk: Buffer) => {

@@ -20,7 +20,8 @@ beforeAll(async () => {
       policy: [
         {
           name: 'quota',
-          match: { issuer: 'api-token', token: 'quota-ci' },
+          // Not `*ci`: the unlimited test-callers rule would then allow whatever this rule's limit refuses.
+          match: { issuer: 'api-token', token: 'quota-runner' },
           allow: { providers: ['github'], repositories: ['acme/*'], maxActiveKeys: LIMIT },
         },
         ...SECURITY_POLICY,
@@ -28,7 +29,7 @@ beforeAll(async () => {
     },
   });
   quota = (
-    await h.harness.service.container.tokens.create({ name: 'quota-ci', role: 'issuer', actor: 'test' })
+    await h.harness.service.container.tokens.create({ name: 'quota-runner', role: 'issuer', actor: 'test' })
   ).token;
   h.remember(quota);
 });
@@ -68,7 +69,7 @@ describe('the live-key limit', () => {
     const live = await db()
       .selectFrom('deploy_keys')
       .select('id')
-      .where('caller', '=', 'token:quota-ci')
+      .where('caller', '=', 'token:quota-runner')
       .where('status', 'in', ['pending', 'active', 'revoking'])
       .execute();
     expect(live).toHaveLength(LIMIT);

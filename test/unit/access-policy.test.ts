@@ -252,6 +252,41 @@ describe('limits of a rule', () => {
       message: 'too-many-active-keys: 3 keys are active, the limit is 3 (rule limited)',
     });
   });
+
+  it("counts a caller's live keys only up to the largest limit of the rules that apply to it", () => {
+    const layered = createAccessPolicy([
+      {
+        name: 'ci-small',
+        match: { issuer: 'api-token', token: 'ci' },
+        allow: { providers: ['github'], repositories: ['acme/models'], maxActiveKeys: 3 },
+      },
+      {
+        name: 'ci-wide',
+        match: { issuer: 'api-token', token: 'ci' },
+        allow: { providers: ['github'], repositories: ['acme/*'], maxActiveKeys: 40 },
+      },
+      {
+        name: 'other-huge',
+        match: { issuer: 'api-token', token: 'other' },
+        allow: { providers: ['github'], repositories: ['acme/*'], maxActiveKeys: 1_000 },
+      },
+      {
+        name: 'unlimited',
+        match: { issuer: 'api-token', token: 'free' },
+        allow: { providers: ['github'], repositories: ['acme/*'] },
+      },
+    ]);
+    expect(layered.liveKeyCap(caller)).toBe(40);
+    expect(layered.liveKeyCap(tokenHolder('other'))).toBe(1_000);
+    // No limited rule applies: no count is needed at all.
+    expect(layered.liveKeyCap(tokenHolder('free'))).toBeUndefined();
+    // A count stopped at the cap decides as the full count would: the first rule is full, the second is not.
+    expect(layered.decide(caller, request(), 3)).toMatchObject({ allowed: true, rule: 'ci-wide' });
+    expect(layered.decide(caller, request(), 40)).toMatchObject({
+      allowed: false,
+      reason: 'too-many-active-keys',
+    });
+  });
 });
 
 describe('rule order', () => {
