@@ -16,9 +16,9 @@ import {
   type SeedKey,
   seedActiveKeys,
   seedHostKey,
-  sleep,
   startBenchService,
   startServiceProcess,
+  waitRevoked,
 } from './support.ts';
 
 const args = benchArgs({ keys: '', jobs: '', expiring: '' });
@@ -45,19 +45,6 @@ async function revokedSpread(bench: BenchService, ids: string[], from: 'revoke_r
     seconds: round(seconds, 3),
     perSecond: round(rows.length / seconds),
   };
-}
-
-async function waitRevoked(bench: BenchService, ids: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await bench.database.pool.query<{ n: string }>(
-      "SELECT count(*) AS n FROM deploy_keys WHERE id = ANY($1::uuid[]) AND status = 'revoked'",
-      [ids],
-    );
-    if (Number(rows[0]?.n) === ids.length) return;
-    check(Date.now() < deadline, `only ${rows[0]?.n} of ${ids.length} keys revoked after ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
 
 /** The revoke's external work done bare: host DELETE, then Vault metadata DELETE. */

@@ -431,3 +431,17 @@ export async function startServiceProcess(bench: BenchService, role: ServiceRole
     stop: () => service.stop(),
   };
 }
+
+/** Waits until every one of `ids` is `revoked` in Postgres, failing the benchmark after `timeoutMs`. */
+export async function waitRevoked(bench: BenchService, ids: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await bench.database.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM deploy_keys WHERE id = ANY($1::uuid[]) AND status = 'revoked'",
+      [ids],
+    );
+    if (Number(rows[0]?.n) === ids.length) return;
+    check(Date.now() < deadline, `only ${rows[0]?.n} of ${ids.length} keys revoked after ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}

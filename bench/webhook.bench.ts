@@ -24,9 +24,9 @@ import {
   percentiles,
   round,
   runConcurrent,
-  sleep,
   startBenchService,
   startServiceProcess,
+  waitRevoked,
 } from './support.ts';
 
 const args = benchArgs({ keys: '', 'delivery-concurrency': '' });
@@ -78,19 +78,6 @@ async function endAllJobs(standIns: StandIns, keys: BoundKey[]): Promise<number[
   });
   check(run.errors === 0, `ending jobs failed: ${run.firstError}`);
   return endedAt;
-}
-
-async function waitRevoked(bench: BenchService, ids: string[], timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await bench.database.pool.query<{ n: string }>(
-      "SELECT count(*) AS n FROM deploy_keys WHERE id = ANY($1::uuid[]) AND status = 'revoked'",
-      [ids],
-    );
-    if (Number(rows[0]?.n) === ids.length) return;
-    check(Date.now() < deadline, `only ${rows[0]?.n} of ${ids.length} keys revoked after ${timeoutMs} ms`);
-    await sleep(25);
-  }
 }
 
 /** How long the service took to answer each job-end delivery, as GitHub's and GitLab's hook logs show. */
