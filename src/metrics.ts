@@ -16,12 +16,9 @@ export interface Metrics {
   auditBadEvents: Gauge<'check'>;
 }
 
-/** A registry per container, so tests and several services in one process never share counters. */
-export function createMetrics(): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'deploykey_' });
+/** The life of keys: issued, revoked and how long revokes took, and the HTTP requests that asked for them. */
+function keyMetrics(registry: Registry) {
   return {
-    registry,
     httpRequests: new Counter({
       name: 'deploykey_http_requests_total',
       help: 'HTTP requests served, by route and status',
@@ -47,16 +44,22 @@ export function createMetrics(): Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
-    hostRequests: new Counter({
-      name: 'deploykey_host_requests_total',
-      help: 'Requests to Git host APIs, by provider and status',
-      labelNames: ['provider', 'status'],
-      registers: [registry],
-    }),
     revokeFailures: new Counter({
       name: 'deploykey_revoke_failures_total',
       help: 'Revoke attempts that failed and will be retried',
       labelNames: ['provider'],
+      registers: [registry],
+    }),
+  };
+}
+
+/** What the Git hosts were asked and how their write budgets hold up. */
+function hostMetrics(registry: Registry) {
+  return {
+    hostRequests: new Counter({
+      name: 'deploykey_host_requests_total',
+      help: 'Requests to Git host APIs, by provider and status',
+      labelNames: ['provider', 'status'],
       registers: [registry],
     }),
     hostQueueDepth: new Gauge({
@@ -78,6 +81,18 @@ export function createMetrics(): Metrics {
       labelNames: ['provider', 'credential'],
       registers: [registry],
     }),
+    hostRateLimitPauses: new Counter({
+      name: 'deploykey_host_rate_limit_pauses_total',
+      help: 'Times a Git host asked us to wait (retry-after or an exhausted rate limit)',
+      labelNames: ['provider', 'credential'],
+      registers: [registry],
+    }),
+  };
+}
+
+/** The audit chain's last verdicts, for alerts. */
+function auditMetrics(registry: Registry) {
+  return {
     auditChainBroken: new Gauge({
       name: 'deploykey_audit_chain_broken',
       help:
@@ -92,13 +107,14 @@ export function createMetrics(): Metrics {
       labelNames: ['check'],
       registers: [registry],
     }),
-    hostRateLimitPauses: new Counter({
-      name: 'deploykey_host_rate_limit_pauses_total',
-      help: 'Times a Git host asked us to wait (retry-after or an exhausted rate limit)',
-      labelNames: ['provider', 'credential'],
-      registers: [registry],
-    }),
   };
+}
+
+/** A registry per container, so tests and several services in one process never share counters. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'deploykey_' });
+  return { registry, ...keyMetrics(registry), ...hostMetrics(registry), ...auditMetrics(registry) };
 }
 
 /**
