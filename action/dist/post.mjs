@@ -155,6 +155,19 @@ function retryDelayMs(response, attempt) {
   const seconds = Number.isFinite(header) && header > 0 ? header : attempt;
   return Math.min(seconds, MAX_WAIT_SECONDS) * 1e3;
 }
+function send(options, url, method, init) {
+  return fetch(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${options.credential.token}`,
+      accept: "application/json, application/problem+json",
+      ...init.body === void 0 ? {} : { "content-type": "application/json" },
+      ...init.headers
+    },
+    ...init.body === void 0 ? {} : { body: JSON.stringify(init.body) },
+    signal: AbortSignal.timeout(options.timeoutMs ?? 3e4)
+  });
+}
 function createServiceClient(options) {
   const base = options.baseUrl.replace(/\/+$/, "");
   const retries = options.retries ?? 3;
@@ -162,17 +175,7 @@ function createServiceClient(options) {
     for (let attempt = 1; ; attempt++) {
       let response;
       try {
-        response = await fetch(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${options.credential.token}`,
-            accept: "application/json, application/problem+json",
-            ...init.body === void 0 ? {} : { "content-type": "application/json" },
-            ...init.headers
-          },
-          ...init.body === void 0 ? {} : { body: JSON.stringify(init.body) },
-          signal: AbortSignal.timeout(options.timeoutMs ?? 3e4)
-        });
+        response = await send(options, `${base}${path}`, method, init);
       } catch (error) {
         const { message, cause } = error;
         const reason = cause?.code ?? cause?.message ?? message;

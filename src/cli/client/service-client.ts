@@ -79,6 +79,26 @@ function retryDelayMs(response: Response, attempt: number): number {
   return Math.min(seconds, MAX_WAIT_SECONDS) * 1000;
 }
 
+interface RequestParts {
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** One attempt of a request to the service, as the caller it authenticates as. */
+function send(options: ServiceClientOptions, url: string, method: string, init: RequestParts) {
+  return fetch(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${options.credential.token}`,
+      accept: 'application/json, application/problem+json',
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...init.headers,
+    },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+  });
+}
+
 export function createServiceClient(options: ServiceClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
   const retries = options.retries ?? 3;
@@ -86,22 +106,12 @@ export function createServiceClient(options: ServiceClientOptions) {
   async function call<T>(
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string> } = {},
+    init: RequestParts = {},
   ): Promise<{ status: number; headers: Headers; body: T }> {
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
-        response = await fetch(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${options.credential.token}`,
-            accept: 'application/json, application/problem+json',
-            ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-            ...init.headers,
-          },
-          ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
-        });
+        response = await send(options, `${base}${path}`, method, init);
       } catch (error) {
         const { message, cause } = error as Error & { cause?: { code?: string; message?: string } };
         const reason = cause?.code ?? cause?.message ?? message;
