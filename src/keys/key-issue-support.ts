@@ -72,6 +72,36 @@ export async function createAtHostAndInVault(step: {
   if (written.status === 'rejected') throw written.reason;
 }
 
+/** Why a retried request cannot get the first answer again, if it cannot. */
+function refuseUnlessReplayable(row: DeployKeyRow, requestHash: string): void {
+  if (row.request_hash !== requestHash) {
+    throw new RefusalError(
+      'idempotency-key-reused',
+      'this Idempotency-Key was used with a different request',
+      {
+        extra: { keyId: row.id },
+      },
+    );
+  }
+  if (row.status === 'pending') {
+    throw new RefusalError(
+      'request-in-progress',
+      'the first request with this Idempotency-Key is still running',
+      {
+        retryAfterSeconds: 1,
+        extra: { keyId: row.id },
+      },
+    );
+  }
+  if (row.status === 'failed') {
+    throw new RefusalError(
+      'idempotent-request-failed',
+      `the first request with this Idempotency-Key failed (${row.failure_reason ?? 'unknown'}); use a new key to try again`,
+      { extra: { keyId: row.id } },
+    );
+  }
+}
+
 export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: string) => GitHost) {
   const { keys, hosts, secrets, queue, logger } = deps;
 
@@ -119,32 +149,7 @@ export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: str
    * `wrapped` one gets its token's accessor only, since a new token would be a second way to the key.
    */
   async function replay(row: DeployKeyRow, requestHash: string): Promise<IssueResult> {
-    if (row.request_hash !== requestHash) {
-      throw new RefusalError(
-        'idempotency-key-reused',
-        'this Idempotency-Key was used with a different request',
-        {
-          extra: { keyId: row.id },
-        },
-      );
-    }
-    if (row.status === 'pending') {
-      throw new RefusalError(
-        'request-in-progress',
-        'the first request with this Idempotency-Key is still running',
-        {
-          retryAfterSeconds: 1,
-          extra: { keyId: row.id },
-        },
-      );
-    }
-    if (row.status === 'failed') {
-      throw new RefusalError(
-        'idempotent-request-failed',
-        `the first request with this Idempotency-Key failed (${row.failure_reason ?? 'unknown'}); use a new key to try again`,
-        { extra: { keyId: row.id } },
-      );
-    }
+    refuseUnlessReplayable(row, requestHash);
     const knownHosts = await hostFor(row.provider)
       .knownHosts()
       .catch(() => []);

@@ -21,7 +21,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'http/routes/keys.routes.ts:keysRoutes (line 102)': 166,
   'http/routes/tokens.routes.ts:tokensRoutes': 115,
   'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
-  'keys/key-issue-support.ts:createIssueSupport': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
   'keys/key.repository.ts:createKeyRepository': 178,
