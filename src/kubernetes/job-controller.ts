@@ -15,22 +15,10 @@ export interface JobControllerDeps {
   clock: () => Date;
 }
 
-export function createJobController(deps: JobControllerDeps) {
-  const { jobKeys, logger } = deps;
-  const reactions = { jobKeys, logger, writeback: createWriteback(deps.kubeconfig, deps.clock) };
-  const batch = deps.kubeconfig.makeApiClient(BatchV1Api);
+/** One reaction per Job at a time; the next waits for the one before. */
+function createPerJobQueue(logger: Logger) {
   const busy = new Map<string, Promise<void>>();
-  // Jobs answered by this replica; after a restart the Job's own annotation says so.
-  const answered = new Set<string>();
-  // A Job whose answer failed on a dependency (host, Vault, the API) is tried again, as it is then.
-  const retries = createRetrySchedule(async (ref) => {
-    const current = await fetchJob(ref.namespace, ref.name);
-    if (current?.metadata?.uid === ref.uid) onJob(current);
-    else retries.done(ref.uid);
-  });
-
-  /** One reaction per Job at a time; the next waits for the one before. */
-  const serialized = (uid: string, task: () => Promise<void>): Promise<void> => {
+  const run = (uid: string, task: () => Promise<void>): Promise<void> => {
     const previous = busy.get(uid) ?? Promise.resolve();
     const next = previous
       .then(task)
@@ -41,6 +29,34 @@ export function createJobController(deps: JobControllerDeps) {
     busy.set(uid, next);
     return next;
   };
+  return Object.assign(run, { underWay: () => Promise.all([...busy.values()]) });
+}
+
+/** The Job as the API server has it now, or undefined once it is gone. */
+function jobReader(batch: BatchV1Api) {
+  return async (namespace: string, name: string): Promise<V1Job | undefined> => {
+    try {
+      return await batch.readNamespacedJob({ namespace, name });
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return undefined;
+      throw error;
+    }
+  };
+}
+
+export function createJobController(deps: JobControllerDeps) {
+  const { jobKeys, logger } = deps;
+  const reactions = { jobKeys, logger, writeback: createWriteback(deps.kubeconfig, deps.clock) };
+  const fetchJob = jobReader(deps.kubeconfig.makeApiClient(BatchV1Api));
+  const serialized = createPerJobQueue(logger);
+  // Jobs answered by this replica; after a restart the Job's own annotation says so.
+  const answered = new Set<string>();
+  // A Job whose answer failed on a dependency (host, Vault, the API) is tried again, as it is then.
+  const retries = createRetrySchedule(async (ref) => {
+    const current = await fetchJob(ref.namespace, ref.name);
+    if (current?.metadata?.uid === ref.uid) onJob(current);
+    else retries.done(ref.uid);
+  });
 
   async function issue(job: V1Job): Promise<void> {
     const annotations = job.metadata?.annotations ?? {};
@@ -96,15 +112,6 @@ export function createJobController(deps: JobControllerDeps) {
     }
   }
 
-  async function fetchJob(namespace: string, name: string): Promise<V1Job | undefined> {
-    try {
-      return await batch.readNamespacedJob({ namespace, name });
-    } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
-      throw error;
-    }
-  }
-
   return {
     onJob,
     onGone,
@@ -112,7 +119,7 @@ export function createJobController(deps: JobControllerDeps) {
     /** Cancels the pending retries and waits for every reaction under way. */
     idle: () => {
       retries.cancel();
-      return Promise.all([...busy.values()]);
+      return serialized.underWay();
     },
   };
 }
