@@ -23,7 +23,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
-  'keys/key.repository.ts:createKeyRepository': 178,
   'vault/vault-login.ts:createVaultSession': 153,
   'vault/vault-secret-store.ts:keySecrets': 105,
   'webhooks/webhook-receiver.ts:createWebhookReceiver': 93,
