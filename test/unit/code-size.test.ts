@@ -13,7 +13,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'audit/checkpoint.ts:createAuditCheckpoints': 128,
   'auth/api-tokens.ts:createApiTokens': 91,
   'auth/oidc.ts:createOidcVerifier': 85,
-  'container.ts:createContainer': 196,
   'http/app.ts:buildApp': 107,
   'http/routes/audit.routes.ts:auditRoutes': 111,
   'http/routes/audit.routes.ts:auditRoutes (line 84)': 109,
