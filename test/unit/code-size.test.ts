@@ -17,8 +17,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'http/app.ts:buildApp': 107,
   'http/routes/audit.routes.ts:auditRoutes': 111,
   'http/routes/audit.routes.ts:auditRoutes (line 84)': 109,
-  'http/routes/keys.routes.ts:keysRoutes': 181,
-  'http/routes/keys.routes.ts:keysRoutes (line 102)': 166,
   'http/routes/tokens.routes.ts:tokensRoutes': 115,
   'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
