@@ -15,8 +15,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'auth/oidc.ts:createOidcVerifier': 85,
   'container.ts:createContainer': 196,
   'http/app.ts:buildApp': 107,
-  'http/routes/tokens.routes.ts:tokensRoutes': 115,
-  'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
   'keys/key.repository.ts:createKeyRepository': 178,
