@@ -14,7 +14,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'auth/api-tokens.ts:createApiTokens': 91,
   'auth/oidc.ts:createOidcVerifier': 85,
   'container.ts:createContainer': 196,
-  'http/app.ts:buildApp': 107,
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
   'keys/key.repository.ts:createKeyRepository': 178,
