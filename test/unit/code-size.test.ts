@@ -22,7 +22,7 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'http/routes/tokens.routes.ts:tokensRoutes': 115,
   'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
-  'keys/key-revoke.ts:createRevokeFlow': 191,
+  'keys/key-revoke.ts:createRevokeFlow': 131,
   'keys/key.repository.ts:createKeyRepository': 178,
   'queue/reconciler.ts:createReconciler': 160,
   'vault/vault-login.ts:createVaultSession': 153,
