@@ -87,24 +87,35 @@ describe('job-end webhooks against the running service', () => {
     expect((await harness.api('GET', `/v1/keys/${bystander.id}`)).body.status).toBe('active');
   });
 
-  it('a GitLab job that failed revokes its key', async () => {
+  it("a GitLab job that timed out revokes its key, audited with GitLab's failure reason", async () => {
     const row = await issueBound('gitlab', 'hook-gitlab', gitlabJob('4411', '881'));
     const body = JSON.stringify({
       object_kind: 'build',
       build_id: 4411,
       build_status: 'failed',
+      build_failure_reason: 'job_execution_timeout',
       pipeline_id: 881,
       project: { path_with_namespace: 'acme/models' },
     });
+    const deliveryId = randomUUID();
     const response = await post('/v1/webhooks/gitlab/gitlab', body, {
       'x-gitlab-event': 'Job Hook',
       'x-gitlab-token': GITLAB_TOKEN,
-      'idempotency-key': randomUUID(),
+      'idempotency-key': deliveryId,
     });
     expect(await response.json()).toEqual({ outcome: 'ended', revoked: 1 });
     const view = await revokedView(harness, row.id, 5_000);
     expect(view.revokeReason).toBe('job-ended');
     expect(hostHasKey(harness, { id: row.id, provider: 'gitlab', repository: 'acme/models' })).toBe(false);
+    expect(await auditDetails(harness, row.id, 'key.revoke_requested')).toEqual([
+      {
+        reason: 'job-ended',
+        conclusion: 'failed',
+        failureReason: 'job_execution_timeout',
+        deliveryId,
+        event: 'Job Hook',
+      },
+    ]);
   });
 
   it('a job and its pipeline ending together end the key once: one answer ended, the other no-keys', async () => {
