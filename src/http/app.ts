@@ -28,11 +28,10 @@ export type App = FastifyInstance<
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** The HTTP API, ready for `inject()` or `listen()`; it never listens by itself. */
-export async function buildApp(container: Container): Promise<App> {
-  const limits = container.config.http;
+/** The server with its limits: slow or idle clients are cut off, ids and bodies are bounded. */
+function createServer(limits: Container['config']['http'], logger: Container['logger']): App {
   const app = Fastify({
-    loggerInstance: container.logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: (request) => {
@@ -60,13 +59,11 @@ export async function buildApp(container: Container): Promise<App> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.maxConnections = limits.maxConnections;
-  const budgets: RequestBudgets = {
-    redis: container.redis,
-    prefix: container.config.redisPrefix,
-    ...container.config.rateLimit,
-  };
-  const authenticate = throttleFailedAuthentication(container.authenticate, budgets);
+  return app;
+}
 
+/** Every answer carries its request id; every request is counted by route and status. */
+function registerRequestHooks(app: App, container: Container): void {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -77,7 +74,10 @@ export async function buildApp(container: Container): Promise<App> {
       status: String(reply.statusCode),
     });
   });
+}
 
+/** Problem responses for every error, with each denial written to the audit log. */
+function registerErrors(app: App, container: Container): void {
   registerErrorHandling(app, {
     patternRules: { [JOB_ID_PATTERN]: JOB_ID_RULE },
     recordDenial: (denial, request) =>
@@ -92,6 +92,14 @@ export async function buildApp(container: Container): Promise<App> {
         },
       }),
   });
+}
+
+async function registerRoutes(
+  app: App,
+  container: Container,
+  budgets: RequestBudgets,
+  authenticate: Container['authenticate'],
+): Promise<void> {
   // Before every route: the spec only sees routes registered after it.
   await registerOpenApi(app);
   await app.register(healthRoutes(container));
@@ -134,5 +142,19 @@ export async function buildApp(container: Container): Promise<App> {
       clock: container.clock,
     }),
   );
+}
+
+/** The HTTP API, ready for `inject()` or `listen()`; it never listens by itself. */
+export async function buildApp(container: Container): Promise<App> {
+  const app = createServer(container.config.http, container.logger);
+  const budgets: RequestBudgets = {
+    redis: container.redis,
+    prefix: container.config.redisPrefix,
+    ...container.config.rateLimit,
+  };
+  const authenticate = throttleFailedAuthentication(container.authenticate, budgets);
+  registerRequestHooks(app, container);
+  registerErrors(app, container);
+  await registerRoutes(app, container, budgets, authenticate);
   return app;
 }

@@ -16,9 +16,9 @@ import type {
   RevokeReason,
 } from '../db/schema.ts';
 import { assertMove } from './key-lifecycle.ts';
+import { createKeyListQueries } from './key-list-queries.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
-import { repositoryKey } from './ownership.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
 
@@ -48,8 +48,6 @@ export interface LiveKeyLimit {
 }
 
 const UNIQUE_VIOLATION = '23505';
-/** Keys a job's end still has to act on: a `revoking` key is already on its way out. */
-const BOUND_LIVE_STATUSES: KeyStatus[] = ['pending', 'active'];
 
 // The audit event names the key from the row the same statement wrote.
 const CHANGED_ROW: AuditKeyFields = {
@@ -103,87 +101,95 @@ export interface KeyRepository {
   countOverdue(now: Date): Promise<number>;
 }
 
-export function createKeyRepository(db: Kysely<Database>): KeyRepository {
+type ChangeAudited = (
+  change: OperationNodeSource,
+  audit: KeyAudit,
+  executor?: Transaction<Database>,
+) => Promise<DeployKeyRow | undefined>;
+
+// One statement changes the row and appends its audit event, so the two are atomic. Outside a
+// transaction of the caller's, statements are group-committed: those that arrive together share
+// one transaction, one hold of the audit chain lock and one commit.
+function auditedChanges(db: Kysely<Database>): ChangeAudited {
   const group = createGroupCommit(db);
-  // One statement changes the row and appends its audit event, so the two are atomic. Outside a
-  // transaction of the caller's, statements are group-committed: those that arrive together share
-  // one transaction, one hold of the audit chain lock and one commit.
-  const changeAudited = async (
-    change: OperationNodeSource,
-    audit: KeyAudit,
-    executor?: Transaction<Database>,
-  ): Promise<DeployKeyRow | undefined> => {
+  return async (change, audit, executor) => {
     const statement = sql<DeployKeyRow>`WITH changed AS (${change})
       SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`;
     if (executor) return (await statement.execute(executor)).rows[0];
     return (await group.execute<DeployKeyRow>(statement.compile(db)))[0];
   };
+}
 
-  /** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
-  const insertWithin = async (
-    row: NewDeployKeyRow,
-    audit: KeyAudit,
-    limit: LiveKeyLimit | undefined,
-  ): Promise<InsertPendingResult> => {
-    const insert = (executor?: Transaction<Database>) =>
-      changeAudited((executor ?? db).insertInto('deploy_keys').values(row).returningAll(), audit, executor);
-    if (!limit) {
-      const inserted = await insert();
-      if (!inserted) throw new Error('the insert returned no row');
-      return { outcome: 'inserted', row: inserted };
-    }
-    return db.transaction().execute(async (trx) => {
-      await lockForLimitedInsert(trx, limit.caller);
-      const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
-      if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
-      const inserted = await insert(trx);
-      if (!inserted) throw new Error('the insert returned no row');
-      return { outcome: 'inserted', row: inserted };
-    });
-  };
+/** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
+async function insertWithin(
+  db: Kysely<Database>,
+  changeAudited: ChangeAudited,
+  row: NewDeployKeyRow,
+  audit: KeyAudit,
+  limit: LiveKeyLimit | undefined,
+): Promise<InsertPendingResult> {
+  const insert = (executor?: Transaction<Database>) =>
+    changeAudited((executor ?? db).insertInto('deploy_keys').values(row).returningAll(), audit, executor);
+  if (!limit) {
+    const inserted = await insert();
+    if (!inserted) throw new Error('the insert returned no row');
+    return { outcome: 'inserted', row: inserted };
+  }
+  return db.transaction().execute(async (trx) => {
+    await lockForLimitedInsert(trx, limit.caller);
+    const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
+    if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
+    const inserted = await insert(trx);
+    if (!inserted) throw new Error('the insert returned no row');
+    return { outcome: 'inserted', row: inserted };
+  });
+}
 
+const findByIdempotencyKey = (db: Kysely<Database>, owner: string, idempotencyKey: string) =>
+  db
+    .selectFrom('deploy_keys')
+    .selectAll()
+    .where('owner', '=', owner)
+    .where('idempotency_key', '=', idempotencyKey)
+    .executeTakeFirst();
+
+/** The live key of the same owner, job and repository that a unique index says exists. */
+const findLive = (db: Kysely<Database>, row: NewDeployKeyRow) =>
+  db
+    .selectFrom('deploy_keys')
+    .selectAll()
+    .where('owner', '=', row.owner)
+    .where('job_id', '=', row.job_id)
+    .where('provider', '=', row.provider)
+    .where('repository_key', '=', row.repository_key ?? null)
+    .where('status', 'in', LIVE_STATUSES)
+    .executeTakeFirst();
+
+export function createKeyRepository(db: Kysely<Database>): KeyRepository {
+  const changeAudited = auditedChanges(db);
   const findById = (id: string) =>
     db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
-
-  const findByIdempotencyKey = (owner: string, idempotencyKey: string) =>
-    db
-      .selectFrom('deploy_keys')
-      .selectAll()
-      .where('owner', '=', owner)
-      .where('idempotency_key', '=', idempotencyKey)
-      .executeTakeFirst();
-
-  const findLive = (row: NewDeployKeyRow) =>
-    db
-      .selectFrom('deploy_keys')
-      .selectAll()
-      .where('owner', '=', row.owner)
-      .where('job_id', '=', row.job_id)
-      .where('provider', '=', row.provider)
-      .where('repository_key', '=', row.repository_key ?? null)
-      .where('status', 'in', LIVE_STATUSES)
-      .executeTakeFirst();
 
   return {
     async insertPending(row, audit, limit) {
       try {
-        return await insertWithin(row, audit, limit);
+        return await insertWithin(db, changeAudited, row, audit, limit);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
         // A retry with the same Idempotency-Key may break either unique index first: the first
         // request's row is what it wants, whichever did.
         if (row.idempotency_key) {
-          const first = await findByIdempotencyKey(row.owner, row.idempotency_key);
+          const first = await findByIdempotencyKey(db, row.owner, row.idempotency_key);
           if (first) return { outcome: 'idempotent-replay', row: first };
         }
-        const live = await findLive(row);
+        const live = await findLive(db, row);
         if (live) return { outcome: 'live-key-exists', row: live };
         throw error;
       }
     },
 
     findById,
-    findByIdempotencyKey,
+    findByIdempotencyKey: (owner, idempotencyKey) => findByIdempotencyKey(db, owner, idempotencyKey),
 
     async transition(id, from, update, audit) {
       assertMove(from, update.status);
@@ -206,61 +212,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
         .execute();
     },
 
-    list(filter) {
-      let query = db.selectFrom('deploy_keys').selectAll();
-      if (filter.owners) query = query.where('owner', 'in', filter.owners.length ? filter.owners : ['']);
-      if (filter.caller) query = query.where('caller', '=', filter.caller);
-      if (filter.provider) query = query.where('provider', '=', filter.provider);
-      if (filter.repository) query = query.where('repository_key', '=', repositoryKey(filter.repository));
-      if (filter.jobId) query = query.where('job_id', '=', filter.jobId);
-      if (filter.status) query = query.where('status', '=', filter.status);
-      if (filter.overdueAt) {
-        query = query
-          .where('status', 'in', ['active', 'revoking'])
-          .where('expires_at', '<', filter.overdueAt);
-      }
-      if (filter.after) {
-        const { createdAt, id } = filter.after;
-        query = query.where(sql<boolean>`(created_at, id) < (${createdAt}, ${id}::uuid)`);
-      }
-      return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
-    },
-
-    liveKeysOfJob(jobId, owners) {
-      let query = db.selectFrom('deploy_keys').selectAll().where('job_id', '=', jobId);
-      if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
-      return query.where('status', 'in', LIVE_STATUSES).orderBy('created_at').execute();
-    },
-
-    async jobExists(jobId, owners) {
-      let query = db.selectFrom('deploy_keys').select('id').where('job_id', '=', jobId);
-      if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
-      return (await query.limit(1).executeTakeFirst()) !== undefined;
-    },
-
-    liveKeysBoundTo(ref) {
-      return db
-        .selectFrom('deploy_keys')
-        .selectAll()
-        .where(sql<boolean>`binding_refs @> ARRAY[${ref}]::text[]`)
-        .where('status', 'in', BOUND_LIVE_STATUSES)
-        .orderBy('created_at')
-        .execute();
-    },
-
-    liveBound(kind, createdBefore, limit) {
-      return db
-        .selectFrom('deploy_keys')
-        .selectAll()
-        .where('binding', 'is not', null)
-        .where(sql<string>`binding->>'kind'`, '=', kind)
-        .where('status', 'in', BOUND_LIVE_STATUSES)
-        .where('created_at', '<', createdBefore)
-        .orderBy('created_at')
-        .limit(limit)
-        .execute();
-    },
-
+    ...createKeyListQueries(db),
     ...createKeySweepQueries(db),
 
     countLiveForCaller: async (caller, upTo) => (upTo === undefined ? 0 : countLive(db, caller, upTo)),

@@ -67,39 +67,98 @@ export interface ReconcilerDeps {
   ciSweep?: CiSweep;
 }
 
+const emptyReport = (): ReconcileReport => ({
+  skipped: false,
+  scheduled: 0,
+  revokesStarted: 0,
+  pendingUndone: 0,
+  orphansRemoved: 0,
+  unreadableTitles: 0,
+  jobsChecked: 0,
+  jobEndRevokes: 0,
+  errors: 0,
+});
+
+/** Every key due before the next pass, and every key `revoking`, has its revoke job in the queue. */
+async function ensureRevokes(deps: ReconcilerDeps, report: ReconcileReport) {
+  const { keys, queue, clock, logger, settings } = deps;
+  const now = clock();
+  // Keys due before the next pass get their delayed job (re)created: after Redis lost its data
+  // they are still revoked on time instead of one period late.
+  const horizon = new Date(now.getTime() + 2 * settings.periodSeconds * 1000);
+  const due = await keys.liveExpiringBefore(horizon, ENQUEUE_BATCH);
+  const revoking = await keys.list({ status: 'revoking', limit: ENQUEUE_BATCH });
+  const rows = [...new Map([...due, ...revoking].map((row) => [row.id, row])).values()];
+  await forEachLimited(rows, ENQUEUE_CONCURRENCY, async (row) => {
+    try {
+      if (row.status === 'revoking' || row.expires_at <= now) {
+        await queue.revokeNow(row.id);
+        report.revokesStarted += 1;
+      } else {
+        await queue.scheduleRevoke(row.id, row.expires_at);
+        report.scheduled += 1;
+      }
+    } catch (error) {
+      report.errors += 1;
+      logger.warn({ keyId: row.id, err: (error as Error).message }, 'reconciler could not enqueue a revoke');
+    }
+  });
+}
+
+/** Deletes host keys with our title whose key is not live, repository by repository. */
+async function removeOrphans(deps: ReconcilerDeps, report: ReconcileReport) {
+  const { keys, hosts, clock, logger, settings } = deps;
+  const since = new Date(clock().getTime() - settings.orphanLookbackSeconds * 1000);
+  for (const { provider, repository } of await keys.repositoriesIssuedSince(since)) {
+    const host = hosts.get(provider);
+    if (!host) continue;
+    try {
+      const listed = await host.listDeployKeys(repository);
+      // A title with our prefix but no readable key id may be anyone's: it is left alone, and
+      // it must not stop the scan of the keys that are ours.
+      for (const key of listed.filter((entry) => isUnreadableOwnTitle(entry.title))) {
+        report.unreadableTitles += 1;
+        logger.warn(
+          { provider, repository, hostKeyId: key.hostKeyId },
+          'orphan scan skipped a deploy key whose title has our prefix but no key id',
+        );
+      }
+      const ours = listed
+        .map((key) => ({ key, keyId: keyIdFromTitle(key.title) }))
+        .filter((entry): entry is { key: typeof entry.key; keyId: string } => entry.keyId !== undefined);
+      const live = await keys.liveIdsAmong(ours.map((entry) => entry.keyId));
+      for (const { key, keyId } of ours) {
+        if (live.has(keyId)) continue;
+        // Gone already: its own revoke removed it after the listing, so there was no orphan.
+        if ((await host.deleteDeployKey(repository, key.hostKeyId)) === 'already-gone') continue;
+        await deps.db.db.transaction().execute((trx) =>
+          appendAuditEvent(trx, {
+            actor: SYSTEM_ACTOR,
+            action: 'key.orphan_removed',
+            keyId,
+            provider,
+            repository,
+            details: { hostKeyId: key.hostKeyId, title: key.title, reason: 'orphan' },
+          }),
+        );
+        report.orphansRemoved += 1;
+      }
+    } catch (error) {
+      report.errors += 1;
+      logger.warn(
+        { provider, repository, err: (error as Error).message },
+        'orphan scan failed for a repository',
+      );
+    }
+  }
+}
+
 export function createReconciler(deps: ReconcilerDeps) {
-  const { keys, hosts, queue, clock, logger, settings } = deps;
+  const { keys, clock, logger, settings } = deps;
   let lastOrphanScan = 0;
   let cancelTimer: (() => void) | undefined;
   let running: Promise<ReconcileReport> | undefined;
   let stopped = false;
-
-  async function ensureRevokes(report: ReconcileReport) {
-    const now = clock();
-    // Keys due before the next pass get their delayed job (re)created: after Redis lost its data
-    // they are still revoked on time instead of one period late.
-    const horizon = new Date(now.getTime() + 2 * settings.periodSeconds * 1000);
-    const due = await keys.liveExpiringBefore(horizon, ENQUEUE_BATCH);
-    const revoking = await keys.list({ status: 'revoking', limit: ENQUEUE_BATCH });
-    const rows = [...new Map([...due, ...revoking].map((row) => [row.id, row])).values()];
-    await forEachLimited(rows, ENQUEUE_CONCURRENCY, async (row) => {
-      try {
-        if (row.status === 'revoking' || row.expires_at <= now) {
-          await queue.revokeNow(row.id);
-          report.revokesStarted += 1;
-        } else {
-          await queue.scheduleRevoke(row.id, row.expires_at);
-          report.scheduled += 1;
-        }
-      } catch (error) {
-        report.errors += 1;
-        logger.warn(
-          { keyId: row.id, err: (error as Error).message },
-          'reconciler could not enqueue a revoke',
-        );
-      }
-    });
-  }
 
   async function undoStuckPending(report: ReconcileReport) {
     const before = new Date(clock().getTime() - settings.pendingTimeoutSeconds * 1000);
@@ -109,75 +168,19 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
-  async function removeOrphans(report: ReconcileReport) {
-    const since = new Date(clock().getTime() - settings.orphanLookbackSeconds * 1000);
-    for (const { provider, repository } of await keys.repositoriesIssuedSince(since)) {
-      const host = hosts.get(provider);
-      if (!host) continue;
-      try {
-        const listed = await host.listDeployKeys(repository);
-        // A title with our prefix but no readable key id may be anyone's: it is left alone, and
-        // it must not stop the scan of the keys that are ours.
-        for (const key of listed.filter((entry) => isUnreadableOwnTitle(entry.title))) {
-          report.unreadableTitles += 1;
-          logger.warn(
-            { provider, repository, hostKeyId: key.hostKeyId },
-            'orphan scan skipped a deploy key whose title has our prefix but no key id',
-          );
-        }
-        const ours = listed
-          .map((key) => ({ key, keyId: keyIdFromTitle(key.title) }))
-          .filter((entry): entry is { key: typeof entry.key; keyId: string } => entry.keyId !== undefined);
-        const live = await keys.liveIdsAmong(ours.map((entry) => entry.keyId));
-        for (const { key, keyId } of ours) {
-          if (live.has(keyId)) continue;
-          // Gone already: its own revoke removed it after the listing, so there was no orphan.
-          if ((await host.deleteDeployKey(repository, key.hostKeyId)) === 'already-gone') continue;
-          await deps.db.db.transaction().execute((trx) =>
-            appendAuditEvent(trx, {
-              actor: SYSTEM_ACTOR,
-              action: 'key.orphan_removed',
-              keyId,
-              provider,
-              repository,
-              details: { hostKeyId: key.hostKeyId, title: key.title, reason: 'orphan' },
-            }),
-          );
-          report.orphansRemoved += 1;
-        }
-      } catch (error) {
-        report.errors += 1;
-        logger.warn(
-          { provider, repository, err: (error as Error).message },
-          'orphan scan failed for a repository',
-        );
-      }
-    }
-  }
-
   async function pass(options: { orphans?: boolean } = {}): Promise<ReconcileReport> {
-    const report: ReconcileReport = {
-      skipped: false,
-      scheduled: 0,
-      revokesStarted: 0,
-      pendingUndone: 0,
-      orphansRemoved: 0,
-      unreadableTitles: 0,
-      jobsChecked: 0,
-      jobEndRevokes: 0,
-      errors: 0,
-    };
+    const report = emptyReport();
     const client = await deps.db.pool.connect();
     try {
       const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [RECONCILER_LOCK]);
       if (!rows[0]?.locked) return { ...report, skipped: true };
       try {
-        await ensureRevokes(report);
+        await ensureRevokes(deps, report);
         await undoStuckPending(report);
         const orphansDue = clock().getTime() - lastOrphanScan >= settings.orphanScanSeconds * 1000;
         if (options.orphans ?? orphansDue) {
           lastOrphanScan = clock().getTime();
-          await removeOrphans(report);
+          await removeOrphans(deps, report);
         }
         await deps.ciSweep?.pass(report);
       } finally {

@@ -19,6 +19,7 @@ import {
   seqCursor,
   VerificationSchema,
 } from './audit.schemas.ts';
+import type { RouteApp } from './route-app.ts';
 
 export interface AuditRouteDeps {
   audit: AuditService;
@@ -79,115 +80,122 @@ const fileStamp = (at: Date) =>
     .replaceAll(':', '')
     .replace(/\.\d+Z$/, 'Z');
 
+function registerEventRoutes(app: RouteApp, deps: AuditRouteDeps): void {
+  app.get(
+    '/v1/audit/events',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'List audit events',
+        description:
+          'Every state change, hash-chained. Filters match exactly; `from` and `to` bound the time.',
+        operationId: 'listAuditEvents',
+        querystring: AuditEventsQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: Nullable(Type.String()) }),
+          ...FILTER_PROBLEMS,
+        },
+      },
+    },
+    async (request) => {
+      const { cursor, order = 'asc', limit = 100, ...filters } = request.query;
+      return deps.audit.list(filterOf(filters), {
+        ...(cursor ? { after: seqCursor(cursor) } : {}),
+        order,
+        limit,
+      });
+    },
+  );
+
+  app.get(
+    '/v1/audit/events/export',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Export audit events',
+        description: 'The filtered events as one download, NDJSON or CSV.',
+        operationId: 'exportAuditEvents',
+        querystring: AuditExportQuery,
+        response: { 200: EXPORT_RESPONSE, ...FILTER_PROBLEMS },
+      },
+      config: expensiveRoute(deps.budgets),
+    },
+    async (request, reply) => {
+      const { format = 'ndjson', ...filters } = request.query;
+      const stream = await streamOf(deps.audit.export(filterOf(filters), format));
+      const { contentType, extension } = EXPORT_FORMATS[format];
+      return reply
+        .header('content-type', contentType)
+        .header(
+          'content-disposition',
+          `attachment; filename="audit-events-${fileStamp(deps.clock())}.${extension}"`,
+        )
+        .header('cache-control', 'no-store')
+        .send(stream);
+    },
+  );
+}
+
+function registerChainRoutes(app: RouteApp, deps: AuditRouteDeps): void {
+  app.get(
+    '/v1/audit/verify',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the audit log',
+        description: 'Recomputes the hash chain and checks it against the latest signed checkpoint.',
+        operationId: 'verifyAuditLog',
+        response: {
+          200: VerificationSchema,
+          ...problemResponses({ ...READER_PROBLEMS, 503: CHECKPOINT_STORE_PROBLEM }),
+        },
+      },
+      config: expensiveRoute(deps.budgets),
+    },
+    async () => deps.audit.verify().catch(checkpointUnavailable),
+  );
+
+  app.get(
+    '/v1/audit/checkpoints/latest',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Get the latest audit checkpoint',
+        operationId: 'getLatestAuditCheckpoint',
+        response: {
+          200: CheckpointSchema,
+          ...problemResponses({
+            ...READER_PROBLEMS,
+            404: '`checkpoints-disabled` (no signing key is configured) or `checkpoint-not-found` (none written yet)',
+            503: CHECKPOINT_STORE_PROBLEM,
+          }),
+        },
+      },
+    },
+    async () => {
+      const latest = await deps.audit.latestCheckpoint().catch(checkpointUnavailable);
+      if (latest.found === 'disabled') {
+        throw new AppError(
+          'checkpoints-disabled',
+          404,
+          'no audit signing key is configured (DEPLOYKEY_AUDIT_SIGNING_KEY), so no checkpoints are written',
+        );
+      }
+      if (latest.found === 'none') {
+        throw new AppError('checkpoint-not-found', 404, 'no audit checkpoint has been written yet');
+      }
+      return latest.checkpoint;
+    },
+  );
+}
+
 /** The audit log for security teams: auditors and admins only. */
 export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     authenticateRequests(app, deps.authenticate, ['auditor', 'admin']);
     await registerCallerBudget(app, deps.budgets);
-
-    app.get(
-      '/v1/audit/events',
-      {
-        schema: {
-          tags: ['audit'],
-          summary: 'List audit events',
-          description:
-            'Every state change, hash-chained. Filters match exactly; `from` and `to` bound the time.',
-          operationId: 'listAuditEvents',
-          querystring: AuditEventsQuery,
-          response: {
-            200: Type.Object({ items: Type.Array(AuditEventSchema), nextCursor: Nullable(Type.String()) }),
-            ...FILTER_PROBLEMS,
-          },
-        },
-      },
-      async (request) => {
-        const { cursor, order = 'asc', limit = 100, ...filters } = request.query;
-        return deps.audit.list(filterOf(filters), {
-          ...(cursor ? { after: seqCursor(cursor) } : {}),
-          order,
-          limit,
-        });
-      },
-    );
-
-    app.get(
-      '/v1/audit/events/export',
-      {
-        schema: {
-          tags: ['audit'],
-          summary: 'Export audit events',
-          description: 'The filtered events as one download, NDJSON or CSV.',
-          operationId: 'exportAuditEvents',
-          querystring: AuditExportQuery,
-          response: { 200: EXPORT_RESPONSE, ...FILTER_PROBLEMS },
-        },
-        config: expensiveRoute(deps.budgets),
-      },
-      async (request, reply) => {
-        const { format = 'ndjson', ...filters } = request.query;
-        const stream = await streamOf(deps.audit.export(filterOf(filters), format));
-        const { contentType, extension } = EXPORT_FORMATS[format];
-        return reply
-          .header('content-type', contentType)
-          .header(
-            'content-disposition',
-            `attachment; filename="audit-events-${fileStamp(deps.clock())}.${extension}"`,
-          )
-          .header('cache-control', 'no-store')
-          .send(stream);
-      },
-    );
-
-    app.get(
-      '/v1/audit/verify',
-      {
-        schema: {
-          tags: ['audit'],
-          summary: 'Verify the audit log',
-          description: 'Recomputes the hash chain and checks it against the latest signed checkpoint.',
-          operationId: 'verifyAuditLog',
-          response: {
-            200: VerificationSchema,
-            ...problemResponses({ ...READER_PROBLEMS, 503: CHECKPOINT_STORE_PROBLEM }),
-          },
-        },
-        config: expensiveRoute(deps.budgets),
-      },
-      async () => deps.audit.verify().catch(checkpointUnavailable),
-    );
-
-    app.get(
-      '/v1/audit/checkpoints/latest',
-      {
-        schema: {
-          tags: ['audit'],
-          summary: 'Get the latest audit checkpoint',
-          operationId: 'getLatestAuditCheckpoint',
-          response: {
-            200: CheckpointSchema,
-            ...problemResponses({
-              ...READER_PROBLEMS,
-              404: '`checkpoints-disabled` (no signing key is configured) or `checkpoint-not-found` (none written yet)',
-              503: CHECKPOINT_STORE_PROBLEM,
-            }),
-          },
-        },
-      },
-      async () => {
-        const latest = await deps.audit.latestCheckpoint().catch(checkpointUnavailable);
-        if (latest.found === 'disabled') {
-          throw new AppError(
-            'checkpoints-disabled',
-            404,
-            'no audit signing key is configured (DEPLOYKEY_AUDIT_SIGNING_KEY), so no checkpoints are written',
-          );
-        }
-        if (latest.found === 'none') {
-          throw new AppError('checkpoint-not-found', 404, 'no audit checkpoint has been written yet');
-        }
-        return latest.checkpoint;
-      },
-    );
+    // Registration order is the order of the paths in the generated OpenAPI.
+    registerEventRoutes(app, deps);
+    registerChainRoutes(app, deps);
   };
 }

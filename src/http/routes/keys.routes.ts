@@ -25,6 +25,7 @@ import {
   UUID_PATTERN,
   withHeaders,
 } from '../schemas.ts';
+import type { RouteApp } from './route-app.ts';
 
 export interface KeysRouteDeps {
   budgets: RequestBudgets;
@@ -87,182 +88,194 @@ const ISSUE_PROBLEMS = problemResponses({
   504: '`host-timeout` or `vault-timeout`; whatever was created is removed again',
 });
 
-export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
-  const { keyService, hosts } = deps;
+type KeyViewer = (row: DeployKeyRow, knownHosts?: string[]) => Promise<KeyView>;
 
-  const view = async (row: DeployKeyRow, knownHosts?: string[]): Promise<KeyView> => {
-    const host = hosts.get(row.provider);
+/** A key as callers see it: with its clone URL, the host's known_hosts and where its private half lives. */
+function keyViewer(deps: KeysRouteDeps): KeyViewer {
+  return async (row, knownHosts) => {
+    const host = deps.hosts.get(row.provider);
     return toKeyView(row, {
       cloneUrl: host?.cloneUrl(row.repository) ?? '',
       knownHosts: knownHosts ?? (await host?.knownHosts().catch(() => [])) ?? [],
       vaultMount: deps.vaultMount,
     });
   };
+}
 
+function registerIssueRoute(app: RouteApp, { keyService }: KeysRouteDeps, view: KeyViewer): void {
+  app.post(
+    '/v1/keys',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Issue a deploy key',
+        description:
+          'Registers a new read-only deploy key for one repository, stores its private half in Vault and ' +
+          'schedules its revoke at expiry. A job holds at most one live key per provider and repository.',
+        operationId: 'issueKey',
+        body: IssueKeyBody,
+        headers: IdempotencyHeaders,
+        response: {
+          201: withHeaders(
+            described(
+              IssuedKeySchema,
+              'The key is active. A retry with the same `Idempotency-Key` gets the first answer again, ' +
+                'marked `Idempotent-Replayed: true`',
+            ),
+            {
+              'idempotent-replayed': Type.Literal('true', {
+                description: 'Present on a replay: this is the answer to the first request with this key',
+              }),
+            },
+          ),
+          ...ISSUE_PROBLEMS,
+        },
+      },
+    },
+    async (request, reply) => {
+      const caller = requireCaller(request);
+      const idempotencyKey = request.headers['idempotency-key'];
+      const result = await keyService.issue(caller, {
+        ...request.body,
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+      });
+      const body = {
+        ...(await view(result.row, result.knownHosts)),
+        ...(result.privateKey ? { privateKey: result.privateKey } : {}),
+        ...(result.wrapToken ? { wrapToken: result.wrapToken } : {}),
+        ...(result.wrapAccessor ? { wrapAccessor: result.wrapAccessor } : {}),
+      };
+      reply.header('cache-control', 'no-store');
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(201).send(body);
+    },
+  );
+}
+
+function registerKeyReadRoutes(app: RouteApp, deps: KeysRouteDeps, view: KeyViewer): void {
+  const { keyService } = deps;
+  app.get(
+    '/v1/keys/:id',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Get a key',
+        operationId: 'getKey',
+        params: KeyIdParams,
+        response: {
+          200: described(KeySchema, 'The key, never its private half'),
+          ...problemResponses({
+            ...CALLER_PROBLEMS,
+            400: COMMON_PROBLEMS.invalidParameters,
+            404: KEY_NOT_FOUND,
+          }),
+        },
+      },
+    },
+    async (request) => view(await keyService.getKey(requireCaller(request), request.params.id)),
+  );
+
+  app.get(
+    '/v1/keys',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'List keys',
+        description: "Newest first. Issuers see their own keys; auditors and admins see everyone's.",
+        operationId: 'listKeys',
+        querystring: ListKeysQuery,
+        response: {
+          200: described(KeyListSchema, 'One page of keys; `nextCursor` is null on the last page'),
+          ...problemResponses({
+            ...CALLER_PROBLEMS,
+            400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-cursor\``,
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { cursor, limit = 50, overdue, jobId, ...filters } = request.query;
+      const rows = await keyService.listKeys(requireCaller(request), {
+        ...filters,
+        ...(jobId ? { jobId } : {}),
+        ...(overdue ? { overdueAt: deps.clock() } : {}),
+        ...(cursor ? { after: decodeCursor(cursor) } : {}),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: await Promise.all(page.map((row) => view(row))),
+        nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+      };
+    },
+  );
+}
+
+function registerRevokeRoutes(app: RouteApp, { keyService }: KeysRouteDeps, view: KeyViewer): void {
+  app.delete(
+    '/v1/keys/:id',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Revoke a key now',
+        description: 'Idempotent: a key that is already revoked or failed is returned as it is.',
+        operationId: 'revokeKey',
+        params: KeyIdParams,
+        response: {
+          202: described(KeySchema, 'The key, now `revoking`: the worker removes it from the host and Vault'),
+          ...problemResponses({
+            ...CALLER_PROBLEMS,
+            400: COMMON_PROBLEMS.invalidParameters,
+            403: AUDITORS_CANNOT_REVOKE,
+            404: KEY_NOT_FOUND,
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const row = await keyService.revokeKey(requireCaller(request), request.params.id);
+      return reply.code(202).send(await view(row));
+    },
+  );
+
+  app.post(
+    '/v1/jobs/:jobId/complete',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Complete a job',
+        description: 'Revokes every live key of the job now. Idempotent.',
+        operationId: 'completeJob',
+        params: JobIdParams,
+        response: {
+          202: described(CompletedJobSchema, 'The keys of the job that were live, now `revoking`'),
+          ...problemResponses({
+            ...CALLER_PROBLEMS,
+            400: COMMON_PROBLEMS.invalidParameters,
+            403: AUDITORS_CANNOT_REVOKE,
+            404: '`job-not-found`: no key was ever issued for this job (to this caller, for an issuer)',
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const rows = await keyService.completeJob(requireCaller(request), request.params.jobId);
+      return reply
+        .code(202)
+        .send({ jobId: request.params.jobId, keys: await Promise.all(rows.map((r) => view(r))) });
+    },
+  );
+}
+
+export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
+  const view = keyViewer(deps);
   return async (app) => {
     authenticateRequests(app, deps.authenticate);
     await registerCallerBudget(app, deps.budgets);
-
-    app.post(
-      '/v1/keys',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'Issue a deploy key',
-          description:
-            'Registers a new read-only deploy key for one repository, stores its private half in Vault and ' +
-            'schedules its revoke at expiry. A job holds at most one live key per provider and repository.',
-          operationId: 'issueKey',
-          body: IssueKeyBody,
-          headers: IdempotencyHeaders,
-          response: {
-            201: withHeaders(
-              described(
-                IssuedKeySchema,
-                'The key is active. A retry with the same `Idempotency-Key` gets the first answer again, ' +
-                  'marked `Idempotent-Replayed: true`',
-              ),
-              {
-                'idempotent-replayed': Type.Literal('true', {
-                  description: 'Present on a replay: this is the answer to the first request with this key',
-                }),
-              },
-            ),
-            ...ISSUE_PROBLEMS,
-          },
-        },
-      },
-      async (request, reply) => {
-        const caller = requireCaller(request);
-        const idempotencyKey = request.headers['idempotency-key'];
-        const result = await keyService.issue(caller, {
-          ...request.body,
-          ...(idempotencyKey ? { idempotencyKey } : {}),
-        });
-        const body = {
-          ...(await view(result.row, result.knownHosts)),
-          ...(result.privateKey ? { privateKey: result.privateKey } : {}),
-          ...(result.wrapToken ? { wrapToken: result.wrapToken } : {}),
-          ...(result.wrapAccessor ? { wrapAccessor: result.wrapAccessor } : {}),
-        };
-        reply.header('cache-control', 'no-store');
-        if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.code(201).send(body);
-      },
-    );
-
-    app.get(
-      '/v1/keys/:id',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'Get a key',
-          operationId: 'getKey',
-          params: KeyIdParams,
-          response: {
-            200: described(KeySchema, 'The key, never its private half'),
-            ...problemResponses({
-              ...CALLER_PROBLEMS,
-              400: COMMON_PROBLEMS.invalidParameters,
-              404: KEY_NOT_FOUND,
-            }),
-          },
-        },
-      },
-      async (request) => view(await keyService.getKey(requireCaller(request), request.params.id)),
-    );
-
-    app.get(
-      '/v1/keys',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'List keys',
-          description: "Newest first. Issuers see their own keys; auditors and admins see everyone's.",
-          operationId: 'listKeys',
-          querystring: ListKeysQuery,
-          response: {
-            200: described(KeyListSchema, 'One page of keys; `nextCursor` is null on the last page'),
-            ...problemResponses({
-              ...CALLER_PROBLEMS,
-              400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-cursor\``,
-            }),
-          },
-        },
-      },
-      async (request) => {
-        const { cursor, limit = 50, overdue, jobId, ...filters } = request.query;
-        const rows = await keyService.listKeys(requireCaller(request), {
-          ...filters,
-          ...(jobId ? { jobId } : {}),
-          ...(overdue ? { overdueAt: deps.clock() } : {}),
-          ...(cursor ? { after: decodeCursor(cursor) } : {}),
-          limit: limit + 1,
-        });
-        const page = rows.slice(0, limit);
-        const last = page.at(-1);
-        return {
-          items: await Promise.all(page.map((row) => view(row))),
-          nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
-        };
-      },
-    );
-
-    app.delete(
-      '/v1/keys/:id',
-      {
-        schema: {
-          tags: ['keys'],
-          summary: 'Revoke a key now',
-          description: 'Idempotent: a key that is already revoked or failed is returned as it is.',
-          operationId: 'revokeKey',
-          params: KeyIdParams,
-          response: {
-            202: described(
-              KeySchema,
-              'The key, now `revoking`: the worker removes it from the host and Vault',
-            ),
-            ...problemResponses({
-              ...CALLER_PROBLEMS,
-              400: COMMON_PROBLEMS.invalidParameters,
-              403: AUDITORS_CANNOT_REVOKE,
-              404: KEY_NOT_FOUND,
-            }),
-          },
-        },
-      },
-      async (request, reply) => {
-        const row = await keyService.revokeKey(requireCaller(request), request.params.id);
-        return reply.code(202).send(await view(row));
-      },
-    );
-
-    app.post(
-      '/v1/jobs/:jobId/complete',
-      {
-        schema: {
-          tags: ['jobs'],
-          summary: 'Complete a job',
-          description: 'Revokes every live key of the job now. Idempotent.',
-          operationId: 'completeJob',
-          params: JobIdParams,
-          response: {
-            202: described(CompletedJobSchema, 'The keys of the job that were live, now `revoking`'),
-            ...problemResponses({
-              ...CALLER_PROBLEMS,
-              400: COMMON_PROBLEMS.invalidParameters,
-              403: AUDITORS_CANNOT_REVOKE,
-              404: '`job-not-found`: no key was ever issued for this job (to this caller, for an issuer)',
-            }),
-          },
-        },
-      },
-      async (request, reply) => {
-        const rows = await keyService.completeJob(requireCaller(request), request.params.jobId);
-        return reply
-          .code(202)
-          .send({ jobId: request.params.jobId, keys: await Promise.all(rows.map((r) => view(r))) });
-      },
-    );
+    // Registration order is the order of the paths in the generated OpenAPI.
+    registerIssueRoute(app, deps, view);
+    registerKeyReadRoutes(app, deps, view);
+    registerRevokeRoutes(app, deps, view);
   };
 }
