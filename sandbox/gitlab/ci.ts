@@ -24,7 +24,7 @@ import {
 } from './ci-state.ts';
 import { coerceInteger } from './deploy-keys.ts';
 import type { GitlabHooks } from './hooks.ts';
-import { paginate } from './pagination.ts';
+import { pageOf } from './routes.ts';
 
 /** Mints a GitLab CI id token carrying these claims (the OIDC stand-in's `mint`). */
 export type IdTokenMinter = (claims: Record<string, unknown>) => Promise<string>;
@@ -140,9 +140,9 @@ export function registerGitlabCi(
       const raw = request.query.scope ?? request.query['scope[]'];
       const scopes = raw === undefined ? undefined : ([] as unknown[]).concat(raw).map(String);
       const jobs = pipeline.jobs.filter((job) => !scopes || scopes.includes(job.status));
-      const page = paginate(jobs, {
-        baseUrl: `${deps.origin()}${request.url.split('?')[0]}`,
-        params: { id: request.params.id, pipeline_id: String(pipeline.id) },
+      const page = pageOf(deps.origin(), request, jobs, {
+        id: request.params.id,
+        pipeline_id: String(pipeline.id),
       });
       if ('error' in page) return reply.code(400).send({ error: page.error });
       return reply

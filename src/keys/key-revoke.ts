@@ -5,6 +5,7 @@ import { describeFailure, retryAfterOf } from './dependency-errors.ts';
 import type { KeyAccess } from './key-access.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { hasKubernetesGrant } from './kubernetes-grant.ts';
+import { createRevokeRequests, eachAtOnce } from './revoke-request.ts';
 
 export type RevokeOutcome = 'revoked' | 'already-done' | 'missing' | 'undone-pending';
 
@@ -20,86 +21,25 @@ export class RevokeStepError extends Error {
   }
 }
 
-/**
- * Runs `step` for every key at once, so their audited changes share commits (group commit); every
- * key is attempted even when one fails, and the first failure is thrown once all have settled.
- */
-async function eachAtOnce(
-  rows: DeployKeyRow[],
-  step: (row: DeployKeyRow) => Promise<DeployKeyRow>,
-): Promise<DeployKeyRow[]> {
-  const settled = await Promise.allSettled(rows.map(step));
-  const failed = settled.find((result) => result.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((result) => (result as PromiseFulfilledResult<DeployKeyRow>).value);
-}
-
 export function createRevokeFlow(
   deps: KeyServiceDeps,
   access: KeyAccess,
   undoIssue: (row: DeployKeyRow, reason: string) => Promise<boolean>,
 ) {
-  const { keys, hosts, secrets, queue, clock, logger, metrics } = deps;
-
-  /** Marks the key `revoking` (audited once) and makes its revoke job run now. */
-  async function requestRevoke(
-    row: DeployKeyRow,
-    reason: RevokeReason,
-    actor: string,
-    details: Record<string, unknown> = {},
-  ): Promise<DeployKeyRow> {
-    const moved = await keys.transition(
-      row.id,
-      ['active'],
-      { status: 'revoking', revoke_reason: reason, revoke_requested_at: clock() },
-      { actor, action: 'key.revoke_requested', details: { ...details, reason } },
-    );
-    const current = moved ?? (await keys.findById(row.id)) ?? row;
-    if (current.status === 'revoking') {
-      // If Redis cannot take the job now, the key is `revoking` in Postgres and the reconciler
-      // starts it on its next pass; the caller still gets an honest answer.
-      await queue.revokeNow(row.id).catch((error: unknown) => {
-        logger.warn(
-          { keyId: row.id, err: (error as Error).message },
-          'could not enqueue revoke; reconciler will',
-        );
-      });
-    }
-    return current;
-  }
+  const { keys, hosts, secrets, clock, metrics } = deps;
+  const requests = createRevokeRequests(deps);
+  const requestRevoke = async (row: DeployKeyRow, reason: RevokeReason, actor: string) =>
+    (await requests.requestRevoke(row, reason, actor)).row;
 
   const mayRevoke = (caller: Caller) => {
     if (caller.role === 'auditor') access.refuseRole(caller, 'auditors can read keys but not revoke them');
   };
 
-  /**
-   * A key still being issued cannot be revoked yet: the request is recorded on the row (audited),
-   * and the issue flow revokes the key the moment it becomes active. If it became active
-   * meanwhile, it is revoked now.
-   */
-  async function revokeWhenIssued(
-    row: DeployKeyRow,
-    reason: RevokeReason,
-    actor: string,
-    details: Record<string, unknown> = {},
-  ): Promise<DeployKeyRow> {
-    const marked = await keys.transition(
-      row.id,
-      ['pending'],
-      { revoke_reason: reason, revoke_requested_at: clock() },
-      { actor, action: 'key.revoke_requested', details: { ...details, reason, whileIssuing: true } },
-    );
-    if (marked) return marked;
-    const current = (await keys.findById(row.id)) ?? row;
-    return current.status === 'active' ? requestRevoke(current, reason, actor, details) : current;
-  }
-
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
     mayRevoke(caller);
     const row = access.reachable(caller, keyId, await keys.findById(keyId));
-    if (row.status === 'pending') return revokeWhenIssued(row, 'manual', caller.actor);
-    if (row.status !== 'active' && row.status !== 'revoking') return row;
-    return requestRevoke(row, 'manual', caller.actor);
+    if (row.status !== 'pending' && row.status !== 'active' && row.status !== 'revoking') return row;
+    return (await requests.requestEither(row, 'manual', caller.actor)).row;
   }
 
   async function completeJob(caller: Caller, jobId: string): Promise<DeployKeyRow[]> {
@@ -109,17 +49,14 @@ export function createRevokeFlow(
     if (live.length === 0 && !(await keys.jobExists(jobId, owners))) {
       throw new RefusalError('job-not-found', `no keys were ever issued for job "${jobId}"`);
     }
-    return eachAtOnce(live, (row) =>
-      row.status === 'pending'
-        ? revokeWhenIssued(row, 'job-completed', caller.actor)
-        : requestRevoke(row, 'job-completed', caller.actor),
-    );
+    const done = await eachAtOnce(live, (row) => requests.requestEither(row, 'job-completed', caller.actor));
+    return done.map((request) => request.row);
   }
 
   /**
    * The end of the platform job a key is bound to (a CI run or job, a Kubernetes Job or pod):
-   * every live key bound to it is revoked, audited with what ended it. Running it again for the
-   * same end changes nothing.
+   * every live key bound to it is revoked, audited with what ended it. Only the keys this call
+   * moved are returned, so two deliveries of one end (or a delivery and the sweep) count it once.
    */
   async function revokeBound(
     ref: string,
@@ -127,11 +64,9 @@ export function createRevokeFlow(
     actor: string,
     details: Record<string, unknown>,
   ): Promise<DeployKeyRow[]> {
-    return eachAtOnce(await keys.liveKeysBoundTo(ref), (row) =>
-      row.status === 'pending'
-        ? revokeWhenIssued(row, reason, actor, details)
-        : requestRevoke(row, reason, actor, details),
-    );
+    const bound = await keys.liveKeysBoundTo(ref);
+    const done = await eachAtOnce(bound, (row) => requests.requestEither(row, reason, actor, details));
+    return done.filter((request) => request.moved).map((request) => request.row);
   }
 
   /**

@@ -14,6 +14,8 @@ export type JobEnd =
 export interface EndedEvent {
   end: JobEnd;
   conclusion: string;
+  /** GitLab's reason for a failed job (`job_execution_timeout`, `script_failure`, …), kept in the audit. */
+  failureReason?: string;
 }
 
 /** Why a body names nothing to end: an event we do not act on, or one we cannot read. */
@@ -66,7 +68,11 @@ export function gitlabJobEnd(host: string, body: unknown): EndedEvent | NotEnded
     if (!jobId) return { malformed: 'build_id is not an id' };
     const status = conclusionOf(body.build_status);
     if (!GITLAB_FINAL.has(status)) return { ignored: 'not-final' };
-    return { end: { kind: 'gitlab-job', host, project, jobId }, conclusion: status };
+    const end: JobEnd = { kind: 'gitlab-job', host, project, jobId };
+    const failureReason = status === 'failed' ? conclusionOf(body.build_failure_reason) : 'unknown';
+    return failureReason === 'unknown'
+      ? { end, conclusion: status }
+      : { end, conclusion: status, failureReason };
   }
   const attributes = body.object_attributes;
   const pipelineId = isObject(attributes) ? idOf(attributes.id) : undefined;

@@ -140,11 +140,8 @@ export function createWebhookReceiver(deps: WebhookReceiverDeps) {
     const claimed = await deps.deliveries.claim(delivery.hostId, deliveryId, event, deps.clock());
     if (!claimed) return { status: 200, outcome: 'duplicate', event } as const;
     try {
-      const revoked = await deps.endBoundKeys(ended.end, actorOf(delivery), {
-        conclusion: ended.conclusion,
-        deliveryId,
-        event,
-      });
+      const { end, ...facts } = ended;
+      const revoked = await deps.endBoundKeys(end, actorOf(delivery), { ...facts, deliveryId, event });
       const outcome = revoked > 0 ? 'ended' : 'no-keys';
       await deps.deliveries.settle(delivery.hostId, deliveryId, outcome);
       return { status: 200, outcome, event, revoked } as const;

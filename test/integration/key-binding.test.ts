@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindingRef, type KeyBinding } from '../../src/keys/binding.ts';
 import { SYSTEM_ACTOR } from '../../src/keys/caller.ts';
+import { createKeyService } from '../../src/keys/key.service.ts';
 import { auditDetails, hostHasKey, revokedView, vaultMetadataStatus } from '../support/revoke-checks.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
 
@@ -77,6 +78,57 @@ describe('keys bound to a platform job', () => {
     expect(await auditDetails(harness, ended.id, 'key.revoke_requested')).toHaveLength(1);
     const other = await harness.api('GET', `/v1/keys/${bystander.id}`);
     expect(other.body.status).toBe('active');
+  });
+
+  it('counts a key once when its run and its job end at the same moment', async () => {
+    const row = await issueBound('bound-both-ends', run('801'));
+    const c = harness.service.container;
+    // Both ends read the key while it is still active, then race to move it: the worst interleaving.
+    let arrived = 0;
+    let bothRead: () => void = () => {};
+    const read = new Promise<void>((resolve) => {
+      bothRead = resolve;
+    });
+    const keys = {
+      ...c.keys,
+      liveKeysBoundTo: async (ref: string) => {
+        const rows = await c.keys.liveKeysBoundTo(ref);
+        if (++arrived === 2) bothRead();
+        await read;
+        return rows;
+      },
+    };
+    const racing = createKeyService({
+      keys,
+      hosts: c.hosts,
+      secrets: c.secrets,
+      queue: c.revokeQueue,
+      clock: c.clock,
+      metrics: c.metrics,
+      logger: c.logger,
+      systemActor: SYSTEM_ACTOR,
+      authorize: async () => ({ allowed: false, reason: 'test', message: 'not used' }),
+      ownersOf: () => [],
+      settings: { ttl: c.config.keys, pendingTimeoutSeconds: 60, kubernetesAudience: 'unused' },
+    });
+    const [byRun, byJob] = await Promise.all([
+      racing.revokeBound(
+        bindingRef.githubRun('github', 'acme/trainer', '801', '1'),
+        'job-ended',
+        SYSTEM_ACTOR,
+        {},
+      ),
+      racing.revokeBound(
+        bindingRef.githubJob('github', 'acme/trainer', '8010'),
+        'job-ended',
+        SYSTEM_ACTOR,
+        {},
+      ),
+    ]);
+
+    expect([...byRun, ...byJob].map((moved) => moved.id)).toEqual([row.id]);
+    await revokedView(harness, row.id);
+    expect(await auditDetails(harness, row.id, 'key.revoke_requested')).toHaveLength(1);
   });
 
   it('finds a key by its job as well as by its run', async () => {

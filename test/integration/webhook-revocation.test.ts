@@ -36,6 +36,14 @@ async function issueBound(provider: 'github' | 'gitlab', jobId: string, binding:
   return issued.row;
 }
 
+const gitlabJob = (jobId: string, pipelineId: string): KeyBinding => ({
+  kind: 'gitlab-ci',
+  host: 'gitlab',
+  project: 'acme/models',
+  jobId,
+  pipelineId,
+});
+
 const post = (path: string, body: string, headers: Record<string, string>) =>
   fetch(`${harness.service.url}${path}`, {
     method: 'POST',
@@ -79,29 +87,79 @@ describe('job-end webhooks against the running service', () => {
     expect((await harness.api('GET', `/v1/keys/${bystander.id}`)).body.status).toBe('active');
   });
 
-  it('a GitLab job that failed revokes its key', async () => {
-    const row = await issueBound('gitlab', 'hook-gitlab', {
-      kind: 'gitlab-ci',
-      host: 'gitlab',
-      project: 'acme/models',
-      jobId: '4411',
-      pipelineId: '881',
-    });
+  it("a GitLab job that timed out revokes its key, audited with GitLab's failure reason", async () => {
+    const row = await issueBound('gitlab', 'hook-gitlab', gitlabJob('4411', '881'));
     const body = JSON.stringify({
       object_kind: 'build',
       build_id: 4411,
       build_status: 'failed',
+      build_failure_reason: 'job_execution_timeout',
       pipeline_id: 881,
       project: { path_with_namespace: 'acme/models' },
     });
+    const deliveryId = randomUUID();
     const response = await post('/v1/webhooks/gitlab/gitlab', body, {
       'x-gitlab-event': 'Job Hook',
       'x-gitlab-token': GITLAB_TOKEN,
-      'idempotency-key': randomUUID(),
+      'idempotency-key': deliveryId,
     });
     expect(await response.json()).toEqual({ outcome: 'ended', revoked: 1 });
     const view = await revokedView(harness, row.id, 5_000);
     expect(view.revokeReason).toBe('job-ended');
     expect(hostHasKey(harness, { id: row.id, provider: 'gitlab', repository: 'acme/models' })).toBe(false);
+    expect(await auditDetails(harness, row.id, 'key.revoke_requested')).toEqual([
+      {
+        reason: 'job-ended',
+        conclusion: 'failed',
+        failureReason: 'job_execution_timeout',
+        deliveryId,
+        event: 'Job Hook',
+      },
+    ]);
+  });
+
+  it('a job and its pipeline ending together end the key once: one answer ended, the other no-keys', async () => {
+    const row = await issueBound('gitlab', 'hook-gitlab-both', gitlabJob('4521', '891'));
+    const project = { path_with_namespace: 'acme/models' };
+    const jobBody = {
+      object_kind: 'build',
+      build_id: 4521,
+      build_status: 'failed',
+      pipeline_id: 891,
+      project,
+    };
+    const pipelineBody = {
+      object_kind: 'pipeline',
+      object_attributes: { id: 891, status: 'failed' },
+      project,
+    };
+    const send = (event: string, body: object) =>
+      post('/v1/webhooks/gitlab/gitlab', JSON.stringify(body), {
+        'x-gitlab-event': event,
+        'x-gitlab-token': GITLAB_TOKEN,
+        'idempotency-key': randomUUID(),
+      }).then((response) => response.json());
+    const endedBefore = await deliveriesCounted('ended');
+    const noKeysBefore = await deliveriesCounted('no-keys');
+
+    const answers = await Promise.all([send('Job Hook', jobBody), send('Pipeline Hook', pipelineBody)]);
+
+    expect(answers).toHaveLength(2);
+    expect(answers).toContainEqual({ outcome: 'ended', revoked: 1 });
+    expect(answers).toContainEqual({ outcome: 'no-keys', revoked: 0 });
+    expect(await deliveriesCounted('ended')).toBe(endedBefore + 1);
+    expect(await deliveriesCounted('no-keys')).toBe(noKeysBefore + 1);
+    await revokedView(harness, row.id, 5_000);
+    expect(await auditDetails(harness, row.id, 'key.revoke_requested')).toHaveLength(1);
   });
 });
+
+/** GitLab deliveries counted with this outcome so far, over every event. */
+async function deliveriesCounted(outcome: string): Promise<number> {
+  const metric = await harness.service.container.metrics.registry
+    .getSingleMetric('deploykey_webhook_deliveries_total')
+    ?.get();
+  return (metric?.values ?? [])
+    .filter(({ labels }) => labels.platform === 'gitlab' && labels.outcome === outcome)
+    .reduce((sum, { value }) => sum + value, 0);
+}

@@ -115,6 +115,27 @@ describe('GitLab stand-in: pipelines and jobs through @gitbeaker/rest', () => {
     expect(listed.map((each) => each.name)).toEqual(['build', 'test']);
   });
 
+  it("pages a pipeline's jobs as GitLab does: following x-next-page to the end lists every job once", async () => {
+    const names = ['lint', 'build', 'unit', 'integration', 'package'];
+    const pipeline = await newPipeline(names);
+    const seen: string[] = [];
+    const pagesSeen: string[] = [];
+    let next = '1';
+    while (next !== '') {
+      const url = `${origin}/api/v4/projects/${projectId}/pipelines/${pipeline.pipeline.id}/jobs?per_page=2&page=${next}`;
+      const response = await fetch(url, { headers: { 'private-token': TOKEN } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-total')).toBe('5');
+      expect(response.headers.get('x-total-pages')).toBe('3');
+      expect(response.headers.get('x-per-page')).toBe('2');
+      pagesSeen.push(response.headers.get('x-page') ?? '');
+      seen.push(...((await response.json()) as Array<{ name: string }>).map((job) => job.name));
+      next = response.headers.get('x-next-page') ?? '';
+    }
+    expect(pagesSeen).toEqual(['1', '2', '3']);
+    expect(seen).toEqual(names);
+  });
+
   it('fails a job that runs too long with failure_reason job_execution_timeout, and fails its pipeline', async () => {
     const { pipeline, jobs } = await newPipeline();
     await sandbox(`jobs/${jobs[0]!.id}/finish`, { status: 'success' });
