@@ -24,7 +24,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
   'vault/vault-login.ts:createVaultSession': 153,
-  'vault/vault-secret-store.ts:keySecrets': 105,
   'webhooks/webhook-receiver.ts:createWebhookReceiver': 93,
 };
 
