@@ -22,7 +22,6 @@ const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'http/routes/tokens.routes.ts:tokensRoutes (line 33)': 90,
   'keys/key-issue.ts:createIssueFlow': 244,
   'keys/key-revoke.ts:createRevokeFlow': 191,
-  'vault/vault-login.ts:createVaultSession': 153,
   'webhooks/webhook-receiver.ts:createWebhookReceiver': 93,
 };
 
