@@ -10,7 +10,6 @@ const MAX_FUNCTION_LINES = 80;
 const KNOWN_LONG_FILES: Record<string, number> = {};
 /** Functions over the limit today (`file:name`), with the size they must not grow past. */
 const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
-  'auth/oidc.ts:createOidcVerifier': 85,
   'container.ts:createContainer': 196,
   'http/app.ts:buildApp': 107,
   'http/routes/audit.routes.ts:auditRoutes': 111,
