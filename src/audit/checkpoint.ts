@@ -58,6 +58,73 @@ export interface AuditCheckpoints {
   stop(): Promise<void>;
 }
 
+function isSignedBy(checkpoint: AuditCheckpoint, publicKey: string | undefined): boolean {
+  return publicKey !== undefined && checkpointSignatureValid(checkpoint, publicKey);
+}
+
+async function writeCheckpoint(
+  deps: AuditCheckpointsDeps,
+  key: KeyObject,
+  publicKey: string | undefined,
+): Promise<CheckpointOutcome> {
+  const { store, logger } = deps;
+  const previous = await store.read();
+  if (previous && !isSignedBy(previous, publicKey)) {
+    logger.warn(
+      { seq: previous.seq, location: store.location },
+      'the last audit checkpoint was not signed by the configured key; continuing from it',
+    );
+  }
+  // The new checkpoint is signed only over a chain that verifiably extends the previous one
+  // (or, for the first, over the whole chain), so a rewrite is never endorsed.
+  const walk = await walkAuditChain(deps.db.db, {
+    ...(previous ? { start: { seq: previous.seq, hash: previous.head } } : {}),
+    legacy: await legacyAllowance(deps.db.db, publicKey),
+  });
+  deps.onChainChecked?.(walk.badEventCount);
+  if (!walk.ok) {
+    const firstBadSeq = walk.firstBadSeq ?? '0';
+    const reason = walk.reason ?? 'the chain is broken';
+    logger.error({ firstBadSeq, reason }, 'audit chain does not extend the last checkpoint; not signing');
+    return { status: 'chain-broken', firstBadSeq, reason };
+  }
+  if (!walk.last) return { status: 'empty' };
+  if (previous && previous.seq === walk.last.seq) return { status: 'unchanged', checkpoint: previous };
+  const checkpoint = signCheckpoint(key, {
+    seq: walk.last.seq,
+    head: walk.last.hash,
+    at: deps.clock().toISOString(),
+  });
+  await store.write(checkpoint);
+  logger.info({ seq: checkpoint.seq, location: store.location }, 'audit checkpoint written');
+  return { status: 'written', checkpoint };
+}
+
+/** Runs `work` while holding the checkpoint advisory lock; 'busy' when another replica holds it. */
+async function underCheckpointLock(
+  db: Db,
+  work: () => Promise<CheckpointOutcome>,
+): Promise<CheckpointOutcome> {
+  const client = await db.pool.connect();
+  try {
+    const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [AUDIT_CHECKPOINT_LOCK]);
+    if (!rows[0]?.locked) return { status: 'busy' };
+    try {
+      return await work();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [AUDIT_CHECKPOINT_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Between looks at the head: the head poll when `everyEvents` is set, else the whole period. */
+function checkpointWaitMs(deps: AuditCheckpointsDeps): number {
+  const periodMs = deps.periodSeconds * 1000;
+  return (deps.everyEvents ?? 0) > 0 ? Math.min(HEAD_POLL_MS, periodMs) : periodMs;
+}
+
 export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpoints {
   const { store, signingKey, logger } = deps;
   const publicKey = signingKey ? publicKeyPem(signingKey) : undefined;
@@ -67,62 +134,13 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
   let lastSignedSeq: bigint | undefined;
   let lastPassAt = 0;
 
-  const isValid = (checkpoint: AuditCheckpoint) =>
-    publicKey !== undefined && checkpointSignatureValid(checkpoint, publicKey);
-
-  async function writeCheckpoint(key: KeyObject): Promise<CheckpointOutcome> {
-    const previous = await store.read();
-    if (previous && !isValid(previous)) {
-      logger.warn(
-        { seq: previous.seq, location: store.location },
-        'the last audit checkpoint was not signed by the configured key; continuing from it',
-      );
-    }
-    // The new checkpoint is signed only over a chain that verifiably extends the previous one
-    // (or, for the first, over the whole chain), so a rewrite is never endorsed.
-    const walk = await walkAuditChain(deps.db.db, {
-      ...(previous ? { start: { seq: previous.seq, hash: previous.head } } : {}),
-      legacy: await legacyAllowance(deps.db.db, publicKey),
-    });
-    deps.onChainChecked?.(walk.badEventCount);
-    if (!walk.ok) {
-      const firstBadSeq = walk.firstBadSeq ?? '0';
-      const reason = walk.reason ?? 'the chain is broken';
-      logger.error({ firstBadSeq, reason }, 'audit chain does not extend the last checkpoint; not signing');
-      return { status: 'chain-broken', firstBadSeq, reason };
-    }
-    if (!walk.last) return { status: 'empty' };
-    if (previous && previous.seq === walk.last.seq) {
-      lastSignedSeq = BigInt(previous.seq);
-      return { status: 'unchanged', checkpoint: previous };
-    }
-    const checkpoint = signCheckpoint(key, {
-      seq: walk.last.seq,
-      head: walk.last.hash,
-      at: deps.clock().toISOString(),
-    });
-    await store.write(checkpoint);
-    lastSignedSeq = BigInt(checkpoint.seq);
-    logger.info({ seq: checkpoint.seq, location: store.location }, 'audit checkpoint written');
-    return { status: 'written', checkpoint };
-  }
-
   async function pass(): Promise<CheckpointOutcome> {
     if (!signingKey) return { status: 'disabled' };
-    const client = await deps.db.pool.connect();
-    try {
-      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [
-        AUDIT_CHECKPOINT_LOCK,
-      ]);
-      if (!rows[0]?.locked) return { status: 'busy' };
-      try {
-        return await writeCheckpoint(signingKey);
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [AUDIT_CHECKPOINT_LOCK]);
-      }
-    } finally {
-      client.release();
+    const outcome = await underCheckpointLock(deps.db, () => writeCheckpoint(deps, signingKey, publicKey));
+    if (outcome.status === 'written' || outcome.status === 'unchanged') {
+      lastSignedSeq = BigInt(outcome.checkpoint.seq);
     }
+    return outcome;
   }
 
   function runOnce(): Promise<CheckpointOutcome> {
@@ -155,14 +173,11 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
 
   function schedule() {
     if (!started) return;
-    const everyEvents = deps.everyEvents ?? 0;
-    const wait =
-      everyEvents > 0 ? Math.min(HEAD_POLL_MS, deps.periodSeconds * 1000) : deps.periodSeconds * 1000;
     timer = setTimeout(() => {
       void tick()
         .catch((error: Error) => logger.error({ err: error.message }, 'audit checkpoint pass failed'))
         .finally(schedule);
-    }, wait);
+    }, checkpointWaitMs(deps));
   }
 
   return {
@@ -171,7 +186,7 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
     async latest() {
       return signingKey ? store.read() : undefined;
     },
-    isValid,
+    isValid: (checkpoint) => isSignedBy(checkpoint, publicKey),
     runOnce,
     start() {
       if (started || !signingKey) return;

@@ -37,95 +37,115 @@ export function toTokenView(row: ApiTokenRow): ApiTokenView {
   };
 }
 
+export interface NewApiToken {
+  name: string;
+  role: Role;
+  expiresAt?: Date;
+  actor: string;
+}
+
+/** Inserts the token's hash and its audit event in one transaction; a taken name is a refusal. */
+async function insertToken(db: Kysely<Database>, token: string, input: NewApiToken): Promise<ApiTokenRow> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const created = await trx
+        .insertInto('api_tokens')
+        .values({
+          id: randomUUID(),
+          name: input.name,
+          role: input.role,
+          token_sha256: hashToken(token),
+          created_by: input.actor,
+          expires_at: input.expiresAt ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendAuditEvent(trx, {
+        actor: input.actor,
+        action: 'token.created',
+        details: { tokenId: created.id, name: created.name, role: created.role, expiresAt: input.expiresAt },
+      });
+      return created;
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      throw new RefusalError('token-name-taken', `a token named "${input.name}" already exists`);
+    }
+    throw error;
+  }
+}
+
+async function authenticateToken(
+  db: Kysely<Database>,
+  clock: () => Date,
+  token: string,
+): Promise<ApiTokenRow | undefined> {
+  const row = await db
+    .selectFrom('api_tokens')
+    .selectAll()
+    .where('token_sha256', '=', hashToken(token))
+    .executeTakeFirst();
+  const now = clock();
+  if (!row || row.revoked_at || (row.expires_at && row.expires_at <= now)) return undefined;
+  // Last use is informational and kept to the second: a token used many times a second is
+  // written once, and losing an update under load is harmless.
+  if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= LAST_USE_RESOLUTION_MS) {
+    db.updateTable('api_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', row.id)
+      .execute()
+      .catch(() => {});
+  }
+  return row;
+}
+
+async function revokeToken(
+  db: Kysely<Database>,
+  clock: () => Date,
+  idOrName: string,
+  actor: string,
+): Promise<ApiTokenRow | undefined> {
+  const byId = /^[0-9a-f-]{36}$/.test(idOrName);
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('api_tokens')
+      .set({ revoked_at: clock() })
+      .where(byId ? 'id' : 'name', '=', idOrName)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) {
+      await appendAuditEvent(trx, {
+        actor,
+        action: 'token.revoked',
+        details: { tokenId: row.id, name: row.name, role: row.role },
+      });
+      return row;
+    }
+    return trx
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where(byId ? 'id' : 'name', '=', idOrName)
+      .executeTakeFirst();
+  });
+}
+
 export function createApiTokens(db: Kysely<Database>, clock: () => Date = () => new Date()) {
   return {
     /** Creates a token; the returned `token` is the only time its value is ever available. */
-    async create(input: { name: string; role: Role; expiresAt?: Date; actor: string }) {
+    async create(input: NewApiToken) {
       const token = `${API_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
-      try {
-        const row = await db.transaction().execute(async (trx) => {
-          const created = await trx
-            .insertInto('api_tokens')
-            .values({
-              id: randomUUID(),
-              name: input.name,
-              role: input.role,
-              token_sha256: hashToken(token),
-              created_by: input.actor,
-              expires_at: input.expiresAt ?? null,
-            })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-          await appendAuditEvent(trx, {
-            actor: input.actor,
-            action: 'token.created',
-            details: {
-              tokenId: created.id,
-              name: created.name,
-              role: created.role,
-              expiresAt: input.expiresAt,
-            },
-          });
-          return created;
-        });
-        return { token, row };
-      } catch (error) {
-        if ((error as { code?: string }).code === '23505') {
-          throw new RefusalError('token-name-taken', `a token named "${input.name}" already exists`);
-        }
-        throw error;
-      }
+      const row = await insertToken(db, token, input);
+      return { token, row };
     },
 
     /** The live token with this value, or undefined for unknown, revoked and expired tokens. */
-    async authenticate(token: string): Promise<ApiTokenRow | undefined> {
-      const row = await db
-        .selectFrom('api_tokens')
-        .selectAll()
-        .where('token_sha256', '=', hashToken(token))
-        .executeTakeFirst();
-      const now = clock();
-      if (!row || row.revoked_at || (row.expires_at && row.expires_at <= now)) return undefined;
-      // Last use is informational and kept to the second: a token used many times a second is
-      // written once, and losing an update under load is harmless.
-      if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= LAST_USE_RESOLUTION_MS) {
-        db.updateTable('api_tokens')
-          .set({ last_used_at: now })
-          .where('id', '=', row.id)
-          .execute()
-          .catch(() => {});
-      }
-      return row;
-    },
+    authenticate: (token: string) => authenticateToken(db, clock, token),
 
     list: () => db.selectFrom('api_tokens').selectAll().orderBy('created_at', 'desc').execute(),
 
     /** Revokes by id or name; revoking a revoked token changes nothing and audits nothing. */
-    async revoke(idOrName: string, actor: string): Promise<ApiTokenRow | undefined> {
-      const byId = /^[0-9a-f-]{36}$/.test(idOrName);
-      return db.transaction().execute(async (trx) => {
-        const row = await trx
-          .updateTable('api_tokens')
-          .set({ revoked_at: clock() })
-          .where(byId ? 'id' : 'name', '=', idOrName)
-          .where('revoked_at', 'is', null)
-          .returningAll()
-          .executeTakeFirst();
-        if (row) {
-          await appendAuditEvent(trx, {
-            actor,
-            action: 'token.revoked',
-            details: { tokenId: row.id, name: row.name, role: row.role },
-          });
-          return row;
-        }
-        return trx
-          .selectFrom('api_tokens')
-          .selectAll()
-          .where(byId ? 'id' : 'name', '=', idOrName)
-          .executeTakeFirst();
-      });
-    },
+    revoke: (idOrName: string, actor: string) => revokeToken(db, clock, idOrName, actor),
   };
 }
 

@@ -104,10 +104,12 @@ function toAuthError(error: unknown): AuthError {
   return new AuthError('malformed-token', 'the token is not a well-formed JWT', { cause: error });
 }
 
-export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
-  const { logger, clockSkewSeconds } = options;
+type KnownIssuer = OidcIssuer & { keys: ReturnType<typeof createIssuerKeys> };
+
+/** The configured issuers by their exact `iss`, each with its own key set; a duplicate is a config error. */
+function configuredIssuers(options: OidcVerifierOptions): Map<string, KnownIssuer> {
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 5_000;
-  const issuers = new Map<string, OidcIssuer & { keys: ReturnType<typeof createIssuerKeys> }>();
+  const issuers = new Map<string, KnownIssuer>();
   for (const issuer of options.issuers) {
     if (issuers.has(issuer.issuer) || [...issuers.values()].some((known) => known.id === issuer.id)) {
       throw new Error(`OIDC issuer ${issuer.id} (${issuer.issuer}) is configured twice`);
@@ -117,45 +119,74 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
       keys: createIssuerKeys({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, fetchTimeoutMs }),
     });
   }
+  return issuers;
+}
+
+/** The trusted issuer whose keys may verify this token, from checks made before any signature is. */
+function issuerToTry(issuers: Map<string, KnownIssuer>, token: string): KnownIssuer {
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new AuthError('missing-token', 'no token was presented');
+  }
+  if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('malformed-token', 'the token is too long');
+  const { alg, payload } = decodeUnverified(token);
+  // The unverified `iss` only picks which configured issuer's keys to try; nothing else is trusted yet,
+  // and a token naming any other issuer never makes us fetch anything.
+  const issuer = typeof payload.iss === 'string' ? issuers.get(payload.iss) : undefined;
+  if (!issuer) throw new AuthError('unknown-issuer', 'the token comes from an issuer we do not trust');
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) {
+    throw new AuthError('unsupported-algorithm', 'the token is signed with an algorithm we do not accept');
+  }
+  return issuer;
+}
+
+async function verifiedClaims(
+  token: string,
+  issuer: KnownIssuer,
+  options: OidcVerifierOptions,
+): Promise<JWTPayload & { sub: string }> {
+  let claims: JWTPayload;
+  try {
+    ({ payload: claims } = await jwtVerify(token, issuer.keys, {
+      issuer: issuer.issuer,
+      audience: issuer.audience ?? options.audience,
+      algorithms: ALGORITHMS,
+      clockTolerance: options.clockSkewSeconds,
+      requiredClaims: ['exp', 'sub'],
+    }));
+  } catch (error) {
+    throw toAuthError(error);
+  }
+  // jose checks `iat` only when a maximum age is set; a token issued in the future is not valid yet.
+  if (typeof claims.iat === 'number' && claims.iat > Date.now() / 1000 + options.clockSkewSeconds) {
+    throw new AuthError('not-yet-valid', 'the token was issued in the future (iat)');
+  }
+  if (!isText(claims.sub)) throw new AuthError('invalid-claims', 'the token\'s "sub" claim is empty');
+  // Claims become identities, audit records and policy input; a control character in any of them
+  // (NUL cannot even be stored) makes the token unusable rather than something to clean up.
+  if (hasControlCharacter(claims)) {
+    throw new AuthError('invalid-claims', 'the token carries a claim with a control character', {
+      identity: { issuerId: issuer.id, subject: claims.sub },
+    });
+  }
+  return { ...claims, sub: claims.sub };
+}
+
+function looksLikeJwt(token: string): boolean {
+  if (token.length > MAX_TOKEN_LENGTH || !JWT_SHAPE.test(token)) return false;
+  try {
+    return typeof decodeProtectedHeader(token).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+
+export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
+  const { logger } = options;
+  const issuers = configuredIssuers(options);
 
   const check = async (token: string): Promise<OidcIdentity> => {
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new AuthError('missing-token', 'no token was presented');
-    }
-    if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('malformed-token', 'the token is too long');
-    const { alg, payload } = decodeUnverified(token);
-    // The unverified `iss` only picks which configured issuer's keys to try; nothing else is trusted yet,
-    // and a token naming any other issuer never makes us fetch anything.
-    const issuer = typeof payload.iss === 'string' ? issuers.get(payload.iss) : undefined;
-    if (!issuer) throw new AuthError('unknown-issuer', 'the token comes from an issuer we do not trust');
-    if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) {
-      throw new AuthError('unsupported-algorithm', 'the token is signed with an algorithm we do not accept');
-    }
-
-    let claims: JWTPayload;
-    try {
-      ({ payload: claims } = await jwtVerify(token, issuer.keys, {
-        issuer: issuer.issuer,
-        audience: issuer.audience ?? options.audience,
-        algorithms: ALGORITHMS,
-        clockTolerance: clockSkewSeconds,
-        requiredClaims: ['exp', 'sub'],
-      }));
-    } catch (error) {
-      throw toAuthError(error);
-    }
-    // jose checks `iat` only when a maximum age is set; a token issued in the future is not valid yet.
-    if (typeof claims.iat === 'number' && claims.iat > Date.now() / 1000 + clockSkewSeconds) {
-      throw new AuthError('not-yet-valid', 'the token was issued in the future (iat)');
-    }
-    if (!isText(claims.sub)) throw new AuthError('invalid-claims', 'the token\'s "sub" claim is empty');
-    // Claims become identities, audit records and policy input; a control character in any of them
-    // (NUL cannot even be stored) makes the token unusable rather than something to clean up.
-    if (hasControlCharacter(claims)) {
-      throw new AuthError('invalid-claims', 'the token carries a claim with a control character', {
-        identity: { issuerId: issuer.id, subject: claims.sub },
-      });
-    }
+    const issuer = issuerToTry(issuers, token);
+    const claims = await verifiedClaims(token, issuer, options);
     return {
       issuerId: issuer.id,
       issuer: issuer.issuer,
@@ -179,13 +210,6 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
         throw refused;
       }
     },
-    looksLikeJwt(token) {
-      if (token.length > MAX_TOKEN_LENGTH || !JWT_SHAPE.test(token)) return false;
-      try {
-        return typeof decodeProtectedHeader(token).alg === 'string';
-      } catch {
-        return false;
-      }
-    },
+    looksLikeJwt,
   };
 }
