@@ -84,6 +84,29 @@ function parseJson(rawBody: string): unknown {
   }
 }
 
+/** The event's name, its delivery id, and what its payload says ended (or why it says nothing). */
+function readEvent(delivery: Delivery): {
+  event: string;
+  deliveryId?: string;
+  parsed: EndedEvent | NotEnded;
+} {
+  const name = header(delivery.headers, delivery.platform === 'github' ? 'x-github-event' : 'x-gitlab-event');
+  const event = name && EVENT_NAME.test(name) ? name : 'unknown';
+  const id =
+    delivery.platform === 'github'
+      ? header(delivery.headers, 'x-github-delivery')
+      : (header(delivery.headers, 'idempotency-key') ?? header(delivery.headers, 'x-gitlab-event-uuid'));
+  const deliveryId = id && DELIVERY_ID.test(id) ? id : undefined;
+  const body = parseJson(delivery.rawBody);
+  const parsed =
+    body === undefined
+      ? { malformed: 'the body is not JSON' }
+      : delivery.platform === 'github'
+        ? githubJobEnd(delivery.hostId, event, body)
+        : gitlabJobEnd(delivery.hostId, body);
+  return { event, deliveryId, parsed };
+}
+
 export function createWebhookReceiver(deps: WebhookReceiverDeps) {
   const actorOf = (delivery: Delivery) => `webhook:${delivery.hostId}`;
 
@@ -109,31 +132,6 @@ export function createWebhookReceiver(deps: WebhookReceiverDeps) {
           )
         : gitlabTokenMatches(secrets, header(delivery.headers, 'x-gitlab-token'));
     return valid ? undefined : refuse(delivery, event, 'the signature does not match');
-  }
-
-  function readEvent(delivery: Delivery): {
-    event: string;
-    deliveryId?: string;
-    parsed: EndedEvent | NotEnded;
-  } {
-    const name = header(
-      delivery.headers,
-      delivery.platform === 'github' ? 'x-github-event' : 'x-gitlab-event',
-    );
-    const event = name && EVENT_NAME.test(name) ? name : 'unknown';
-    const id =
-      delivery.platform === 'github'
-        ? header(delivery.headers, 'x-github-delivery')
-        : (header(delivery.headers, 'idempotency-key') ?? header(delivery.headers, 'x-gitlab-event-uuid'));
-    const deliveryId = id && DELIVERY_ID.test(id) ? id : undefined;
-    const body = parseJson(delivery.rawBody);
-    const parsed =
-      body === undefined
-        ? { malformed: 'the body is not JSON' }
-        : delivery.platform === 'github'
-          ? githubJobEnd(delivery.hostId, event, body)
-          : gitlabJobEnd(delivery.hostId, body);
-    return { event, deliveryId, parsed };
   }
 
   async function act(delivery: Delivery, event: string, deliveryId: string, ended: EndedEvent) {

@@ -11,7 +11,6 @@ const KNOWN_LONG_FILES: Record<string, number> = {};
 /** Functions over the limit today (`file:name`), with the size they must not grow past. */
 const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
   'keys/key-revoke.ts:createRevokeFlow': 131,
-  'webhooks/webhook-receiver.ts:createWebhookReceiver': 93,
 };
 
 function sourceFiles(dir: string): string[] {
