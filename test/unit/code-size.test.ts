@@ -9,9 +9,7 @@ const MAX_FUNCTION_LINES = 80;
 /** Files over the limit today, with the size they must not grow past; remove an entry once it is split. */
 const KNOWN_LONG_FILES: Record<string, number> = {};
 /** Functions over the limit today (`file:name`), with the size they must not grow past. */
-const KNOWN_LONG_FUNCTIONS: Record<string, number> = {
-  'keys/key-revoke.ts:createRevokeFlow': 131,
-};
+const KNOWN_LONG_FUNCTIONS: Record<string, number> = {};
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
