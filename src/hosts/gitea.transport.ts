@@ -2,18 +2,10 @@
 // call; the adapter core (host-adapter.ts) retries, paces and maps errors. `gitea-js` would add a
 // generated client of the whole API for three routes, and throw its own shape of failure.
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
-import type { HostDeployKey } from './git-host.ts';
 import { nextPageOf } from './github.transport.ts';
-import { keyTypeAndBlob } from './host-http.ts';
+import { fromReadOnlyFlagKey, type ReadOnlyFlagKey } from './host-http.ts';
 import { hostTokenReader } from './host-token.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
-
-interface GiteaDeployKey {
-  id: number;
-  key: string;
-  title: string;
-  read_only: boolean;
-}
 
 // Released Gitea and Forgejo limit no API rate themselves (an opt-in guard or a proxy may, with 429
 // and Retry-After); one self-hosted server is still spared bursts of writes.
@@ -28,15 +20,6 @@ export class GiteaAnswerError extends Error {
     super(answer.message);
     this.name = 'GiteaAnswerError';
   }
-}
-
-function toHostKey(key: GiteaDeployKey): HostDeployKey {
-  return {
-    hostKeyId: String(key.id),
-    title: key.title,
-    publicKey: keyTypeAndBlob(key.key),
-    readOnly: key.read_only,
-  };
 }
 
 /**
@@ -116,7 +99,7 @@ export function createGiteaTransport(context: TransportContext): HostTransport {
         key: key.publicKey,
         read_only: true,
       });
-      return toHostKey((await response.json()) as GiteaDeployKey);
+      return fromReadOnlyFlagKey((await response.json()) as ReadOnlyFlagKey);
     },
 
     // Gitea answers DELETE with 204 whether or not the key existed; asking for the key first lets a
@@ -129,7 +112,7 @@ export function createGiteaTransport(context: TransportContext): HostTransport {
 
     async listPage(repository, page) {
       const response = await send('GET', `${keysPath(repository)}?page=${page}&limit=${PAGE_LIMIT}`);
-      const keys = ((await response.json()) as GiteaDeployKey[]).map(toHostKey);
+      const keys = ((await response.json()) as ReadOnlyFlagKey[]).map(fromReadOnlyFlagKey);
       const total = Number(response.headers.get('x-total-count') ?? Number.NaN);
       if (page === 1 && keys.length > 0 && keys.length < total) serverPageSize = keys.length;
       return { keys, nextPage: giteaNextPage(response.headers, page, keys.length, serverPageSize) };

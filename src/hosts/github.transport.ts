@@ -3,9 +3,9 @@
 import { Octokit } from '@octokit/rest';
 import { githubJobStatus } from './ci-job-status.ts';
 import { describeBody, type FailedAnswer } from './error-mapping.ts';
-import type { CiJobQuery, CiJobStatus, HostDeployKey } from './git-host.ts';
+import type { CiJobQuery, CiJobStatus } from './git-host.ts';
 import { createGithubCredentials } from './github-credentials.ts';
-import { keyTypeAndBlob } from './host-http.ts';
+import { fromReadOnlyFlagKey } from './host-http.ts';
 import type { HostPace, HostTransport, TransportContext } from './host-transport.ts';
 
 // GitHub asks integrations to send content-creating requests serially, at least a second apart,
@@ -14,24 +14,8 @@ const GITHUB_WRITES: HostPace = { concurrency: 1, minIntervalMs: 1_000, requests
 
 const PER_PAGE = 100;
 
-interface GithubDeployKey {
-  id: number;
-  key: string;
-  title: string;
-  read_only: boolean;
-}
-
 interface OctokitFailure {
   response?: { status: number; headers: Record<string, string | undefined>; data: unknown };
-}
-
-function toHostKey(key: GithubDeployKey): HostDeployKey {
-  return {
-    hostKeyId: String(key.id),
-    title: key.title,
-    publicKey: keyTypeAndBlob(key.key),
-    readOnly: key.read_only,
-  };
 }
 
 /** The page number of the `rel="next"` link, as GitHub paginates: `<…?page=2&per_page=100>; rel="next"`. */
@@ -120,7 +104,7 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
         // Invariant: read-only always. GitHub makes a key read-write when `read_only` is omitted.
         read_only: true,
       });
-      return toHostKey(response.data);
+      return fromReadOnlyFlagKey(response.data);
     },
 
     async deleteKey(repository, hostKeyId) {
@@ -133,7 +117,7 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
         per_page: PER_PAGE,
         page,
       });
-      return { keys: response.data.map(toHostKey), nextPage: nextPageOf(response.headers.link) };
+      return { keys: response.data.map(fromReadOnlyFlagKey), nextPage: nextPageOf(response.headers.link) };
     },
 
     ...githubCiReads(octokit),

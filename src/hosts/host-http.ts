@@ -3,6 +3,7 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Clock, Timers } from '../time.ts';
+import type { HostDeployKey } from './git-host.ts';
 import type { SharedPacing } from './shared-pacing.ts';
 
 export interface RetryOptions {
@@ -116,6 +117,23 @@ export function isRepositoryPath(repository: string, maxSegments: number): boole
     segments.length <= maxSegments &&
     segments.every((segment) => segment !== '' && segment !== '.' && segment !== '..' && !/\s/.test(segment))
   );
+}
+
+/** A deploy key as GitHub and Gitea both answer it (GitLab says `can_push` instead). */
+export interface ReadOnlyFlagKey {
+  id: number;
+  key: string;
+  title: string;
+  read_only: boolean;
+}
+
+export function fromReadOnlyFlagKey(key: ReadOnlyFlagKey): HostDeployKey {
+  return {
+    hostKeyId: String(key.id),
+    title: key.title,
+    publicKey: keyTypeAndBlob(key.key),
+    readOnly: key.read_only,
+  };
 }
 
 /** `<type> <base64>`, the comment dropped, so keys from either host compare as equal text. */
