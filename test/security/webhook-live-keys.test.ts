@@ -246,10 +246,21 @@ describe('GitLab deliveries against live keys', () => {
     expect(await stateOf(key)).toMatchObject(LIVE);
 
     await endGitlabJob(harness.standIns, job.jobId, 'failed');
-    const ended = await eventually(async () => {
+    // Both jobs have ended, so the pipeline has too: its Pipeline Hook and the job's Job Hook
+    // arrive together, and whichever the service reads first ends the key; the other finds none.
+    const ofKeyedJob = (log: Awaited<ReturnType<typeof gitlabHookEvents>>[number]) =>
+      log.data.build_id === job.jobId ||
+      (log.data.object_kind === 'pipeline' && log.data.object_attributes?.id === job.runId);
+    const answered = await eventually(async () => {
       const logs = await gitlabHookEvents(harness.standIns, 'acme/models', gitlabHook);
-      return logs.find((log) => log.data.build_id === job.jobId && log.answer.includes('ended'));
+      const mine = logs.filter((log) => ofKeyedJob(log) && log.statusCode === 200);
+      return mine.length === 2 && mine;
     });
+    expect(answered.map((log) => JSON.parse(log.answer)).sort((a, b) => b.revoked - a.revoked)).toEqual([
+      { outcome: 'ended', revoked: 1 },
+      { outcome: 'no-keys', revoked: 0 },
+    ]);
+    const ended = answered.find((log) => log.answer.includes('ended'))!;
     const after = await eventually(async () => {
       const state = await stateOf(key);
       return state.status === 'revoked' && state;
