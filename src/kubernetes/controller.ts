@@ -1,9 +1,12 @@
 // `deploykey serve --role controller`: waits to be the one active replica, then watches Jobs and
-// sweeps every Job bound to a live key, after each (re)list and every `sweepSeconds`.
-import { KubeConfig, type V1Job } from '@kubernetes/client-node';
+// checks every Job bound to a live key: from the list after each (re)list, and from the API
+// itself on leading and every `sweepSeconds`, so an end no watch event reported (the watch
+// stalled) is found within one period.
+import { BatchV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Container } from '../container.ts';
 import { createJobController } from './job-controller.ts';
 import { createJobKeys } from './job-keys.ts';
+import { freshLists, fromListed, jobReader } from './job-lookup.ts';
 import { watchJobs } from './job-watch.ts';
 import { createLeaderLock } from './leader-lock.ts';
 
@@ -24,6 +27,7 @@ export function startKubernetesController(container: Container): KubernetesContr
   const { config, logger } = container;
   const settings = config.kubernetes;
   const kubeconfig = loadKubeconfig(settings.kubeconfig);
+  const batch = kubeconfig.makeApiClient(BatchV1Api);
   const jobKeys = createJobKeys({
     keyService: container.keyService,
     keys: container.keys,
@@ -34,14 +38,30 @@ export function startKubernetesController(container: Container): KubernetesContr
   const namespaces = settings.namespaces.length > 0 ? settings.namespaces : [undefined];
   let stopped = false;
   let sweepTimer: NodeJS.Timeout | undefined;
+  let checking: Promise<void> = Promise.resolve();
 
-  const sweep = (listed: V1Job[]) =>
-    jobs
-      .sweep(listed)
-      .catch((error: Error) => logger.warn({ err: error.message }, 'Kubernetes sweep failed'));
+  const warnIfFailed = (what: string) => (error: Error) => logger.warn({ err: error.message }, what);
+  const readJob = jobReader(batch);
+  const sweepListed = (listed: V1Job[]) =>
+    jobs.sweep(fromListed(listed, readJob)).catch(warnIfFailed('Kubernetes sweep failed'));
   const watches = namespaces.map((namespace) =>
-    watchJobs(kubeconfig, namespace, { onJob: jobs.onJob, onGone: jobs.onGone, onListed: sweep }, logger),
+    watchJobs(
+      kubeconfig,
+      namespace,
+      { onJob: jobs.onJob, onGone: jobs.onGone, onListed: sweepListed },
+      logger,
+    ),
   );
+
+  async function checkBound(): Promise<void> {
+    await jobs.sweep(freshLists(batch)).catch(warnIfFailed('Kubernetes sweep failed'));
+  }
+
+  function everySweep(): void {
+    checking = checkBound().finally(() => {
+      if (!stopped) sweepTimer = setTimeout(everySweep, settings.sweepSeconds * 1_000);
+    });
+  }
 
   const leading = (async () => {
     await lock.acquire(() => {
@@ -51,13 +71,7 @@ export function startKubernetesController(container: Container): KubernetesContr
     if (stopped) return;
     logger.info({ namespaces: settings.namespaces }, 'Kubernetes controller leading');
     await Promise.all(watches.map((watch) => watch.start()));
-    const periodic = () => {
-      sweepTimer = setTimeout(async () => {
-        await sweep(watches.flatMap((watch) => watch.cached()));
-        if (!stopped) periodic();
-      }, settings.sweepSeconds * 1_000);
-    };
-    periodic();
+    if (!stopped) everySweep();
   })();
 
   return {
@@ -66,6 +80,7 @@ export function startKubernetesController(container: Container): KubernetesContr
       stopped = true;
       if (sweepTimer) clearTimeout(sweepTimer);
       await Promise.all(watches.map((watch) => watch.stop()));
+      await checking;
       await jobs.idle();
       await lock.release();
     },
