@@ -1,14 +1,15 @@
 // `deploykey serve --role controller`: waits to be the one active replica, then watches Jobs and
-// checks every Job bound to a live key: from the list after each (re)list, and from the API
-// itself on leading and every `sweepSeconds`, so an end no watch event reported (the watch
-// stalled) is found within one period.
-import { BatchV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+// checks every Job and pod bound to a live key: Jobs from the list after each (re)list, and Jobs
+// and pods from the API itself on leading and every `sweepSeconds`, so an end no watch event
+// reported (the watch stalled, or pods, which are not watched) is found within one period.
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Container } from '../container.ts';
 import { createJobController } from './job-controller.ts';
 import { createJobKeys } from './job-keys.ts';
 import { freshLists, fromListed, jobReader } from './job-lookup.ts';
 import { watchJobs } from './job-watch.ts';
 import { createLeaderLock } from './leader-lock.ts';
+import { createPodCheck } from './pod-check.ts';
 
 export interface KubernetesController {
   /** Resolves once this replica leads and its watches are up. */
@@ -34,6 +35,15 @@ export function startKubernetesController(container: Container): KubernetesContr
     issuerId: settings.oidcIssuerId,
   });
   const jobs = createJobController({ kubeconfig, jobKeys, logger, clock: container.clock });
+  const pods = createPodCheck({
+    core: kubeconfig.makeApiClient(CoreV1Api),
+    keys: container.keys,
+    keyService: container.keyService,
+    logger,
+    issuerId: settings.oidcIssuerId,
+    namespaces: settings.namespaces,
+    perSweep: settings.podChecksPerSweep,
+  });
   const lock = createLeaderLock(config.databaseUrl, settings.leaderRetrySeconds * 1_000, logger);
   const namespaces = settings.namespaces.length > 0 ? settings.namespaces : [undefined];
   let stopped = false;
@@ -55,6 +65,7 @@ export function startKubernetesController(container: Container): KubernetesContr
 
   async function checkBound(): Promise<void> {
     await jobs.sweep(freshLists(batch)).catch(warnIfFailed('Kubernetes sweep failed'));
+    await pods.check().catch(warnIfFailed('Kubernetes pod check failed'));
   }
 
   function everySweep(): void {
