@@ -1,6 +1,6 @@
 // `/_sandbox/…`: shortcuts for tests, benchmarks and demos that a real cluster offers only through
 // workloads and time — start a Job, end it or one of its pods, hand a pod its service account
-// token, drop every watch, compact the change log, tune the simulated cluster's timings.
+// token, drop or stall every watch, compact the change log, tune the simulated cluster's timings.
 import type { FastifyInstance } from 'fastify';
 import type { Cluster, JobOutcome, QuickJob } from './cluster.ts';
 import type { PodOutcome } from './kubelet.ts';
@@ -52,6 +52,13 @@ export function dropWatches(
   return open.length;
 }
 
+/** Stalls every open watch (see WatchConnection.stall); returns how many were not stalled yet. */
+export function stallWatches(connections: Set<WatchConnection>): number {
+  const open = [...connections].filter((connection) => !connection.stalled());
+  for (const connection of open) connection.stall();
+  return open.length;
+}
+
 export function registerSandboxRoutes(app: FastifyInstance, options: SandboxRouteOptions): void {
   const { cluster, connections } = options;
 
@@ -90,8 +97,10 @@ export function registerSandboxRoutes(app: FastifyInstance, options: SandboxRout
 
   app.get('/_sandbox/watches', async () => ({
     open: connections.size,
+    stalled: [...connections].filter((connection) => connection.stalled()).length,
     expired: options.watchStats.expired,
   }));
+  app.post('/_sandbox/watches/stall', async () => ({ stalled: stallWatches(connections) }));
   app.delete<{ Querystring: { mode?: string } }>('/_sandbox/watches', async (request) => {
     const mode = (request.query.mode ?? 'reset') as WatchDropMode;
     if (!DROP_MODES.includes(mode)) throw badRequest('mode must be "close", "reset" or "expire"');

@@ -19,6 +19,7 @@ import {
   dropWatches,
   type PodTokenRequest,
   registerSandboxRoutes,
+  stallWatches,
   type WatchDropMode,
 } from './sandbox-routes.ts';
 import { badRequest, failure, faultStatus, KubeApiError, pathNotFound, unauthorized } from './status.ts';
@@ -58,6 +59,11 @@ export interface KubernetesStandIn {
    * makes every version handed out so far too old, so the resumed watch is answered 410); returns how many.
    */
   dropWatches(mode?: WatchDropMode): number;
+  /**
+   * Stalls every open watch: it stays connected but delivers nothing more (no event, no bookmark)
+   * until it is dropped or its `timeoutSeconds` ends it; returns how many.
+   */
+  stallWatches(): number;
   openWatches(): number;
   /** How many watches were answered 410 Expired (a resourceVersion older than the change log). */
   expiredWatches(): number;
@@ -184,6 +190,7 @@ export async function startKubernetesStandIn(options: KubernetesStandInOptions):
     cluster,
     podToken,
     dropWatches: (mode = 'reset') => dropWatches(cluster, connections, mode),
+    stallWatches: () => stallWatches(connections),
     openWatches: () => connections.size,
     expiredWatches: () => watchStats.expired,
     close: async () => {

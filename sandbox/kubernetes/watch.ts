@@ -14,6 +14,12 @@ import type { Change, ObjectStore } from './store.ts';
 export interface WatchConnection {
   /** Ends the stream: `close` finishes the chunked body, `reset` destroys the socket mid-stream. */
   drop(mode: 'close' | 'reset'): void;
+  /**
+   * Sends nothing more (no event, no bookmark) while the stream stays open: a watch stalled
+   * somewhere between the API server and the client, which the client cannot tell from quiet.
+   */
+  stall(): void;
+  stalled(): boolean;
 }
 
 /** What the sandbox reports about watches: how many were answered 410 Expired. */
@@ -91,8 +97,10 @@ export async function serveWatch(options: WatchOptions, response: ServerResponse
     'audit-id': randomUUID(),
   });
   response.flushHeaders();
+  let stalled = false;
   const send = (eventType: EventType, object: KubeObject | KubeStatus) => {
-    if (!response.writableEnded) response.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    if (!stalled && !response.writableEnded)
+      response.write(`${JSON.stringify({ type: eventType, object })}\n`);
   };
   const bookmark = (annotations?: Record<string, string>) =>
     send('BOOKMARK', {
@@ -141,6 +149,10 @@ export async function serveWatch(options: WatchOptions, response: ServerResponse
 
   const connection: WatchConnection = {
     drop: (mode) => (mode === 'reset' ? response.socket?.destroy() : response.end()),
+    stall: () => {
+      stalled = true;
+    },
+    stalled: () => stalled,
   };
   options.connections.add(connection);
   response.once('close', () => {

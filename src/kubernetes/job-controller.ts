@@ -1,9 +1,12 @@
 // Reacts to Jobs: a new Job that asks for keys gets them (or a denial), a Job that ended or went
 // away has its keys revoked. Every reaction is idempotent, so a re-list may repeat any of them.
 import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import type { DeployKeyRow } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { DENIED_ANNOTATION, KEY_IDS_ANNOTATION, wantsKeys } from './annotations.ts';
+import { boundObjects } from './bound-objects.ts';
 import type { JobEnd, JobKeys } from './job-keys.ts';
+import { type JobLookup, jobReader } from './job-lookup.ts';
 import { answerJob, createRetrySchedule, refOf, revokeJobKeys } from './job-reactions.ts';
 import { endOf } from './job-status.ts';
 import { createWriteback } from './job-writeback.ts';
@@ -32,16 +35,35 @@ function createPerJobQueue(logger: Logger) {
   return Object.assign(run, { underWay: () => Promise.all([...busy.values()]) });
 }
 
-/** The Job as the API server has it now, or undefined once it is gone. */
-function jobReader(batch: BatchV1Api) {
-  return async (namespace: string, name: string): Promise<V1Job | undefined> => {
+/**
+ * Every live key the controller issued whose Job `find` no longer shows, or shows ended, is
+ * revoked: this catches ends and deletions no watch event reported (the controller was down, or
+ * its watch was cut or stalled). A Job `find` cannot answer for is left for the next sweep.
+ */
+async function sweepBound(
+  live: DeployKeyRow[],
+  find: JobLookup,
+  logger: Logger,
+  revoke: (uid: string, job: V1Job, end: JobEnd, condition: string) => Promise<void>,
+): Promise<void> {
+  const unanswered: { uid: string; err: string }[] = [];
+  for (const bound of boundObjects(live, 'kubernetes-job')) {
+    let job: V1Job | undefined;
     try {
-      return await batch.readNamespacedJob({ namespace, name });
+      job = await find(bound);
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
-      throw error;
+      unanswered.push({ uid: bound.uid, err: (error as Error).message });
+      continue;
     }
-  };
+    const { uid, namespace, name } = bound;
+    const ended = job && endOf(job);
+    if (!job || job.metadata?.uid !== uid) {
+      await revoke(uid, { metadata: { uid, namespace, name } }, 'job-deleted', 'Deleted');
+    } else if (ended) await revoke(uid, job, 'job-ended', ended);
+  }
+  if (unanswered.length > 0) {
+    logger.warn({ count: unanswered.length, first: unanswered[0] }, 'sweep could not ask about some Jobs');
+  }
 }
 
 export function createJobController(deps: JobControllerDeps) {
@@ -88,29 +110,10 @@ export function createJobController(deps: JobControllerDeps) {
     void serialized(uid, () => revoke(job, 'job-deleted', 'Deleted')).then(() => answered.delete(uid));
   }
 
-  /**
-   * Every live key the controller issued whose Job the list no longer shows, or shows ended, is
-   * revoked: this catches ends and deletions that happened while no controller watched. A Job the
-   * cache does not know is asked about once more, so a partial view never revokes a running Job.
-   */
-  async function sweep(known: V1Job[]): Promise<void> {
-    const byUid = new Map(known.map((job) => [job.metadata?.uid, job]));
-    const live = await jobKeys.liveJobKeys();
-    const seen = new Set<string>();
-    for (const row of live) {
-      const bound = row.binding as { kind: string; namespace?: string; name?: string; uid?: string } | null;
-      if (bound?.kind !== 'kubernetes-job' || !bound.uid || !bound.namespace || !bound.name) continue;
-      if (seen.has(bound.uid)) continue;
-      seen.add(bound.uid);
-      const { uid, namespace, name } = bound;
-      const job = byUid.get(uid) ?? (await fetchJob(namespace, name));
-      const stub: V1Job = { metadata: { uid, namespace, name } };
-      const ended = job && endOf(job);
-      if (!job || job.metadata?.uid !== uid)
-        await serialized(uid, () => revoke(stub, 'job-deleted', 'Deleted'));
-      else if (ended) await serialized(uid, () => revoke(job, 'job-ended', ended));
-    }
-  }
+  const sweep = async (find: JobLookup) =>
+    sweepBound(await jobKeys.liveJobKeys(), find, logger, (uid, job, end, condition) =>
+      serialized(uid, () => revoke(job, end, condition)),
+    );
 
   return {
     onJob,

@@ -26,7 +26,15 @@ export const KubernetesConfigSchema = Type.Object(
     sweepSeconds: Type.Integer({
       minimum: 1,
       default: 30,
-      description: 'How often the controller asks the API about every Job bound to a live key',
+      description:
+        'How often the controller asks the API about every Job and pod bound to a live key (a pod-bound key ends within this)',
+    }),
+    podChecksPerSweep: Type.Integer({
+      minimum: 0,
+      maximum: 10_000,
+      default: 100,
+      description:
+        'Most pods bound to live keys asked about per sweep, one GET each, longest unasked first (0: pods are not checked)',
     }),
     leaderRetrySeconds: Type.Integer({
       minimum: 1,

@@ -1,6 +1,7 @@
 // What the controller misses while it is down or its watch is cut, it finds on the next list:
 // ended and deleted Jobs' keys are revoked right after a restart, after a dropped watch and
-// after a 410; and of two replicas only the lock holder acts.
+// after a 410; a watch that stalls without ending is outrun by the sweep, which asks the API;
+// and of two replicas only the lock holder acts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubernetesController } from '../../src/kubernetes/controller.ts';
 import {
@@ -60,6 +61,24 @@ describe('the Kubernetes controller recovering', () => {
     expect(standIn.expiredWatches()).toBeGreaterThan(expiredBefore);
     const reasons = await Promise.all(gone.map(async (id) => (await keys().findById(id))?.revoke_reason));
     expect(reasons).toEqual(['job-ended', 'job-deleted']);
+  });
+
+  it('revokes within a sweep period a Job that ended while its watch stayed connected but stalled', async () => {
+    const standIn = k.harness.standIns.kubernetes;
+    const id = await startJobWithKey('stalled-watch');
+    expect(standIn.stallWatches()).toBeGreaterThan(0);
+    try {
+      await cluster().endJob('training', 'stalled-watch', 'complete');
+      // The sweep period here is 1 s; the bound is generous for a loaded machine.
+      await revokedWithin(10_000, [id]);
+      expect((await keys().findById(id))?.revoke_reason).toBe('job-ended');
+      // Nothing told the controller: its watch is still open, still the stalled one, never re-made.
+      expect(standIn.openWatches()).toBeGreaterThan(0);
+      expect(standIn.stallWatches()).toBe(0);
+    } finally {
+      // A closed stream lets the informer resume from its version, for the tests after this one.
+      standIn.dropWatches('close');
+    }
   });
 
   it('tries a Job again whose issue failed because Vault did not answer, until it has its key', async () => {

@@ -1,6 +1,7 @@
 // The Kubernetes stand-in over plain HTTPS, following the API reference: discovery, auth, the
 // Status of each failure, pages, the raw watch stream, deletion propagation, and the `/_sandbox`
-// controls (pod service account tokens that Vault's Kubernetes auth accepts, faults, compaction).
+// controls (pod service account tokens that Vault's Kubernetes auth accepts, faults, compaction,
+// dropped and stalled watches).
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../sandbox/kubernetes/objects.ts';
@@ -396,6 +397,28 @@ describe('/_sandbox', () => {
     expect(dropped.json.dropped).toBeGreaterThan(0);
     await watch.ended;
     expect((await kubeRequest(standIn, '/_sandbox/watches')).json.open).toBe(0);
+  });
+
+  it('stalls open watches on request: connected, but sent nothing more, not even a bookmark', async () => {
+    const path = '/apis/batch/v1/namespaces/stalled/jobs?watch=1&allowWatchBookmarks=true';
+    const stalled = await openWatchStream(standIn, path, TOKEN);
+    await stalled.next((event) => event.type === 'BOOKMARK');
+    const answer = await kubeRequest(standIn, '/_sandbox/watches/stall', { method: 'POST' });
+    expect(answer.json.stalled).toBeGreaterThan(0);
+    const seenBefore = stalled.events.length;
+
+    const fresh = await openWatchStream(standIn, path, TOKEN);
+    await api('/apis/batch/v1/namespaces/stalled/jobs', { method: 'POST', body: jobBody('unseen') });
+    await fresh.next((event) => event.type === 'ADDED' && event.object.metadata.name === 'unseen');
+    await fresh.next((event) => event.type === 'BOOKMARK');
+    expect(stalled.events.length).toBe(seenBefore);
+    const counts = (await kubeRequest(standIn, '/_sandbox/watches')).json;
+    expect(counts.stalled).toBeGreaterThan(0);
+    expect(counts.open).toBeGreaterThan(counts.stalled);
+
+    await kubeRequest(standIn, '/_sandbox/watches?mode=close', { method: 'DELETE' });
+    await Promise.all([stalled.ended, fresh.ended]);
+    expect(stalled.events.length).toBe(seenBefore);
   });
 
   it('expires watches on request: the resumed watch gets the ERROR event with a 410 Status, in a 200 stream', async () => {

@@ -180,6 +180,39 @@ describe('typed API clients', () => {
     });
   });
 
+  it("reads a pod's phase as the kubelet moves it, and NotFound once a deleted pod is gone", async () => {
+    const body = {
+      metadata: { name: 'solo' },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36' }] },
+    };
+    const created = await core.createNamespacedPod({ namespace: 'pods', body });
+    expect(created.status?.phase).toBe('Pending');
+    const read = () => core.readNamespacedPod({ namespace: 'pods', name: 'solo' });
+    await expect.poll(async () => (await read()).status?.phase).toBe('Running');
+    standIn.cluster.endPod('pods', 'solo', 'failed');
+    const ended = await read();
+    expect(ended.metadata?.uid).toBe(created.metadata?.uid);
+    expect(ended.status?.phase).toBe('Failed');
+    expect(ended.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
+      exitCode: 1,
+      reason: 'Error',
+    });
+
+    await core.createNamespacedPod({ namespace: 'pods', body: { ...body, metadata: { name: 'doomed' } } });
+    await expect
+      .poll(async () => (await core.readNamespacedPod({ namespace: 'pods', name: 'doomed' })).status?.phase)
+      .toBe('Running');
+    await core.deleteNamespacedPod({ namespace: 'pods', name: 'doomed' });
+    await expect
+      .poll(() =>
+        core.readNamespacedPod({ namespace: 'pods', name: 'doomed' }).then(
+          () => 200,
+          (error: ApiException<unknown>) => error.code,
+        ),
+      )
+      .toBe(404);
+  });
+
   it('creates and lists core v1 Events, selected by involvedObject fields', async () => {
     const target = await batch.createNamespacedJob({ namespace: 'events', body: job('watched') });
     const created = await core.createNamespacedEvent({

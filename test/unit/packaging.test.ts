@@ -34,6 +34,7 @@ describe('deploy/ (Kubernetes)', () => {
     expect(role.rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
     ]);
     const controller = named<Deployment>('Deployment', 'deploykey-controller');
     const pod = controller.spec.template.spec as {
