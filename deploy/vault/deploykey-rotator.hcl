@@ -46,8 +46,10 @@ path "secret/data/deploy-keys-audit/checkpoints/latest" {
   capabilities = ["create", "update", "read"]
 }
 
-# Per-key access for Kubernetes callers: an ACL policy and a Kubernetes-auth role, both named
-# deploykey-<keyId>, that let one service account read one key while it lives; removed on revoke.
+# Access for Kubernetes callers: an ACL policy and a Kubernetes-auth role, both named
+# deploykey-<keyId>, that let one service account read one key while it lives, or (for the keys
+# the controller issues for a Job) deploykey-job.<namespace>.<job>, reading the Job's keys while
+# any of them lives; removed on revoke.
 # Whoever holds these two grants can write a policy with any content and bind it to any service
 # account, so this token is as sensitive as the secrets Vault holds. Leave both out if no
 # Kubernetes caller takes keys from Vault; on Vault Enterprise, a Sentinel policy can pin the

@@ -239,7 +239,8 @@ export function createKubernetesAuth(
       operations: { list: () => ({ data: { keys: [...roles.keys()].sort() } }) },
     },
     {
-      pattern: /^auth\/kubernetes\/role\/(\w(?:[\w\-.@]*\w)?)$/,
+      // framework.GenericNameRegex: word characters, `-` and `.`, starting and ending with a word character.
+      pattern: /^auth\/kubernetes\/role\/(\w(?:[\w\-.]*\w)?)$/,
       exists: (match) => roles.has(match[1]!.toLowerCase()),
       operations: {
         read: readRole,

@@ -14,7 +14,7 @@ import type { KeyAccess } from './key-access.ts';
 import type { IssueRequest } from './key-issue.ts';
 import { type Created, createAtHostAndInVault, type IssueResult } from './key-issue-support.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
-import { kubernetesGrantFor } from './kubernetes-grant.ts';
+import { grantVaultRead } from './kubernetes-grant.ts';
 import { ownerScope, repositoryKey } from './ownership.ts';
 import { type DeliveryMode, resolveTtl, validateRepository } from './policy.ts';
 import { generateDeployKeyPair } from './ssh-keypair.ts';
@@ -78,6 +78,22 @@ function policyRefusal(
   });
 }
 
+/**
+ * Where the key's secret goes: a Job's key (only the controller binds one) in the Job's own folder,
+ * which its manifest can name in advance; any other key under its owner's scope.
+ */
+function vaultPathOf(
+  deps: KeyServiceDeps,
+  request: IssueRequest,
+  key: { owner: string; provider: string; delivery: DeliveryMode; identity: string },
+): string {
+  const { binding } = request;
+  if (binding?.kind === 'kubernetes-job' && key.delivery === 'vault') {
+    return deps.secrets.jobPathFor(binding.namespace, binding.name, key.provider, key.identity);
+  }
+  return deps.secrets.pathFor(ownerScope(key.owner), request.jobId, key.provider, key.identity);
+}
+
 /** The pending row of a prepared request, as it is recorded before anything is created. */
 function pendingRowOf(
   deps: KeyServiceDeps,
@@ -95,7 +111,7 @@ function pendingRowOf(
     repository_key: identity,
     job_id: request.jobId,
     delivery,
-    vault_path: deps.secrets.pathFor(ownerScope(allowed.owner), request.jobId, host.id, identity),
+    vault_path: vaultPathOf(deps, request, { owner: allowed.owner, provider: host.id, delivery, identity }),
     caller: caller.id,
     owner: allowed.owner,
     caller_details: JSON.stringify(caller.details),
@@ -128,8 +144,7 @@ export async function provision(
   const pair = generateDeployKeyPair(keyTitle(id, jobId));
   const { secrets } = deps;
   await createAtHostAndInVault({ host, secrets, pending, pair, knownHosts, callerId: caller.id, created });
-  const grant = kubernetesGrantFor(caller, delivery, id, ttlSeconds, deps.settings.kubernetesAudience);
-  if (grant) await secrets.grantKubernetesRead(vaultPath, grant);
+  await grantVaultRead(deps, caller, pending, ttlSeconds);
   const wrapped =
     delivery === 'wrapped'
       ? await secrets.wrap(vaultPath, Math.min(ttlSeconds, MAX_WRAP_TTL_SECONDS))

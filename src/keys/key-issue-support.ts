@@ -5,7 +5,7 @@ import { RefusalError } from '../errors.ts';
 import { type GitHost, HostError, keyIdFromTitle, keyTitle } from '../hosts/git-host.ts';
 import { describeFailure, toIssueError } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
-import { hasKubernetesGrant } from './kubernetes-grant.ts';
+import { removeVaultRead } from './kubernetes-grant.ts';
 import type { DeployKeyPair } from './ssh-keypair.ts';
 
 export interface IssueResult {
@@ -125,7 +125,7 @@ export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: str
       const wrapAccessor = created.wrapAccessor ?? row.wrap_accessor;
       if (wrapAccessor) await secrets.revokeWrapToken(wrapAccessor);
       if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
-      if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
+      await removeVaultRead(deps, row);
     } catch (error) {
       const failure = describeFailure(error);
       logger.warn(

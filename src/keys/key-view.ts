@@ -1,6 +1,6 @@
 import type { DeployKeyRow } from '../db/schema.ts';
 import type { KeyBinding } from './binding.ts';
-import { hasKubernetesGrant, kubernetesRoleName } from './kubernetes-grant.ts';
+import { vaultRoleOf } from './kubernetes-grant.ts';
 
 export interface KeyView {
   id: string;
@@ -26,6 +26,11 @@ export interface KeyView {
   vault: { mount: string; path: string; role?: string } | null;
 }
 
+const roleOf = (row: DeployKeyRow) => {
+  const role = vaultRoleOf(row);
+  return role ? { role } : {};
+};
+
 export function toKeyView(
   row: DeployKeyRow,
   extra: { cloneUrl: string; knownHosts: string[]; vaultMount: string },
@@ -50,12 +55,6 @@ export function toKeyView(
     revokeReason: row.revoke_reason,
     binding: (row.binding as KeyBinding | null) ?? null,
     failureReason: row.failure_reason,
-    vault: row.vault_path
-      ? {
-          mount: extra.vaultMount,
-          path: row.vault_path,
-          ...(hasKubernetesGrant(row) ? { role: kubernetesRoleName(row.id) } : {}),
-        }
-      : null,
+    vault: row.vault_path ? { mount: extra.vaultMount, path: row.vault_path, ...roleOf(row) } : null,
   };
 }

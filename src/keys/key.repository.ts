@@ -15,6 +15,7 @@ import type {
   NewDeployKeyRow,
   RevokeReason,
 } from '../db/schema.ts';
+import { createJobGrantLock, type JobGrantRef } from './job-grant-lock.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
@@ -99,6 +100,11 @@ export interface KeyRepository {
   /** An audit event that goes with no key state change (e.g. a denied request). */
   recordEvent(event: AuditEventInput): Promise<void>;
   countOverdue(now: Date): Promise<number>;
+  /**
+   * Runs `work` holding the lock of one Job's shared Vault role (src/keys/job-grant-lock.ts),
+   * given the ids of the Job's pending and active keys as seen under the lock.
+   */
+  underJobGrantLock<T>(job: JobGrantRef, work: (liveKeyIds: string[]) => Promise<T>): Promise<T>;
 }
 
 type ChangeAudited = (
@@ -214,6 +220,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 
     ...createKeyListQueries(db),
     ...createKeySweepQueries(db),
+    ...createJobGrantLock(db),
 
     countLiveForCaller: async (caller, upTo) => (upTo === undefined ? 0 : countLive(db, caller, upTo)),
 

@@ -4,7 +4,7 @@
 import type { DeployKeyRow } from '../db/schema.ts';
 import { describeFailure, retryAfterOf } from './dependency-errors.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
-import { hasKubernetesGrant } from './kubernetes-grant.ts';
+import { removeVaultRead } from './kubernetes-grant.ts';
 
 export type RevokeOutcome = 'revoked' | 'already-done' | 'missing' | 'undone-pending';
 
@@ -34,7 +34,7 @@ async function removeEverywhere(deps: KeyServiceDeps, row: DeployKeyRow): Promis
     // The wrapping token holds a copy of the secret: it must not unwrap once the key is revoked.
     if (row.wrap_accessor) await secrets.revokeWrapToken(row.wrap_accessor);
     if (row.vault_path) await secrets.destroy(row.vault_path, row.id);
-    if (hasKubernetesGrant(row)) await secrets.removeKubernetesRead(row.id);
+    await removeVaultRead(deps, row);
   } catch (error) {
     const failure = describeFailure(error);
     await keys.recordAttempt(row.id, failure);

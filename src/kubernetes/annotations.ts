@@ -1,8 +1,11 @@
-// The annotation contract, version 1. A Job asks for keys with
+// The annotation contract, version 2. A Job asks for keys with
 //   deploykey.dev/keys: "github:acme/models, gitlab:acme/datasets"
 //   deploykey.dev/ttl:  "6h"            (optional; seconds or a Go-style duration)
 // and the controller answers on the Job with deploykey.dev/key-ids (JSON object "host:repo" → key id)
-// or deploykey.dev/denied (the reason). An incompatible contract would use new annotation names.
+// or deploykey.dev/denied (the reason). Version 2 adds what the Job's manifest may name in advance:
+// each key's Vault path <prefix>/kubernetes/<namespace>/<job>/<host>/<repository> and the Job's
+// role deploykey-job.<namespace>.<job> (src/vault/kubernetes-grants.ts). An incompatible contract
+// would use new annotation names.
 import { parseDuration } from '../cli/duration.ts';
 
 export const ANNOTATION_PREFIX = 'deploykey.dev';

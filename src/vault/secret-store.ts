@@ -28,6 +28,17 @@ export interface KubernetesGrant {
   audience: string;
 }
 
+/** Read access to every key of one Kubernetes Job, for the pods of its service account. */
+export interface JobGrant {
+  namespace: string;
+  jobName: string;
+  serviceAccount: string;
+  /** Lifetime of the Vault tokens the role hands out; never beyond the key's own. */
+  tokenTtlSeconds: number;
+  /** The `aud` the service account token must carry. */
+  audience: string;
+}
+
 export interface SecretStore {
   readonly mount: string;
   /**
@@ -35,6 +46,11 @@ export interface SecretStore {
    * `data/`. `ownerScope` keeps owners apart (src/keys/ownership.ts); `repository` is its identity.
    */
   pathFor(ownerScope: string, jobId: string, provider: string, repository: string): string;
+  /**
+   * `<pathPrefix>/kubernetes/<namespace>/<jobName>/<provider>/<repository>`: the path of a key the
+   * controller issues for a Job, derivable from the Job alone so its manifest can name it.
+   */
+  jobPathFor(namespace: string, jobName: string, provider: string, repository: string): string;
   /**
    * Writes the secret as fields `ssh-privatekey`, `ssh-publickey`, `known_hosts`, `fingerprint`
    * (the layout of a kubernetes.io/ssh-auth Secret) with custom_metadata keyId and expiresAt.
@@ -61,6 +77,14 @@ export interface SecretStore {
   grantKubernetesRead(path: string, grant: KubernetesGrant): Promise<string>;
   /** Removes that policy and role; ones already gone count as removed. */
   removeKubernetesRead(keyId: string): Promise<void>;
+  /**
+   * Lets one service account read every key of one Job: a Vault ACL policy (read on the Job's
+   * folder, a glob) and a Kubernetes-auth role, both named `deploykey-job.<namespace>.<jobName>`.
+   * Returns the role name. Writing it again for another key of the Job changes nothing but the TTL.
+   */
+  grantJobRead(grant: JobGrant): Promise<string>;
+  /** Removes the Job's policy and role; ones already gone count as removed. */
+  removeJobRead(namespace: string, jobName: string): Promise<void>;
 }
 
 export type VaultErrorKind = 'forbidden' | 'unavailable' | 'timeout' | 'invalid';

@@ -1,4 +1,5 @@
 // The SecretStore on Vault's KV v2 engine, through the service's one Vault client.
+import { jobScope, kubernetesGrants } from './kubernetes-grants.ts';
 import type { KeySecret, SecretMetadata, SecretStore, WrappedSecret } from './secret-store.ts';
 import { VaultError } from './secret-store.ts';
 import { unlessMissing, type VaultClient } from './vault-client.ts';
@@ -10,11 +11,6 @@ export interface VaultSecretStoreOptions {
   /** Mount of the Kubernetes auth method; default `kubernetes`. */
   kubernetesAuthMount?: string;
 }
-
-const grantName = (keyId: string) => {
-  if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new VaultError('invalid', 'grant names need a key id');
-  return `deploykey-${keyId}`;
-};
 
 type Destroyed = 'destroyed' | 'already-gone' | 'not-ours';
 
@@ -161,50 +157,6 @@ function keySecrets(
   };
 }
 
-/** A Vault policy and Kubernetes-auth role per key, so that one service account reads one secret. */
-function kubernetesGrants(
-  vault: VaultClient,
-  mount: string,
-  kubernetesMount: string,
-): Pick<SecretStore, 'grantKubernetesRead' | 'removeKubernetesRead'> {
-  return {
-    async grantKubernetesRead(path, grant) {
-      const key = checked(path);
-      const name = grantName(grant.keyId);
-      for (const value of [grant.namespace, grant.serviceAccount]) {
-        if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value)) {
-          throw new VaultError('invalid', 'namespace and service account must be Kubernetes names');
-        }
-      }
-      // Read on exactly this key's data path: no list, no metadata, no other key.
-      const policy = `path "${mount}/data/${key}" {\n  capabilities = ["read"]\n}\n`;
-      await vault.write(`sys/policies/acl/${name}`, { policy }, { what: `policy write ${name}` });
-      await vault.write(
-        `auth/${kubernetesMount}/role/${name}`,
-        {
-          bound_service_account_names: [grant.serviceAccount],
-          bound_service_account_namespaces: [grant.namespace],
-          audience: grant.audience,
-          token_policies: [name],
-          token_ttl: Math.max(1, grant.tokenTtlSeconds),
-          token_max_ttl: Math.max(1, grant.tokenTtlSeconds),
-        },
-        { what: `role write ${name}` },
-      );
-      return name;
-    },
-
-    async removeKubernetesRead(keyId) {
-      const name = grantName(keyId);
-      const role = `auth/${kubernetesMount}/role/${name}`;
-      const policy = `sys/policies/acl/${name}`;
-      // The role first: without it nobody can log in, even while the policy still exists.
-      await unlessMissing(vault.delete(role, { what: `role delete ${role}` }));
-      await unlessMissing(vault.delete(policy, { what: `policy delete ${policy}` }));
-    },
-  };
-}
-
 export function createVaultSecretStore(options: VaultSecretStoreOptions): SecretStore {
   const mount = trimSlashes(options.kvMount);
   const prefix = trimSlashes(options.pathPrefix);
@@ -212,16 +164,17 @@ export function createVaultSecretStore(options: VaultSecretStoreOptions): Secret
   if (prefix !== '') segmentsOf(prefix, 'path prefix');
   const kubernetesMount = trimSlashes(options.kubernetesAuthMount ?? 'kubernetes');
   segmentsOf(kubernetesMount, 'Kubernetes auth mount');
+  const underPrefix = (below: string) => checked(prefix === '' ? below : `${prefix}/${below}`);
 
   return {
     mount,
 
-    pathFor(ownerScope, jobId, provider, repository) {
-      const below = `${ownerScope}/${jobId}/${provider}/${repository}`;
-      return checked(prefix === '' ? below : `${prefix}/${below}`);
-    },
+    pathFor: (ownerScope, jobId, provider, repository) =>
+      underPrefix(`${ownerScope}/${jobId}/${provider}/${repository}`),
+    jobPathFor: (namespace, jobName, provider, repository) =>
+      underPrefix(`${jobScope(namespace, jobName)}/${provider}/${repository}`),
 
     ...keySecrets(options.vault, mount),
-    ...kubernetesGrants(options.vault, mount, kubernetesMount),
+    ...kubernetesGrants(options.vault, { mount, kubernetesMount, checked, underPrefix }),
   };
 }

@@ -106,6 +106,23 @@ describe('Vault secret store', () => {
     );
   });
 
+  it('lays a Job’s keys out in its own folder, <prefix>/kubernetes/<namespace>/<job>/<provider>/<repository>', () => {
+    expect(store.jobPathFor('training', 'train.v2', 'gitlab', 'group/sub/project')).toBe(
+      `${PREFIX}/kubernetes/training/train.v2/gitlab/group/sub/project`,
+    );
+    // Not Kubernetes names: a dotted namespace would make the role name ambiguous, the rest escape the folder.
+    for (const [namespace, name] of [
+      ['team.a', 'train'],
+      ['training', '..'],
+      ['training', 'a/b'],
+      ['Training', 'train'],
+      ['training', 'train.'],
+      ['training', ''],
+    ] as const) {
+      expect(() => store.jobPathFor(namespace, name, 'github', 'acme/widgets')).toThrow(VaultError);
+    }
+  });
+
   it('refuses path segments that are empty, dot or dot-dot before any request is sent', async () => {
     const before = standIn.faults.stats().total;
     for (const [job, repository] of [

@@ -162,6 +162,48 @@ describe('kubernetes auth', () => {
     });
   });
 
+  it('takes role names with dots, as a Job role has them, and a glob policy reads only below its folder', async () => {
+    await root.addPolicy({
+      name: 'deploykey-job.ml-jobs.train.v2',
+      rules: 'path "secret/data/deploy-keys/kubernetes/ml-jobs/train.v2/*" { capabilities = ["read"] }',
+    });
+    await root.write('auth/kubernetes/role/deploykey-job.ml-jobs.train.v2', {
+      bound_service_account_names: ['trainer'],
+      bound_service_account_namespaces: ['ml-jobs'],
+      token_policies: ['deploykey-job.ml-jobs.train.v2'],
+      audience: 'vault',
+    });
+    const folder = 'secret/data/deploy-keys/kubernetes/ml-jobs';
+    await root.write(`${folder}/train.v2/github/acme/models`, { data: { k: 'models' } });
+    await root.write(`${folder}/train.v2/gitlab/acme/group/datasets`, { data: { k: 'datasets' } });
+    await root.write(`${folder}/train.v2-b/github/acme/models`, { data: { k: 'sibling' } });
+
+    const client = vault({ endpoint: standIn.addr });
+    await client.kubernetesLogin({
+      role: 'deploykey-job.ml-jobs.train.v2',
+      jwt: await projectedToken(),
+      ...MOUNT,
+    });
+    expect((await client.read(`${folder}/train.v2/github/acme/models`)).data.data).toEqual({ k: 'models' });
+    expect((await client.read(`${folder}/train.v2/gitlab/acme/group/datasets`)).data.data).toEqual({
+      k: 'datasets',
+    });
+    // The glob's folder ends with a slash: a Job whose name merely starts the same is not covered.
+    expect((await failure(client.read(`${folder}/train.v2-b/github/acme/models`))).status).toBe(403);
+
+    // Vault's role names are GenericNameRegex: no `@`, and a word character at either end.
+    for (const name of ['a@b', 'trailing.', '-leading']) {
+      expect(
+        await failure(
+          root.write(`auth/kubernetes/role/${name}`, {
+            bound_service_account_names: ['trainer'],
+            bound_service_account_namespaces: ['ml-jobs'],
+          }),
+        ),
+      ).toEqual({ status: 404, body: { errors: ['1 error occurred:\n\t* unsupported path\n\n'] } });
+    }
+  });
+
   it('checks role input as Vault does', async () => {
     const noNames = await failure(
       root.write('auth/kubernetes/role/bad', { bound_service_account_namespaces: ['x'] }),

@@ -1,6 +1,6 @@
 // A service harness with the Kubernetes controller running in the test process against the
 // Kubernetes stand-in, and what the tests ask of a Job and its keys.
-import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import vault from 'node-vault';
 import type { QuickJob } from '../../sandbox/kubernetes/cluster.ts';
 import { SANDBOX_OIDC_ISSUER_ID, type StandIns, sandboxAuthConfig } from '../../sandbox/stand-ins.ts';
@@ -13,13 +13,16 @@ export interface ControllerHarness {
   core: CoreV1Api;
   controller: KubernetesController;
   readJob(namespace: string, name: string): Promise<V1Job>;
-  /** A pod of `namespace/serviceAccount` logs in to Vault with `role` and reads the key at `path`. */
-  readAsPod(
-    namespace: string,
-    serviceAccount: string,
-    role: string,
-    path: string,
-  ): Promise<Record<string, string>>;
+  /** A pod of the Job, once its controller (the stand-in's) has made one. */
+  podOf(namespace: string, jobName: string): Promise<V1Pod>;
+  /**
+   * What the Vault Agent injector does for `pod`: logs in with the role its
+   * `vault.hashicorp.com/role` annotation names, as the pod's service account (with a token for
+   * Vault's audience), and reads each secret an `agent-inject-secret-<file>` annotation names.
+   * Resolves with each file's secret data, undefined for a secret that does not exist (the agent
+   * would retry); rejects when the login or a read is refused.
+   */
+  injectorReads(pod: V1Pod): Promise<Record<string, Record<string, string> | undefined>>;
   close(): Promise<void>;
 }
 
@@ -49,17 +52,39 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
     core: kubeconfig.makeApiClient(CoreV1Api),
     controller,
     readJob: (namespace, name) => batch.readNamespacedJob({ namespace, name }),
-    async readAsPod(namespace, serviceAccount, role, path) {
+    podOf: (namespace, jobName) =>
+      eventually(
+        async () => {
+          const job = await batch.readNamespacedJob({ namespace, name: jobName });
+          const pods = await handle.core.listNamespacedPod({ namespace });
+          return pods.items.find((pod) => pod.metadata?.ownerReferences?.[0]?.uid === job.metadata?.uid);
+        },
+        { timeoutMs: 5_000, intervalMs: 50, what: `a pod of ${jobName}` },
+      ),
+    async injectorReads(pod) {
+      const annotations = pod.metadata?.annotations ?? {};
+      const namespace = pod.metadata?.namespace ?? 'default';
+      const serviceaccount = pod.spec?.serviceAccountName ?? 'default';
       const jwt = await harness.standIns.oidc.mint(
         'kubernetes',
-        { namespace, serviceaccount: serviceAccount },
+        { namespace, serviceaccount },
         { audience: 'vault' },
       );
+      const role = annotations['vault.hashicorp.com/role'];
       const login = await vaultAs().kubernetesLogin({ role, jwt, mount_point: 'kubernetes' });
-      const secret = await vaultAs(login.auth.client_token).read(
-        `${harness.service.container.secrets.mount}/data/${path}`,
-      );
-      return secret.data.data;
+      const asPod = vaultAs(login.auth.client_token);
+      const files = Object.entries(annotations).flatMap(([name, path]) => {
+        const file = /^vault\.hashicorp\.com\/agent-inject-secret-(.+)$/.exec(name)?.[1];
+        return file ? [[file, path] as const] : [];
+      });
+      const read = files.map(async ([file, path]) => {
+        const secret = await asPod.read(path).catch((error: { response?: { statusCode?: number } }) => {
+          if (error.response?.statusCode === 404) return undefined;
+          throw error;
+        });
+        return [file, secret?.data.data] as const;
+      });
+      return Object.fromEntries(await Promise.all(read));
     },
     async close() {
       await handle.controller.stop();

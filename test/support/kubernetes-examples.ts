@@ -38,7 +38,10 @@ export async function renderAgentTemplate(
 }
 
 export interface JobExample {
-  job: { metadata: { name: string; namespace: string }; spec: Json & { activeDeadlineSeconds: number } };
+  job: {
+    metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+    spec: Json & { activeDeadlineSeconds: number };
+  };
   pod: { metadata?: { annotations?: Record<string, string> }; spec: Json & { serviceAccountName: string } };
   container: { args?: string[]; env?: { name: string; value?: string }[] };
   /** The commented instructions, and the `deploykey issue` and `complete` they run. */

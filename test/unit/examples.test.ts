@@ -1,6 +1,7 @@
 // examples/ held to the code: the CI snippets ask for what the deployed policy grants, and the
 // Kubernetes Jobs read, from the Vault stand-in as their pods would, exactly the secret the service
-// writes for them, under the per-key role the service creates, in files ssh accepts.
+// writes for them, under the role the service creates (the Job's own, whose name and paths the
+// main example writes in advance; or the per-key role of the manual fallback), in files ssh accepts.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,11 +14,16 @@ import type { PolicyRequest, PolicySubject } from '../../src/auth/policy-schema.
 import { DEFAULT_AUDIENCE as CLIENT_AUDIENCE } from '../../src/cli/client/credentials.ts';
 import { DEFAULT_GITLAB_TOKEN_VAR } from '../../src/cli/client/environment.ts';
 import { parseDuration } from '../../src/cli/duration.ts';
+import { repositoryKey } from '../../src/keys/ownership.ts';
 import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
+import { parseKeyRequest, type RequestedKey } from '../../src/kubernetes/annotations.ts';
+import { callerOfJob } from '../../src/kubernetes/job-keys.ts';
+import { jobRoleName } from '../../src/vault/kubernetes-grants.ts';
+import type { KeySecret } from '../../src/vault/secret-store.ts';
 import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
 import { CLI_PATH } from '../support/cli.ts';
-import { jobExample, startPolicyVault } from '../support/kubernetes-examples.ts';
+import { type JobExample, jobExample, startPolicyVault } from '../support/kubernetes-examples.ts';
 import { DEFAULT_AUDIENCE, deployConfig, readText, readYaml } from '../support/packaging-files.ts';
 
 const config = deployConfig();
@@ -101,10 +107,126 @@ const run = promisify(execFile);
 const KEY_ID = '$' + '{KEY_ID}';
 const VAULT_PATH = '$' + '{VAULT_PATH}';
 
+/** The files the pod would see are ones ssh takes: the key of `secret` and its known_hosts line. */
+async function expectSshAccepts(example: JobExample, files: Record<string, string>, secret: KeySecret) {
+  const ssh = example.container.env!.find((e) => e.name === 'GIT_SSH_COMMAND')!.value!.split(' ');
+  expect(ssh).toEqual(expect.arrayContaining(['StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']));
+  const knownHostsFile = ssh.find((w) => w.startsWith('UserKnownHostsFile='))!.split('=')[1]!;
+  expect(files[knownHostsFile]?.trim()).toBe(secret.knownHosts);
+  // The key file ssh is given (the CSI example first copies the mounted one to a 0600 file).
+  const keyFile = ssh[ssh.indexOf('-i') + 1]!;
+  const copied = /install -m 0600 (\S+) (\S+)/.exec(example.container.args?.join(' ') ?? '');
+  const rendered = files[copied?.[2] === keyFile ? copied[1]! : keyFile]!;
+  const dir = mkdtempSync(join(tmpdir(), 'dkr-example-'));
+  try {
+    writeFileSync(join(dir, 'id_ed25519'), rendered, { mode: 0o600 });
+    const { stdout } = await run('ssh-keygen', ['-y', '-f', join(dir, 'id_ed25519')]);
+    expect(stdout.trim().split(' ').slice(0, 2)).toEqual(secret.publicKey.split(' ').slice(0, 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Logs in as the Vault Agent or the CSI provider would for the example's pod; only its own service
+ * account, with a token for Vault's audience, gets in. Resolves with the pod's Vault token.
+ */
+async function expectOnlyThePodLogsIn(example: JobExample, role: string, namespace: string) {
+  const serviceAccount = example.pod.spec.serviceAccountName;
+  const audience = example.vaultAudience!;
+  expect(await vault.podLogin(role, namespace, 'someone-else', audience)).toBeUndefined();
+  // The account's token for any other audience (the API server's, the service's) is refused.
+  expect(await vault.podLogin(role, namespace, serviceAccount, DEFAULT_AUDIENCE)).toBeUndefined();
+  expect(
+    await vault.podLogin(role, namespace, serviceAccount, 'https://kubernetes.default.svc.cluster.local'),
+  ).toBeUndefined();
+  return (await vault.podLogin(role, namespace, serviceAccount, audience))!;
+}
+
+const KNOWN_HOSTS =
+  'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+const serviceStore = () =>
+  createVaultSecretStore({
+    vault: createVaultClient({ addr: vault.addr, token: staticToken(vault.serviceToken) }),
+    kvMount: config.vault.kvMount,
+    pathPrefix: config.vault.pathPrefix,
+  });
+const readAsPod = (token: string) => async (vaultPath: string) => {
+  const { status, body } = await vault.call('GET', vaultPath, token);
+  expect(status, `the pod reads ${vaultPath}`).toBe(200);
+  return body;
+};
+const kubernetesCaller = (namespace: string, name: string) => ({
+  issuer: 'cluster',
+  claims: { 'kubernetes.io': { namespace, serviceaccount: { name } } },
+});
+
+describe('examples/kubernetes/training-job.yaml: two annotations, the controller does the rest', () => {
+  const example = jobExample('examples/kubernetes/training-job.yaml');
+  const { namespace, name } = example.job.metadata;
+  const request = parseKeyRequest(example.job.metadata.annotations ?? {});
+  const keys = request.ok ? request.keys : [];
+
+  it('asks for keys the deployed policy lets its service account take, for longer than the Job may run', () => {
+    expect(request.ok).toBe(true);
+    expect(keys.length).toBeGreaterThan(0);
+    const ttlSeconds = request.ok ? (request.ttlSeconds ?? 0) : 0;
+    expect(example.job.spec.activeDeadlineSeconds).toBeLessThan(ttlSeconds);
+    // The caller the controller asks the policy about: the Job's own service account.
+    const asJob = (serviceAccount: string) =>
+      callerOfJob({ namespace, name, uid: randomUUID(), serviceAccount }, config.kubernetes.oidcIssuerId)
+        .subject;
+    for (const key of keys) {
+      const asked = { ...key, ttlSeconds, delivery: 'vault' } as const;
+      expect(allowed(asJob(example.pod.spec.serviceAccountName), asked)).toBe(true);
+      expect(allowed(asJob('someone-else'), asked)).toBe(false);
+    }
+    expect(example.annotations).toMatchObject({
+      'vault.hashicorp.com/agent-inject': 'true',
+      'vault.hashicorp.com/agent-pre-populate-only': 'true',
+    });
+    expect(example.vaultAudience).toBe(config.vault.kubernetesAudience);
+  });
+
+  it('names the role and the paths the service derives for this Job, and its pod reads its key through them', async () => {
+    const store = serviceStore();
+    const pathOf = (key: RequestedKey) =>
+      store.jobPathFor(namespace, name, key.provider, repositoryKey(key.repository));
+    expect(example.role).toBe(jobRoleName(namespace, name));
+    expect(new Set(example.vaultPaths)).toEqual(
+      new Set(keys.map((key) => `${store.mount}/data/${pathOf(key)}`)),
+    );
+    expect(example.placeholders, 'nothing to fill in').toEqual([]);
+
+    // What the controller does once the Job exists: the key at its path, and the Job's role.
+    const keyId = randomUUID();
+    const secret = { ...generateDeployKeyPair(`deploykey-rotator:${keyId}`), knownHosts: KNOWN_HOSTS };
+    await store.write(pathOf(keys[0]!), secret, { keyId, expiresAt: new Date(Date.now() + 600_000) });
+    const role = await store.grantJobRead({
+      namespace,
+      jobName: name,
+      serviceAccount: example.pod.spec.serviceAccountName,
+      tokenTtlSeconds: 600,
+      audience: config.vault.kubernetesAudience,
+    });
+    expect(role).toBe(example.role);
+
+    const podToken = await expectOnlyThePodLogsIn(example, role, namespace);
+    await expectSshAccepts(example, await example.render(readAsPod(podToken), (text) => text), secret);
+
+    // The Job's last key revoked: the role goes, and the pod can no longer log in.
+    await store.removeJobRead(namespace, name);
+    expect(
+      await vault.podLogin(role, namespace, example.pod.spec.serviceAccountName, example.vaultAudience!),
+    ).toBeUndefined();
+    await store.destroy(pathOf(keys[0]!), keyId);
+  });
+});
+
 describe.each([
-  'examples/kubernetes/training-job-agent-injector.yaml',
-  'examples/kubernetes/training-job-csi.yaml',
-])('%s', (file) => {
+  'examples/kubernetes/manual-training-job-agent-injector.yaml',
+  'examples/kubernetes/manual-training-job-csi.yaml',
+])('%s: the fallback without the controller', (file) => {
   const example = jobExample(file);
   const { namespace } = example.job.metadata;
   const serviceAccount = example.pod.spec.serviceAccountName;
@@ -122,14 +244,12 @@ describe.each([
     expect(example.vaultAudience).toBe(config.vault.kubernetesAudience);
     expect(example.vaultAudience).not.toBe(DEFAULT_AUDIENCE);
     expect(example.job.spec.activeDeadlineSeconds).toBeLessThan(example.issue.ttlSeconds);
-    const identity = (name: string) => ({
-      issuer: 'cluster',
-      claims: { 'kubernetes.io': { namespace, serviceaccount: { name } } },
-    });
     const request = { ...example.issue, delivery: 'vault' } as const;
-    expect(allowed(identity(serviceAccount), request)).toBe(true);
-    expect(allowed(identity(serviceAccount), { ...request, delivery: 'response' })).toBe(false);
-    expect(allowed(identity('someone-else'), request)).toBe(false);
+    expect(allowed(kubernetesCaller(namespace, serviceAccount), request)).toBe(true);
+    expect(allowed(kubernetesCaller(namespace, serviceAccount), { ...request, delivery: 'response' })).toBe(
+      false,
+    );
+    expect(allowed(kubernetesCaller(namespace, 'someone-else'), request)).toBe(false);
   });
 
   it('asks the injector or the CSI driver for a volume that is ready before the Job runs', () => {
@@ -151,21 +271,14 @@ describe.each([
 
   it('reads, as the Job pod under the per-key role, the key the service wrote, in files ssh accepts', async () => {
     const { provider, repository, jobId } = example.issue;
-    const { kvMount, pathPrefix } = config.vault;
-    const store = createVaultSecretStore({
-      vault: createVaultClient({ addr: vault.addr, token: staticToken(vault.serviceToken) }),
-      kvMount,
-      pathPrefix,
-    });
+    const store = serviceStore();
     // The path comes from the issue's answer (`vault.path`), filled in as VAULT_PATH.
     const path = store.pathFor('o-example', jobId, provider, repository);
     for (const vaultPath of example.vaultPaths) expect(vaultPath).toBe(`${store.mount}/data/${VAULT_PATH}`);
     const filled = (vaultPath: string) => vaultPath.replace(VAULT_PATH, path);
 
     const keyId = randomUUID();
-    const knownHosts =
-      'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
-    const secret = { ...generateDeployKeyPair(`deploykey-rotator:${keyId}`), knownHosts };
+    const secret = { ...generateDeployKeyPair(`deploykey-rotator:${keyId}`), knownHosts: KNOWN_HOSTS };
     await store.write(path, secret, { keyId, expiresAt: new Date(Date.now() + 600_000) });
     const role = await store.grantKubernetesRead(path, {
       keyId,
@@ -176,40 +289,12 @@ describe.each([
     });
     expect(example.role.replace(KEY_ID, keyId)).toBe(role);
 
-    const audience = example.vaultAudience!;
-    expect(await vault.podLogin(role, namespace, 'someone-else', audience)).toBeUndefined();
-    // The account's token for any other audience (the API server's, the service's) is refused.
-    expect(await vault.podLogin(role, namespace, serviceAccount, DEFAULT_AUDIENCE)).toBeUndefined();
-    expect(
-      await vault.podLogin(role, namespace, serviceAccount, 'https://kubernetes.default.svc.cluster.local'),
-    ).toBeUndefined();
-    const podToken = (await vault.podLogin(role, namespace, serviceAccount, audience))!;
-    const files = await example.render(async (vaultPath) => {
-      const { status, body } = await vault.call('GET', vaultPath, podToken);
-      expect(status, `the pod reads ${vaultPath}`).toBe(200);
-      return body;
-    }, filled);
-
-    const ssh = example.container.env!.find((e) => e.name === 'GIT_SSH_COMMAND')!.value!.split(' ');
-    expect(ssh).toEqual(expect.arrayContaining(['StrictHostKeyChecking=yes', 'IdentitiesOnly=yes']));
-    const knownHostsFile = ssh.find((w) => w.startsWith('UserKnownHostsFile='))!.split('=')[1]!;
-    expect(files[knownHostsFile]?.trim()).toBe(knownHosts);
-    // The key file ssh is given (the CSI example first copies the mounted one to a 0600 file).
-    const keyFile = ssh[ssh.indexOf('-i') + 1]!;
-    const copied = /install -m 0600 (\S+) (\S+)/.exec(example.container.args?.join(' ') ?? '');
-    const rendered = files[copied?.[2] === keyFile ? copied[1]! : keyFile]!;
-    const dir = mkdtempSync(join(tmpdir(), 'dkr-example-'));
-    try {
-      writeFileSync(join(dir, 'id_ed25519'), rendered, { mode: 0o600 });
-      const { stdout } = await run('ssh-keygen', ['-y', '-f', join(dir, 'id_ed25519')]);
-      expect(stdout.trim().split(' ').slice(0, 2)).toEqual(secret.publicKey.split(' ').slice(0, 2));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const podToken = await expectOnlyThePodLogsIn(example, role, namespace);
+    await expectSshAccepts(example, await example.render(readAsPod(podToken), filled), secret);
 
     // Revoking removes the role: the pod can no longer log in, even with a valid account token.
     await store.removeKubernetesRead(keyId);
-    expect(await vault.podLogin(role, namespace, serviceAccount, audience)).toBeUndefined();
+    expect(await vault.podLogin(role, namespace, serviceAccount, example.vaultAudience!)).toBeUndefined();
     await store.destroy(path, keyId);
   });
 });
@@ -224,8 +309,8 @@ describe('deploykey commands in the examples', () => {
   // The CI examples run the action and the GitLab component, which test/e2e runs for real.
   const FILES = [
     'gitlab/deploykey.gitlab-ci.yml',
-    'examples/kubernetes/training-job-agent-injector.yaml',
-    'examples/kubernetes/training-job-csi.yaml',
+    'examples/kubernetes/manual-training-job-agent-injector.yaml',
+    'examples/kubernetes/manual-training-job-csi.yaml',
   ];
   const commands = FILES.flatMap((file) =>
     [

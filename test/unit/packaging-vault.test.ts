@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
-import { kubernetesRoleName } from '../../src/keys/kubernetes-grant.ts';
 import { generateDeployKeyPair } from '../../src/keys/ssh-keypair.ts';
+import { jobRoleName, keyRoleName } from '../../src/vault/kubernetes-grants.ts';
 import { VaultError } from '../../src/vault/secret-store.ts';
 import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createVaultSecretStore } from '../../src/vault/vault-secret-store.ts';
@@ -54,10 +54,31 @@ describe('deploy/vault/deploykey-rotator.hcl', () => {
       tokenTtlSeconds: 600,
       audience: 'vault',
     };
-    expect(await store.grantKubernetesRead(path, grant)).toBe(kubernetesRoleName(keyId));
+    expect(await store.grantKubernetesRead(path, grant)).toBe(keyRoleName(keyId));
     await store.removeKubernetesRead(keyId);
     expect(await store.destroy(path, keyId)).toBe('destroyed');
     expect(await store.read(path)).toBeUndefined();
+  });
+
+  it('lets the service grant and remove a Job’s shared role, whose policy name a dotted Job name ends', async () => {
+    const store = storeAt(settings.pathPrefix);
+    const jobGrant = {
+      namespace: 'training',
+      jobName: 'train.resnet-7',
+      serviceAccount: 'trainer',
+      tokenTtlSeconds: 600,
+      audience: 'vault',
+    };
+    const role = await store.grantJobRead(jobGrant);
+    expect(role).toBe(jobRoleName('training', 'train.resnet-7'));
+    expect(role).toBe('deploykey-job.training.train.resnet-7');
+    const written = await vault.call('GET', `sys/policies/acl/${role}`, 'root-token');
+    expect((written.body.data as Json).policy).toContain(
+      `"${settings.kvMount}/data/${settings.pathPrefix}/kubernetes/training/train.resnet-7/*"`,
+    );
+    await store.removeJobRead('training', 'train.resnet-7');
+    expect((await vault.call('GET', `auth/kubernetes/role/${role}`, 'root-token')).status).toBe(404);
+    expect((await vault.call('GET', `sys/policies/acl/${role}`, 'root-token')).status).toBe(404);
   });
 
   it('lets the service renew and look up its own token without Vault’s default policy', async () => {
