@@ -13,6 +13,13 @@ export interface ControllerHarness {
   core: CoreV1Api;
   controller: KubernetesController;
   readJob(namespace: string, name: string): Promise<V1Job>;
+  /** A pod of `namespace/serviceAccount` logs in to Vault with `role` and reads the key at `path`. */
+  readAsPod(
+    namespace: string,
+    serviceAccount: string,
+    role: string,
+    path: string,
+  ): Promise<Record<string, string>>;
   /** A pod of the Job, once its controller (the stand-in's) has made one. */
   podOf(namespace: string, jobName: string): Promise<V1Pod>;
   /**
@@ -45,6 +52,16 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
   await controller.leading;
   const vaultAs = (token?: string) =>
     vault({ endpoint: harness.standIns.vault.addr, ...(token ? { token } : {}), debug: () => undefined });
+  /** Vault's Kubernetes login as a pod of `namespace/serviceAccount`, with a token for Vault's audience. */
+  const loginAs = async (namespace: string, serviceAccount: string, role: string) => {
+    const jwt = await harness.standIns.oidc.mint(
+      'kubernetes',
+      { namespace, serviceaccount: serviceAccount },
+      { audience: 'vault' },
+    );
+    const login = await vaultAs().kubernetesLogin({ role, jwt, mount_point: 'kubernetes' });
+    return vaultAs(login.auth.client_token);
+  };
   const batch = kubeconfig.makeApiClient(BatchV1Api);
   const handle: ControllerHarness = {
     harness,
@@ -61,18 +78,16 @@ export async function startControllerHarness(): Promise<ControllerHarness> {
         },
         { timeoutMs: 5_000, intervalMs: 50, what: `a pod of ${jobName}` },
       ),
+    async readAsPod(namespace, serviceAccount, role, path) {
+      const asPod = await loginAs(namespace, serviceAccount, role);
+      const secret = await asPod.read(`${harness.service.container.secrets.mount}/data/${path}`);
+      return secret.data.data;
+    },
     async injectorReads(pod) {
       const annotations = pod.metadata?.annotations ?? {};
       const namespace = pod.metadata?.namespace ?? 'default';
       const serviceaccount = pod.spec?.serviceAccountName ?? 'default';
-      const jwt = await harness.standIns.oidc.mint(
-        'kubernetes',
-        { namespace, serviceaccount },
-        { audience: 'vault' },
-      );
-      const role = annotations['vault.hashicorp.com/role'];
-      const login = await vaultAs().kubernetesLogin({ role, jwt, mount_point: 'kubernetes' });
-      const asPod = vaultAs(login.auth.client_token);
+      const asPod = await loginAs(namespace, serviceaccount, annotations['vault.hashicorp.com/role'] ?? '');
       const files = Object.entries(annotations).flatMap(([name, path]) => {
         const file = /^vault\.hashicorp\.com\/agent-inject-secret-(.+)$/.exec(name)?.[1];
         return file ? [[file, path] as const] : [];
