@@ -104,7 +104,7 @@ export function createAccess(
     const decision = policy.decide(caller.subject, request, activeKeys);
     if (!decision.allowed) return decision;
     const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;
-    return { allowed: true, rule: decision.rule, owner, maxActiveKeys: decision.maxActiveKeys };
+    return { ...decision, owner };
   };
   const ownersOf: OwnersOf = (caller) => [...new Set(bindingsOf(caller).map((binding) => binding.owner))];
   return { authorize, ownersOf };

@@ -116,7 +116,11 @@ function configuredIssuers(options: OidcVerifierOptions): Map<string, KnownIssue
     }
     issuers.set(issuer.issuer, {
       ...issuer,
-      keys: createIssuerKeys({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, fetchTimeoutMs }),
+      keys: createIssuerKeys({
+        issuer: issuer.issuer,
+        fetchTimeoutMs,
+        ...(issuer.jwksUri === undefined ? {} : { jwksUri: issuer.jwksUri }),
+      }),
     });
   }
   return issuers;

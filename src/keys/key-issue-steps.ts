@@ -221,7 +221,10 @@ export function activation(
   now: Date,
   pending: DeployKeyRow,
   created: Created,
-  { pair, wrapped }: { pair: { fingerprint: string; publicKey: string }; wrapped?: { accessor: string } },
+  {
+    pair,
+    wrapped,
+  }: { pair: { fingerprint: string; publicKey: string }; wrapped: { accessor: string } | undefined },
 ): [DeployKeyUpdate, KeyAudit] {
   const update: DeployKeyUpdate = {
     status: 'active',

@@ -23,8 +23,10 @@ export function createKeyService(deps: KeyServiceDeps) {
   function listKeys(caller: Caller, filter: KeyListFilter): Promise<DeployKeyRow[]> {
     access.require(caller, 'list');
     const owners = access.scopeOf(caller);
+    if (!owners) return deps.keys.list(filter);
     // An issuer sees its own keys whatever `caller` it names.
-    return deps.keys.list(owners ? { ...filter, caller: undefined, owners } : filter);
+    const { caller: _named, ...ownFilter } = filter;
+    return deps.keys.list({ ...ownFilter, owners });
   }
 
   return {

@@ -31,7 +31,7 @@ function verifierFor(
     audience: AUDIENCE,
     clockSkewSeconds: SKEW,
     logger,
-    fetchTimeoutMs,
+    ...(fetchTimeoutMs === undefined ? {} : { fetchTimeoutMs }),
   });
 }
 
