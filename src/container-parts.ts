@@ -63,6 +63,7 @@ export function createClients(config: Config, logger: Logger, clock: () => Date)
     audience: config.auth.audience,
     clockSkewSeconds: config.auth.clockSkewSeconds,
     logger,
+    clock,
   });
   const credentialExpiry = createCredentialExpiryWatch({
     hostConfigs: config.hosts,
