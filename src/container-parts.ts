@@ -130,6 +130,7 @@ export function createAudit(config: Config, { db, vault, clock, logger, metrics 
     }),
     signingKey: config.audit.signingKey,
     clock,
+    timers: systemTimers,
     logger,
     periodSeconds: config.audit.checkpointPeriodSeconds,
     everyEvents: config.audit.checkpointEveryEvents,
