@@ -55,7 +55,7 @@ export function createClients(config: Config, logger: Logger, clock: () => Date)
     pathPrefix: config.vault.pathPrefix,
     kubernetesAuthMount: config.vault.kubernetesAuthMount,
   });
-  const keys = createKeyRepository(db.db);
+  const keys = createKeyRepository(db.db, clock);
   const revokeQueue = createRevokeScheduler(redis, config.redisPrefix, clock);
   const tokens = createApiTokens(db.db, clock);
   const oidc = createOidcVerifier({
