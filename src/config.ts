@@ -279,7 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
-    vault: { addr: e.VAULT_ADDR, token: e.VAULT_TOKEN, ...file.vault },
+    vault: { addr: e.VAULT_ADDR, ...(e.VAULT_TOKEN ? { token: e.VAULT_TOKEN } : {}), ...file.vault },
     http: { host: e.HOST, port: e.PORT, ...file.http },
     logLevel: e.LOG_LEVEL,
     hosts,

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { AUDIT_VERIFY_MAX_AGE_SECONDS, createAuditVerifier } from './audit/audit-verifier.ts';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.ts';
 import { createVaultCheckpointStore } from './audit/checkpoint-store.ts';
+import type { OwnersOf } from './auth/access.ts';
 import { createAccessPolicy } from './auth/access-policy.ts';
 import { createApiTokens } from './auth/api-tokens.ts';
 import { createOidcVerifier } from './auth/oidc.ts';
@@ -16,7 +17,7 @@ import { createRedisPacing } from './hosts/shared-pacing.ts';
 import { type Caller, SYSTEM_ACTOR } from './keys/caller.ts';
 import { createKeyRepository, type KeyRepository } from './keys/key.repository.ts';
 import { createKeyService, type KeyService } from './keys/key.service.ts';
-import type { Authorize, OwnersOf } from './keys/key-service-deps.ts';
+import type { Authorize } from './keys/key-service-deps.ts';
 import { ownerIdentity } from './keys/ownership.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, recordChainVerdict } from './metrics.ts';
@@ -54,7 +55,7 @@ export function createClients(config: Config, logger: Logger, clock: () => Date)
     pathPrefix: config.vault.pathPrefix,
     kubernetesAuthMount: config.vault.kubernetesAuthMount,
   });
-  const keys = createKeyRepository(db.db);
+  const keys = createKeyRepository(db.db, clock);
   const revokeQueue = createRevokeScheduler(redis, config.redisPrefix, clock);
   const tokens = createApiTokens(db.db, clock);
   const oidc = createOidcVerifier({
@@ -62,6 +63,7 @@ export function createClients(config: Config, logger: Logger, clock: () => Date)
     audience: config.auth.audience,
     clockSkewSeconds: config.auth.clockSkewSeconds,
     logger,
+    clock,
   });
   const credentialExpiry = createCredentialExpiryWatch({
     hostConfigs: config.hosts,
@@ -103,7 +105,7 @@ export function createAccess(
     const decision = policy.decide(caller.subject, request, activeKeys);
     if (!decision.allowed) return decision;
     const owner = bindingsOf(caller).find((binding) => binding.rule === decision.rule)?.owner ?? caller.id;
-    return { allowed: true, rule: decision.rule, owner, maxActiveKeys: decision.maxActiveKeys };
+    return { ...decision, owner };
   };
   const ownersOf: OwnersOf = (caller) => [...new Set(bindingsOf(caller).map((binding) => binding.owner))];
   return { authorize, ownersOf };
@@ -128,6 +130,7 @@ export function createAudit(config: Config, { db, vault, clock, logger, metrics 
     }),
     signingKey: config.audit.signingKey,
     clock,
+    timers: systemTimers,
     logger,
     periodSeconds: config.audit.checkpointPeriodSeconds,
     everyEvents: config.audit.checkpointEveryEvents,

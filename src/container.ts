@@ -23,6 +23,7 @@ import { type Metrics, registerKeyGauges } from './metrics.ts';
 import type { Reconciler } from './queue/reconciler.ts';
 import type { RevokeScheduler } from './queue/revoke.queue.ts';
 import { redisReady } from './redis-connection.ts';
+import { systemClock } from './time.ts';
 import type { SecretStore } from './vault/secret-store.ts';
 import type { VaultClient } from './vault/vault-client.ts';
 import type { WebhookReceiver } from './webhooks/webhook-receiver.ts';
@@ -79,7 +80,7 @@ export function createContainer(
   logger: Logger,
   overrides: ContainerOverrides = {},
 ): Container {
-  const clock = overrides.clock ?? (() => new Date());
+  const clock = overrides.clock ?? systemClock;
   const clients = createClients(config, logger, clock);
   const { db, redis, metrics, hosts, serviceVault, vault, secrets, keys, revokeQueue, tokens } = clients;
   const { oidc, credentialExpiry } = clients;

@@ -55,7 +55,12 @@ const toJobSpec = (entry: unknown): JobSpec | undefined => {
 
 export function registerSandboxActions(
   app: FastifyInstance,
-  deps: { state: HostState; actions: ActionsState; origins: () => Origins; mintIdToken?: IdTokenMinter },
+  deps: {
+    state: HostState;
+    actions: ActionsState;
+    origins: () => Origins;
+    mintIdToken?: IdTokenMinter | undefined;
+  },
 ) {
   const { actions } = deps;
   const fail = (reply: FastifyReply, status: number, message: string) => reply.code(status).send({ message });

@@ -84,14 +84,14 @@ export interface JobSpec {
 
 export interface NewRun {
   repository: string;
-  workflowName?: string;
-  workflowPath?: string;
-  event?: string;
-  ref?: string;
-  actor?: string;
-  jobs?: JobSpec[];
+  workflowName?: string | undefined;
+  workflowPath?: string | undefined;
+  event?: string | undefined;
+  ref?: string | undefined;
+  actor?: string | undefined;
+  jobs?: JobSpec[] | undefined;
   /** Put every job on a runner straight away (default true). */
-  start?: boolean;
+  start?: boolean | undefined;
 }
 
 export class ActionsError extends Error {

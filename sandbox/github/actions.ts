@@ -56,7 +56,12 @@ function payloadFor(origins: Origins, repository: SandboxRepository, event: Acti
 
 export function registerGithubActions(
   app: FastifyInstance,
-  deps: { state: HostState; hooks: GithubHooks; origins: () => Origins; mintIdToken?: IdTokenMinter },
+  deps: {
+    state: HostState;
+    hooks: GithubHooks;
+    origins: () => Origins;
+    mintIdToken?: IdTokenMinter | undefined;
+  },
 ): ActionsState {
   const { state } = deps;
   const actions = createActionsState(state);

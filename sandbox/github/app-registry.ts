@@ -116,7 +116,7 @@ export function permissionsCover(granted: Permissions, requested: Permissions): 
 export function createAppRegistry(opts: {
   state: HostState;
   now: () => number;
-  tokenTtlSeconds?: number;
+  tokenTtlSeconds?: number | undefined;
 }): AppRegistry {
   const { state, now } = opts;
   let tokenTtlSeconds = opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;

@@ -44,7 +44,7 @@ export interface GithubStandInOptions {
   /** Mints the OIDC token a workflow job would get; runs made on the stand-in come with one per job. */
   mintIdToken?: IdTokenMinter;
   /** Webhook deliveries in flight at once (default 4); the real platforms send from many workers. */
-  deliveryConcurrency?: number;
+  deliveryConcurrency?: number | undefined;
 }
 
 export interface SeenRequest {

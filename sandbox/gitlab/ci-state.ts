@@ -55,12 +55,12 @@ export type CiEvent =
 
 export interface NewPipeline {
   project: string;
-  ref?: string;
-  source?: string;
-  user?: string;
-  jobs?: Array<{ name: string; stage?: string; allowFailure?: boolean }>;
+  ref?: string | undefined;
+  source?: string | undefined;
+  user?: string | undefined;
+  jobs?: Array<{ name: string; stage?: string; allowFailure?: boolean }> | undefined;
   /** Put every job on a runner straight away (default true). */
-  start?: boolean;
+  start?: boolean | undefined;
 }
 
 export class CiError extends Error {

@@ -68,7 +68,7 @@ export function registerGitlabCi(
     origin: () => string;
     /** The stand-in's own `authenticate!` + `user_project`: answers 401/404 itself and returns undefined. */
     resolveProject(request: FastifyRequest, reply: FastifyReply): SandboxRepository | undefined;
-    mintIdToken?: IdTokenMinter;
+    mintIdToken?: IdTokenMinter | undefined;
   },
 ): CiState {
   const { state } = deps;
@@ -157,7 +157,7 @@ export function registerGitlabCi(
 
 function registerSandboxCi(
   app: FastifyInstance,
-  deps: { state: HostState; ci: CiState; origin: () => string; mintIdToken?: IdTokenMinter },
+  deps: { state: HostState; ci: CiState; origin: () => string; mintIdToken?: IdTokenMinter | undefined },
 ) {
   const { ci } = deps;
   const fail = (reply: FastifyReply, status: number, message: string) => reply.code(status).send({ message });

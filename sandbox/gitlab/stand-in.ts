@@ -34,7 +34,7 @@ export interface GitlabStandInOptions {
   /** Mints the id token a CI job would get; pipelines made on the stand-in come with one per job. */
   mintIdToken?: IdTokenMinter;
   /** Webhook deliveries in flight at once (default 4); the real platforms send from many workers. */
-  deliveryConcurrency?: number;
+  deliveryConcurrency?: number | undefined;
 }
 
 export interface GitlabStandIn {

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
+import type { PropagationPolicy } from './deletion.ts';
 import { listObjects, type Query } from './list.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import { PATCH_MEDIA_TYPES } from './patch.ts';
@@ -122,7 +123,7 @@ function deleteOptions(request: FastifyRequest, query: Query): DeleteOptions {
   const grace = query.gracePeriodSeconds ?? options.gracePeriodSeconds;
   const orphan = query.orphanDependents ?? options.orphanDependents;
   return {
-    ...(policy === undefined ? {} : { propagationPolicy: policy as DeleteOptions['propagationPolicy'] }),
+    ...(policy === undefined ? {} : { propagationPolicy: policy as PropagationPolicy }),
     ...(grace === undefined ? {} : { gracePeriodSeconds: Number(grace) }),
     ...(orphan === undefined ? {} : { orphanDependents: orphan === true || orphan === 'true' }),
     ...(isRecord(options.preconditions) ? { preconditions: options.preconditions } : {}),

@@ -164,8 +164,8 @@ export function createRegistry(store: ObjectStore, now: () => Date) {
       ...merged.metadata,
       name,
       namespace,
-      uid,
-      creationTimestamp,
+      ...(uid === undefined ? {} : { uid }),
+      ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
       ...(deletionTimestamp === undefined ? {} : { deletionTimestamp, deletionGracePeriodSeconds }),
       ...(generation === undefined ? {} : { generation }),
     };
@@ -178,7 +178,9 @@ export function createRegistry(store: ObjectStore, now: () => Date) {
     if (generation !== undefined && JSON.stringify(merged.spec) !== JSON.stringify(existing.spec)) {
       merged.metadata.generation = generation + 1;
     }
-    merged.metadata.resourceVersion = existing.metadata.resourceVersion;
+    const { resourceVersion } = existing.metadata;
+    if (resourceVersion === undefined) delete merged.metadata.resourceVersion;
+    else merged.metadata.resourceVersion = resourceVersion;
     // An update that changes nothing is not written, and keeps its resourceVersion (as etcd3's store does).
     if (JSON.stringify(merged) === JSON.stringify(existing)) return existing;
     const stored = store.update(type.plural, merged);

@@ -41,7 +41,7 @@ export interface HostState {
   updateKey(
     repositoryId: number,
     keyId: number,
-    changes: { title?: string; readOnly?: boolean },
+    changes: { title?: string | undefined; readOnly?: boolean | undefined },
   ): SandboxDeployKey | undefined;
   getKey(repositoryId: number, keyId: number): SandboxDeployKey | undefined;
   listKeys(repositoryId: number): SandboxDeployKey[];

@@ -21,7 +21,7 @@ export interface ServiceAccount {
 export interface JwtExpectations {
   keys: KeyObject[];
   /** Checked only when set (config `issuer` with `disable_iss_validation: false`). */
-  issuer?: string;
+  issuer?: string | undefined;
   /** The role's `audience`; the token's `aud` must contain it when set. */
   audience?: string;
   now: number;

@@ -19,14 +19,16 @@ export interface TokenEntry {
   id: string;
   accessor: string;
   policies: string[];
-  parent?: string;
+  /** The token that created this one; undefined for an orphan. */
+  parent?: string | undefined;
   meta: Record<string, string> | null;
   displayName: string;
   path: string;
   createdAt: number;
   /** Seconds the token was issued for; 0 = never expires (root tokens). */
   ttl: number;
-  expiresAt?: number;
+  /** Undefined for a token that never expires. */
+  expiresAt?: number | undefined;
   /** The TTL of its last renewal (or issue), the default for the next renewal. */
   leaseTtl: number;
   lastRenewalAt?: number;
@@ -46,7 +48,7 @@ export interface TokenEntry {
 export interface IssueOptions {
   policies: string[];
   ttl: number;
-  parent?: TokenEntry;
+  parent?: TokenEntry | undefined;
   numUses?: number;
   meta?: Record<string, string> | null;
   displayName: string;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AuditEventRow, Database } from '../db/schema.ts';
+import { systemClock } from '../time.ts';
 import { canonicalJson, type JsonValue, storableText, toJsonValue } from './canonical-json.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -15,6 +16,8 @@ export interface AuditEventInput {
   repository?: string | null;
   jobId?: string | null;
   details?: Record<string, unknown>;
+  /** When it happened, by the caller's clock; the system's for a command run by hand. */
+  at?: Date;
 }
 
 export interface AuditEvent extends Required<Omit<AuditEventInput, 'details'>> {
@@ -105,7 +108,7 @@ function hashedHead(at: Date, body: ReturnType<typeof storable>): string {
  * and yields its `seq`, `prev_hash` and `hash`. Embedding it in the statement that changes the key
  * keeps the change and its audit record one atomic statement, and the lock short.
  */
-export function auditAppendCall(body: AuditBody, key: AuditKeyFields, at: Date = new Date()) {
+export function auditAppendCall(body: AuditBody, key: AuditKeyFields, at: Date) {
   const event = storable(body);
   return sql<{ seq: string; prev_hash: string; hash: string }>`audit_append(
     ${hashedHead(at, event)}::text, ${at}::timestamptz, ${event.actor}::text, ${event.action}::text,
@@ -124,7 +127,7 @@ export async function appendAuditEvent(
   db: Kysely<Database> | Transaction<Database>,
   input: AuditEventInput,
 ): Promise<AuditEvent> {
-  const at = new Date();
+  const at = input.at ?? systemClock();
   const event = {
     at,
     ...storable(input),

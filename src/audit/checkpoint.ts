@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { systemTimers, type Timers } from '../time.ts';
 import { legacyAllowance } from './audit-legacy.ts';
 import { auditChainHead } from './audit-query.ts';
 import { walkAuditChain } from './audit-verify.ts';
@@ -37,6 +38,8 @@ export interface AuditCheckpointsDeps {
   /** Without it nothing is written and `enabled` is false. */
   signingKey: KeyObject | undefined;
   clock: () => Date;
+  /** What the passes are scheduled with; the system's timers by default. */
+  timers?: Timers;
   logger: Logger;
   periodSeconds: number;
   /** Also sign once the chain has grown by this many events since the last checkpoint; 0: never. */
@@ -126,9 +129,10 @@ function checkpointWaitMs(deps: AuditCheckpointsDeps): number {
 }
 
 export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpoints {
-  const { store, signingKey, logger } = deps;
+  const { store, signingKey, logger, clock } = deps;
+  const timers = deps.timers ?? systemTimers;
   const publicKey = signingKey ? publicKeyPem(signingKey) : undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer = () => {};
   let running: Promise<CheckpointOutcome> | undefined;
   let started = false;
   let lastSignedSeq: bigint | undefined;
@@ -157,7 +161,7 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
 
   /** Whether a pass is due: the period is over, or the chain grew by everyEvents since the last checkpoint. */
   async function due(): Promise<boolean> {
-    if (Date.now() - lastPassAt >= deps.periodSeconds * 1000) return true;
+    if (clock().getTime() - lastPassAt >= deps.periodSeconds * 1000) return true;
     const everyEvents = deps.everyEvents ?? 0;
     if (everyEvents <= 0 || lastSignedSeq === undefined) return false;
     const head = await auditChainHead(deps.db.db);
@@ -166,18 +170,18 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
 
   const tick = async () => {
     if (await due()) {
-      lastPassAt = Date.now();
+      lastPassAt = clock().getTime();
       await runLogged();
     }
   };
 
   function schedule() {
     if (!started) return;
-    timer = setTimeout(() => {
+    cancelTimer = timers.after(checkpointWaitMs(deps), () => {
       void tick()
         .catch((error: Error) => logger.error({ err: error.message }, 'audit checkpoint pass failed'))
         .finally(schedule);
-    }, checkpointWaitMs(deps));
+    });
   }
 
   return {
@@ -191,12 +195,12 @@ export function createAuditCheckpoints(deps: AuditCheckpointsDeps): AuditCheckpo
     start() {
       if (started || !signingKey) return;
       started = true;
-      lastPassAt = Date.now();
+      lastPassAt = clock().getTime();
       void runLogged().finally(schedule);
     },
     async stop() {
       started = false;
-      clearTimeout(timer);
+      cancelTimer();
       await running?.catch(() => {});
     },
   };

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { appendAuditEvent } from '../audit/audit.repository.ts';
 import type { ApiTokenRow, Database, Role } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
+import type { Clock } from '../time.ts';
 
 export const API_TOKEN_PREFIX = 'dkr_';
 export const TOKEN_NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
@@ -45,7 +46,12 @@ export interface NewApiToken {
 }
 
 /** Inserts the token's hash and its audit event in one transaction; a taken name is a refusal. */
-async function insertToken(db: Kysely<Database>, token: string, input: NewApiToken): Promise<ApiTokenRow> {
+async function insertToken(
+  db: Kysely<Database>,
+  clock: Clock,
+  token: string,
+  input: NewApiToken,
+): Promise<ApiTokenRow> {
   try {
     return await db.transaction().execute(async (trx) => {
       const created = await trx
@@ -63,6 +69,7 @@ async function insertToken(db: Kysely<Database>, token: string, input: NewApiTok
       await appendAuditEvent(trx, {
         actor: input.actor,
         action: 'token.created',
+        at: clock(),
         details: { tokenId: created.id, name: created.name, role: created.role, expiresAt: input.expiresAt },
       });
       return created;
@@ -118,6 +125,7 @@ async function revokeToken(
       await appendAuditEvent(trx, {
         actor,
         action: 'token.revoked',
+        at: clock(),
         details: { tokenId: row.id, name: row.name, role: row.role },
       });
       return row;
@@ -130,12 +138,12 @@ async function revokeToken(
   });
 }
 
-export function createApiTokens(db: Kysely<Database>, clock: () => Date = () => new Date()) {
+export function createApiTokens(db: Kysely<Database>, clock: Clock) {
   return {
     /** Creates a token; the returned `token` is the only time its value is ever available. */
     async create(input: NewApiToken) {
       const token = `${API_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
-      const row = await insertToken(db, token, input);
+      const row = await insertToken(db, clock, token, input);
       return { token, row };
     },
 

@@ -1,6 +1,7 @@
 // Signing keys of one OIDC issuer: the discovery document names the JWKS, jose fetches and caches it,
 // and an unknown `kid` earns exactly one refetch, so a rotated key works without restarting.
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose';
+import type { Clock } from '../time.ts';
 import { AuthError } from './auth-error.ts';
 
 const CACHE_MAX_AGE_MS = 10 * 60_000;
@@ -12,6 +13,8 @@ export interface IssuerKeysOptions {
   issuer: string;
   jwksUri?: string;
   fetchTimeoutMs: number;
+  /** Times the refetch cooldown. */
+  clock: Clock;
 }
 
 const unavailable = (issuer: string, cause: unknown) =>
@@ -80,8 +83,9 @@ export function createIssuerKeys(options: IssuerKeysOptions): JWTVerifyGetKey {
     const keys = await remoteKeySet();
     const first = await lookUp(keys, header, token);
     if (first) return first;
-    if (!refetch && Date.now() - lastRefetchAt >= UNKNOWN_KID_REFETCH_COOLDOWN_MS) {
-      lastRefetchAt = Date.now();
+    const now = options.clock().getTime();
+    if (!refetch && now - lastRefetchAt >= UNKNOWN_KID_REFETCH_COOLDOWN_MS) {
+      lastRefetchAt = now;
       refetch = keys.reload().finally(() => {
         refetch = undefined;
       });

@@ -3,6 +3,7 @@
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import Type, { type Static } from 'typebox';
 import type { Logger } from '../log.ts';
+import { type Clock, systemClock } from '../time.ts';
 import { AuthError } from './auth-error.ts';
 import { createIssuerKeys } from './oidc-keys.ts';
 
@@ -35,6 +36,8 @@ export interface OidcVerifierOptions {
   clockSkewSeconds: number;
   logger: Logger;
   fetchTimeoutMs?: number;
+  /** What `exp`, `nbf` and `iat` are checked against; the system clock by default. */
+  clock?: Clock;
 }
 
 export interface OidcVerifier {
@@ -116,7 +119,12 @@ function configuredIssuers(options: OidcVerifierOptions): Map<string, KnownIssue
     }
     issuers.set(issuer.issuer, {
       ...issuer,
-      keys: createIssuerKeys({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, fetchTimeoutMs }),
+      keys: createIssuerKeys({
+        issuer: issuer.issuer,
+        fetchTimeoutMs,
+        clock: options.clock ?? systemClock,
+        ...(issuer.jwksUri === undefined ? {} : { jwksUri: issuer.jwksUri }),
+      }),
     });
   }
   return issuers;
@@ -145,8 +153,10 @@ async function verifiedClaims(
   options: OidcVerifierOptions,
 ): Promise<JWTPayload & { sub: string }> {
   let claims: JWTPayload;
+  const now = (options.clock ?? systemClock)();
   try {
     ({ payload: claims } = await jwtVerify(token, issuer.keys, {
+      currentDate: now,
       issuer: issuer.issuer,
       audience: issuer.audience ?? options.audience,
       algorithms: ALGORITHMS,
@@ -157,7 +167,7 @@ async function verifiedClaims(
     throw toAuthError(error);
   }
   // jose checks `iat` only when a maximum age is set; a token issued in the future is not valid yet.
-  if (typeof claims.iat === 'number' && claims.iat > Date.now() / 1000 + options.clockSkewSeconds) {
+  if (typeof claims.iat === 'number' && claims.iat > now.getTime() / 1000 + options.clockSkewSeconds) {
     throw new AuthError('not-yet-valid', 'the token was issued in the future (iat)');
   }
   if (!isText(claims.sub)) throw new AuthError('invalid-claims', 'the token\'s "sub" claim is empty');

@@ -9,7 +9,8 @@ export type Role = 'api' | 'worker' | 'controller' | 'all';
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export interface RunningService {
-  url?: string;
+  /** Where the API listens; undefined for a role that serves no HTTP. */
+  url: string | undefined;
   stop(): Promise<void>;
 }
 

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { createApiTokens, ROLES, toTokenView } from '../auth/api-tokens.ts';
 import { createDb } from '../db/database.ts';
 import type { Role } from '../db/schema.ts';
+import { type Clock, systemClock } from '../time.ts';
 import { parseCommandArgs } from './client/command-support.ts';
 import { parseDuration } from './duration.ts';
 import { assertDatabaseReachable, loadConfigOrExplain } from './startup.ts';
@@ -31,7 +32,7 @@ function operatorName(): string {
 
 const OPERATOR = operatorName();
 
-export async function runTokenCommand(args: string[]): Promise<void> {
+export async function runTokenCommand(args: string[], clock: Clock = systemClock): Promise<void> {
   const [action, ...rest] = args;
   if (action !== 'create' && action !== 'list' && action !== 'revoke') {
     throw new UsageError(action ? `unknown token command "${action}"` : 'missing token command', TOKEN_USAGE);
@@ -65,10 +66,10 @@ export async function runTokenCommand(args: string[]): Promise<void> {
   const config = loadConfigOrExplain();
   await assertDatabaseReachable(config);
   const db = createDb(config.databaseUrl, { max: 1 });
-  const tokens = createApiTokens(db.db);
+  const tokens = createApiTokens(db.db, clock);
   try {
     if (action === 'create') {
-      const expiresAt = expiresSeconds ? new Date(Date.now() + expiresSeconds * 1000) : undefined;
+      const expiresAt = expiresSeconds ? new Date(clock().getTime() + expiresSeconds * 1000) : undefined;
       const { token, row } = await tokens.create({
         name: values.name!,
         role: values.role as Role,
@@ -94,7 +95,7 @@ export async function runTokenCommand(args: string[]): Promise<void> {
       for (const t of views) {
         const state = t.revokedAt
           ? 'revoked'
-          : t.expiresAt && new Date(t.expiresAt) <= new Date()
+          : t.expiresAt && new Date(t.expiresAt) <= clock()
             ? 'expired'
             : 'live';
         process.stdout.write(

@@ -48,7 +48,7 @@ interface Watched {
   host: GitHost & { credentialExpiry(): Promise<Date | null> };
   warningDays: number;
   /** Why the host refuses the token, while it does. */
-  refused?: string;
+  refused?: string | undefined;
 }
 
 function watchedHosts(options: CredentialExpiryOptions): Watched[] {

@@ -3,6 +3,7 @@
 // flow that runs them and undoes what a failed one left is in key-issue.ts.
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.ts';
+import type { KeyAccess } from '../auth/access.ts';
 import type { DeployKeyRow, DeployKeyUpdate, NewDeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import { type GitHost, keyTitle } from '../hosts/git-host.ts';
@@ -10,7 +11,6 @@ import { bindingOfCaller, bindingRefs } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { QueueUnavailableError } from './dependency-errors.ts';
 import type { KeyAudit } from './key.repository.ts';
-import type { KeyAccess } from './key-access.ts';
 import type { IssueRequest } from './key-issue.ts';
 import { type Created, createAtHostAndInVault, type IssueResult } from './key-issue-support.ts';
 import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
@@ -166,9 +166,7 @@ export async function prepare(
   caller: Caller,
   request: IssueRequest,
 ): Promise<Prepared> {
-  if (caller.role !== 'issuer') {
-    access.refuseRole(caller, `only callers with the issuer role get keys; this caller is ${caller.role}`);
-  }
+  access.require(caller, 'issue');
   const host = hostFor(request.provider);
   validateRepository(host.type, request.repository);
   const ttlSeconds = resolveTtl(request.ttlSeconds, deps.settings.ttl);
@@ -238,7 +236,10 @@ export function activation(
   now: Date,
   pending: DeployKeyRow,
   created: Created,
-  { pair, wrapped }: { pair: { fingerprint: string; publicKey: string }; wrapped?: { accessor: string } },
+  {
+    pair,
+    wrapped,
+  }: { pair: { fingerprint: string; publicKey: string }; wrapped: { accessor: string } | undefined },
 ): [DeployKeyUpdate, KeyAudit] {
   const update: DeployKeyUpdate = {
     status: 'active',

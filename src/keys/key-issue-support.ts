@@ -157,7 +157,8 @@ export function createIssueSupport(deps: KeyServiceDeps, hostFor: (provider: str
     if (row.wrap_accessor) result.wrapAccessor = row.wrap_accessor;
     if (row.status === 'active' && row.vault_path && row.delivery === 'response') {
       try {
-        result.privateKey = (await secrets.read(row.vault_path))?.privateKey;
+        const secret = await secrets.read(row.vault_path);
+        if (secret) result.privateKey = secret.privateKey;
       } catch (error) {
         throw toIssueError(error, row.repository);
       }

@@ -1,10 +1,10 @@
+import type { KeyAccess } from '../auth/access.ts';
 import type { DeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import type { GitHost } from '../hosts/git-host.ts';
 import type { KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, toIssueError } from './dependency-errors.ts';
-import type { KeyAccess } from './key-access.ts';
 import { activation, hostLookup, prepare, provision, recordPending } from './key-issue-steps.ts';
 import { type Created, createIssueSupport, type IssueResult } from './key-issue-support.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';

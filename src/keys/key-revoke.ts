@@ -1,7 +1,7 @@
+import type { KeyAccess } from '../auth/access.ts';
 import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import type { Caller } from './caller.ts';
-import type { KeyAccess } from './key-access.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { createRevokeRequests, eachAtOnce } from './revoke-request.ts';
 import { createRevokeStep } from './revoke-step.ts';
@@ -18,19 +18,15 @@ export function createRevokeFlow(
   const requestRevoke = async (row: DeployKeyRow, reason: RevokeReason, actor: string) =>
     (await requests.requestRevoke(row, reason, actor)).row;
 
-  const mayRevoke = (caller: Caller) => {
-    if (caller.role === 'auditor') access.refuseRole(caller, 'auditors can read keys but not revoke them');
-  };
-
   async function revokeKey(caller: Caller, keyId: string): Promise<DeployKeyRow> {
-    mayRevoke(caller);
+    access.require(caller, 'revoke');
     const row = access.reachable(caller, keyId, await keys.findById(keyId));
     if (row.status !== 'pending' && row.status !== 'active' && row.status !== 'revoking') return row;
     return (await requests.requestEither(row, 'manual', caller.actor)).row;
   }
 
   async function completeJob(caller: Caller, jobId: string): Promise<DeployKeyRow[]> {
-    mayRevoke(caller);
+    access.require(caller, 'complete');
     const owners = access.scopeOf(caller);
     const live = await keys.liveKeysOfJob(jobId, owners);
     if (live.length === 0 && !(await keys.jobExists(jobId, owners))) {

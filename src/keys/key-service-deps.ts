@@ -1,3 +1,4 @@
+import type { OwnersOf } from '../auth/access.ts';
 import type { GitHost } from '../hosts/git-host.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -26,9 +27,6 @@ export type AccessDecision =
 
 /** Decides whether the caller may get this key; runs before any call to a Git host. */
 export type Authorize = (caller: Caller, request: AccessRequest) => Promise<AccessDecision>;
-
-/** The owner identities under which an issuer may see and revoke keys: one per rule that accepts it. */
-export type OwnersOf = (caller: Caller) => string[];
 
 /** Everything the key service needs, as narrow interfaces, so the worker runs without the HTTP layer. */
 export interface KeyServiceDeps {

@@ -15,13 +15,14 @@ import type {
   NewDeployKeyRow,
   RevokeReason,
 } from '../db/schema.ts';
+import { type Clock, systemClock } from '../time.ts';
 import { createJobGrantLock, type JobGrantRef } from './job-grant-lock.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
 
-export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
+export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId' | 'at'>;
 
 export interface KeyListFilter {
   caller?: string;
@@ -116,11 +117,12 @@ type ChangeAudited = (
 // One statement changes the row and appends its audit event, so the two are atomic. Outside a
 // transaction of the caller's, statements are group-committed: those that arrive together share
 // one transaction, one hold of the audit chain lock and one commit.
-function auditedChanges(db: Kysely<Database>): ChangeAudited {
+function auditedChanges(db: Kysely<Database>, clock: Clock): ChangeAudited {
   const group = createGroupCommit(db);
   return async (change, audit, executor) => {
+    const appended = auditAppendCall(audit, CHANGED_ROW, clock());
     const statement = sql<DeployKeyRow>`WITH changed AS (${change})
-      SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`;
+      SELECT changed.* FROM changed CROSS JOIN LATERAL ${appended} AS appended`;
     if (executor) return (await statement.execute(executor)).rows[0];
     return (await group.execute<DeployKeyRow>(statement.compile(db)))[0];
   };
@@ -171,8 +173,9 @@ const findLive = (db: Kysely<Database>, row: NewDeployKeyRow) =>
     .where('status', 'in', LIVE_STATUSES)
     .executeTakeFirst();
 
-export function createKeyRepository(db: Kysely<Database>): KeyRepository {
-  const changeAudited = auditedChanges(db);
+/** `clock` stamps the audit events of the changes; the system's by default. */
+export function createKeyRepository(db: Kysely<Database>, clock: Clock = systemClock): KeyRepository {
+  const changeAudited = auditedChanges(db, clock);
   const findById = (id: string) =>
     db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
 
@@ -225,7 +228,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     countLiveForCaller: async (caller, upTo) => (upTo === undefined ? 0 : countLive(db, caller, upTo)),
 
     async recordEvent(event) {
-      await appendAuditEvent(db, event);
+      await appendAuditEvent(db, { at: clock(), ...event });
     },
   };
 }

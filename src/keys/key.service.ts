@@ -1,6 +1,6 @@
+import { createKeyAccess } from '../auth/access.ts';
 import type { Caller } from './caller.ts';
 import type { DeployKeyRow, KeyListFilter } from './key.repository.ts';
-import { createKeyAccess } from './key-access.ts';
 import { createIssueFlow } from './key-issue.ts';
 import { createRevokeFlow } from './key-revoke.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
@@ -16,13 +16,17 @@ export function createKeyService(deps: KeyServiceDeps) {
   const revokeFlow = createRevokeFlow(deps, access, (row, reason) => issueFlow.undoIssue(row, reason));
 
   async function getKey(caller: Caller, id: string): Promise<DeployKeyRow> {
+    access.require(caller, 'read');
     return access.reachable(caller, id, await deps.keys.findById(id));
   }
 
   function listKeys(caller: Caller, filter: KeyListFilter): Promise<DeployKeyRow[]> {
+    access.require(caller, 'list');
     const owners = access.scopeOf(caller);
+    if (!owners) return deps.keys.list(filter);
     // An issuer sees its own keys whatever `caller` it names.
-    return deps.keys.list(owners ? { ...filter, caller: undefined, owners } : filter);
+    const { caller: _named, ...ownFilter } = filter;
+    return deps.keys.list({ ...ownFilter, owners });
   }
 
   return {

@@ -135,6 +135,7 @@ async function removeOrphans(deps: ReconcilerDeps, report: ReconcileReport) {
           appendAuditEvent(trx, {
             actor: SYSTEM_ACTOR,
             action: 'key.orphan_removed',
+            at: clock(),
             keyId,
             provider,
             repository,

@@ -67,7 +67,7 @@ export async function request(path, { token = session.token, accept = 'applicati
       headers: { accept, ...(token ? { authorization: `Bearer ${token}` } : {}) },
       cache: 'no-store',
       credentials: 'omit',
-      signal,
+      signal: signal ?? null,
     });
   } catch (error) {
     if (/** @type {Error | undefined} */ (error)?.name === 'AbortError') throw error;

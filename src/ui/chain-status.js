@@ -46,7 +46,7 @@ function checkpointNodes(checkpoint, warnings = []) {
   ];
 }
 
-/** Verifies the chain; returns the sentence it showed, so a change can be announced. @param {{ signal?: AbortSignal }} [options] */
+/** Verifies the chain; returns the sentence it showed, so a change can be announced. @param {{ signal?: AbortSignal | undefined }} [options] */
 export async function verifyChain({ signal } = {}) {
   byId('chain-state').setAttribute('aria-busy', 'true');
   try {

@@ -192,7 +192,7 @@ export function createKeyPage({ announce, reportError }) {
     get keyId() {
       return keyId;
     },
-    /** @param {string} id @param {{ signal?: AbortSignal }} [options] */
+    /** @param {string} id @param {{ signal?: AbortSignal | undefined }} [options] */
     async show(id, { signal } = {}) {
       if (id !== keyId) {
         keyId = id;
@@ -205,7 +205,7 @@ export function createKeyPage({ announce, reportError }) {
       }
       await load(signal);
     },
-    /** @param {{ signal?: AbortSignal }} [options] */
+    /** @param {{ signal?: AbortSignal | undefined }} [options] */
     refresh({ signal } = {}) {
       return load(signal);
     },

@@ -178,7 +178,7 @@ export function createOverview() {
     resizeTimer = setTimeout(() => shown && draw(shown), RESIZE_DELAY_MS);
   });
   return {
-    /** @param {{ from?: string, to?: string }} filters @param {{ signal?: AbortSignal }} [options] */
+    /** @param {{ from?: string, to?: string }} filters @param {{ signal?: AbortSignal | undefined }} [options] */
     async show(filters, { signal } = {}) {
       /** @type {Stats} */
       const stats = await getJson(withQuery('/v1/stats', statsRange(filters)), { signal });

@@ -75,8 +75,8 @@ interface SessionState {
   retry: { initial: number; max: number };
   credential: FileSecret;
   client: VaultClient;
-  held?: Held;
-  loggingIn?: Promise<boolean>;
+  held?: Held | undefined;
+  loggingIn?: Promise<boolean> | undefined;
   cancelTimer?: () => void;
   failures: number;
   stopped: boolean;
@@ -234,7 +234,7 @@ export function createVaultSession(options: VaultSessionOptions): VaultSession {
   state.client = createVaultClient({
     addr: options.addr,
     token: tokenSource(state),
-    timeoutMs: options.timeoutMs,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
 
   return {

@@ -87,7 +87,8 @@ function parseJson(rawBody: string): unknown {
 /** The event's name, its delivery id, and what its payload says ended (or why it says nothing). */
 function readEvent(delivery: Delivery): {
   event: string;
-  deliveryId?: string;
+  /** Undefined when the delivery carries no id of the expected shape. */
+  deliveryId: string | undefined;
   parsed: EndedEvent | NotEnded;
 } {
   const name = header(delivery.headers, delivery.platform === 'github' ? 'x-github-event' : 'x-gitlab-event');

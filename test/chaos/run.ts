@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { sandboxServiceEnv } from '../../sandbox/service.ts';
 import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
 import { createApiTokens } from '../../src/auth/api-tokens.ts';
+import { systemClock } from '../../src/time.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { needlesOf, recordInstallationTokens, serviceCredentialNeedles } from '../support/leak-scan.ts';
 import { createTestRedisPrefix } from '../support/redis.ts';
@@ -162,7 +163,7 @@ async function main(): Promise<number> {
     };
     // The services log in with AppRole; no static token.
     delete (env as Record<string, string | undefined>).VAULT_TOKEN;
-    const { token } = await createApiTokens(database.db).create({
+    const { token } = await createApiTokens(database.db, systemClock).create({
       name: 'chaos-ci',
       role: 'issuer',
       actor: 'chaos',

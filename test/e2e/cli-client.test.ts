@@ -22,7 +22,7 @@ let tokenServer: Server;
 let requestUrl: string;
 let root: string;
 let dirs = 0;
-const tokenRequests: { authorization?: string; audience: string | null }[] = [];
+const tokenRequests: { authorization: string | undefined; audience: string | null }[] = [];
 
 // Answers like GitHub's token endpoint: the request token as bearer, `audience` in the query, `{ value }`.
 async function startTokenServer(): Promise<void> {

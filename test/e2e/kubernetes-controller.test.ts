@@ -150,7 +150,7 @@ describe('the Kubernetes controller', () => {
     expect(row.delivery).toBe('vault');
     expect(row.job_id).toBe('training:train-complete');
     expect(`secret/data/${row.vault_path}`).toBe(secretOfJob('train-complete', 'github:acme/models'));
-    const shown = await k.harness.api('GET', `/v1/keys/${row.id}`, { token: k.harness.tokens.auditor });
+    const shown = await k.harness.api('GET', `/v1/keys/${row.id}`, { token: k.harness.tokens.auditor! });
     expect(shown.body.vault).toEqual({
       mount: 'secret',
       path: row.vault_path,
@@ -198,7 +198,7 @@ describe('the Kubernetes controller', () => {
     expect((await cloneDatasets()).code).toBe(0);
 
     const asked = await k.harness.api('DELETE', `/v1/keys/${modelsKey.id}`, {
-      token: k.harness.tokens.admin,
+      token: k.harness.tokens.admin!,
     });
     expect(asked.status).toBe(202);
     expect((await revokedWithin2s(modelsKey.id)).revoke_reason).toBe('manual');

@@ -1,8 +1,10 @@
 // The chain hash is completed inside Postgres (audit_append); it must be the very hash the
 // application recomputes, for any text, under concurrent writers and across rolled-back appends.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { appendAuditEvent, chainHash, GENESIS_HASH } from '../../src/audit/audit.repository.ts';
 import { walkAuditChain } from '../../src/audit/audit-verify.ts';
+import { createKeyRepository } from '../../src/keys/key.repository.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
@@ -63,4 +65,33 @@ it('keeps one unbroken chain under concurrent writers and rolled-back appends', 
   );
   expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(8);
   expect(await walkAuditChain(database.db)).toMatchObject({ ok: true, checked: before + 32 });
+});
+
+it("stamps each event with its writer's clock, also the events that ride on a key's change", async () => {
+  const at = new Date('2031-02-03T04:05:06.789Z');
+  expect((await appendAuditEvent(database.db, { actor: 'token:t', action: 'test.timed', at })).at).toEqual(
+    at,
+  );
+  const keys = createKeyRepository(database.db, () => at);
+  const id = randomUUID();
+  await keys.insertPending(
+    {
+      id,
+      provider: 'github',
+      repository: 'acme/models',
+      repository_key: 'acme/models',
+      job_id: 'timed',
+      delivery: 'vault',
+      caller: 'token:t',
+      owner: 'token:t',
+      expires_at: new Date(at.getTime() + 600_000),
+    },
+    { actor: 'token:t', action: 'key.requested' },
+  );
+  await keys.recordEvent({ actor: 'token:t', action: 'access.denied', keyId: id });
+  const { rows } = await database.pool.query<{ action: string; at: Date }>(
+    "SELECT action, at FROM audit_events WHERE actor = 'token:t' ORDER BY seq",
+  );
+  expect(rows).toEqual(['test.timed', 'key.requested', 'access.denied'].map((action) => ({ action, at })));
+  expect(await walkAuditChain(database.db)).toMatchObject({ ok: true });
 });

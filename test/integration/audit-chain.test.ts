@@ -6,8 +6,13 @@ import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-
 import { appendAuditEvent, chainHash } from '../../src/audit/audit.repository.ts';
 import { listAuditEvents } from '../../src/audit/audit-query.ts';
 import { MAX_LISTED_BAD_EVENTS, verifyAuditLog } from '../../src/audit/audit-verify.ts';
-import { type AuditCheckpoints, createAuditCheckpoints } from '../../src/audit/checkpoint.ts';
+import {
+  type AuditCheckpoints,
+  type AuditCheckpointsDeps,
+  createAuditCheckpoints,
+} from '../../src/audit/checkpoint.ts';
 import { createVaultCheckpointStore } from '../../src/audit/checkpoint-store.ts';
+import type { Timers } from '../../src/time.ts';
 import { createVaultClient, staticToken } from '../../src/vault/vault-client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createCapturedLogger } from '../support/log-capture.ts';
@@ -18,6 +23,24 @@ let database: TestDatabase;
 let vault: VaultStandIn;
 let checkpoints: AuditCheckpoints;
 const logs = createCapturedLogger('debug');
+const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey;
+
+/** Checkpoints of the test database into the Vault stand-in, signed with SIGNING_KEY unless told otherwise. */
+function checkpointsWith(options: Partial<AuditCheckpointsDeps> = {}): AuditCheckpoints {
+  return createAuditCheckpoints({
+    db: database,
+    store: createVaultCheckpointStore({
+      vault: createVaultClient({ addr: vault.addr, token: staticToken(VAULT_TOKEN) }),
+      kvMount: 'secret',
+      pathPrefix: 'deploy-keys',
+    }),
+    signingKey: SIGNING_KEY,
+    clock: () => new Date(),
+    logger: logs.logger,
+    periodSeconds: 300,
+    ...options,
+  });
+}
 
 async function append(count: number, tag: string) {
   for (let i = 0; i < count; i += 1) {
@@ -55,18 +78,7 @@ const verify = () => verifyAuditLog({ db: database.db, checkpoints }, { pageSize
 beforeAll(async () => {
   database = await createTestDatabase();
   vault = await startVaultStandIn({ rootToken: VAULT_TOKEN });
-  checkpoints = createAuditCheckpoints({
-    db: database,
-    store: createVaultCheckpointStore({
-      vault: createVaultClient({ addr: vault.addr, token: staticToken(VAULT_TOKEN) }),
-      kvMount: 'secret',
-      pathPrefix: 'deploy-keys',
-    }),
-    signingKey: generateKeyPairSync('ed25519').privateKey,
-    clock: () => new Date(),
-    logger: logs.logger,
-    periodSeconds: 300,
-  });
+  checkpoints = checkpointsWith();
 });
 afterAll(async () => {
   await vault?.close();
@@ -217,22 +229,53 @@ it('moves the checkpoint forward as the chain grows, and only when it grows', as
   expect(await verify()).toMatchObject({ ok: true, checked: EVENTS + 3, lastCheckpoint: { valid: true } });
 });
 
+it('schedules passes on the injected clock and timers: none before the period is over, one once it is', async () => {
+  let nowMs = Date.parse('2030-01-01T00:00:00.000Z');
+  const due: (() => void)[] = [];
+  let onScheduled = () => {};
+  const timers: Timers = {
+    sleep: async () => {},
+    after(_ms, run) {
+      due.push(run);
+      onScheduled();
+      return () => {};
+    },
+  };
+  const scheduled = () => new Promise<void>((resolve) => (onScheduled = resolve));
+  // Fires the waiting timer and returns once its pass (if any) is over and the next one is set.
+  const fire = async () => {
+    const next = scheduled();
+    due.shift()!();
+    await next;
+  };
+  const periodic = checkpointsWith({ clock: () => new Date(nowMs), timers });
+  try {
+    const first = scheduled();
+    periodic.start();
+    await first;
+    expect((await periodic.latest())?.seq, 'a pass at start').toBe(String(EVENTS));
+    await append(2, 'later');
+    nowMs += 299_000;
+    await fire();
+    expect((await periodic.latest())?.seq, 'the period is not over on the injected clock').toBe(
+      String(EVENTS),
+    );
+    nowMs += 1_000;
+    await fire();
+    expect(await periodic.latest()).toMatchObject({
+      seq: String(EVENTS + 2),
+      at: '2030-01-01T00:05:00.000Z',
+    });
+  } finally {
+    await periodic.stop();
+  }
+});
+
 it('does not trust a checkpoint whose signature does not verify', async () => {
   await checkpoints.runOnce();
   const written = (await checkpoints.latest())!;
   // A forged checkpoint (another key) that matches the chain exactly is still refused.
-  const forger = createAuditCheckpoints({
-    db: database,
-    store: createVaultCheckpointStore({
-      vault: createVaultClient({ addr: vault.addr, token: staticToken(VAULT_TOKEN) }),
-      kvMount: 'secret',
-      pathPrefix: 'deploy-keys',
-    }),
-    signingKey: generateKeyPairSync('ed25519').privateKey,
-    clock: () => new Date(),
-    logger: logs.logger,
-    periodSeconds: 300,
-  });
+  const forger = checkpointsWith({ signingKey: generateKeyPairSync('ed25519').privateKey });
   await append(1, 'forged');
   expect(await forger.runOnce()).toMatchObject({ status: 'written' });
   const result = await verify();

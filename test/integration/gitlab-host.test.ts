@@ -31,16 +31,17 @@ beforeEach(() => {
   standIn.setRateLimit(undefined);
 });
 
+const hostConfig = (): HostConfig => ({
+  id: 'gl',
+  type: 'gitlab',
+  apiUrl: standIn.url,
+  sshUrl: 'ssh://git@127.0.0.1:2222',
+  knownHosts: ['[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheGitlabStandIn'],
+  token: TOKEN,
+});
+
 function adapter(config: Partial<HostConfig> = {}) {
-  return testAdapter({
-    id: 'gl',
-    type: 'gitlab',
-    apiUrl: standIn.url,
-    sshUrl: 'ssh://git@127.0.0.1:2222',
-    knownHosts: ['[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheGitlabStandIn'],
-    token: TOKEN,
-    ...config,
-  });
+  return testAdapter({ ...hostConfig(), ...config });
 }
 
 const inAnHour = () => new Date(Date.now() + 3_600_000 + 123);
@@ -82,7 +83,8 @@ describe('GitLab host adapter', () => {
     expect(await host.knownHosts()).toEqual([
       '[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheGitlabStandIn',
     ]);
-    const { host: unconfigured } = adapter({ knownHosts: undefined });
+    const { knownHosts: _configured, ...withoutKnownHosts } = hostConfig();
+    const { host: unconfigured } = testAdapter(withoutKnownHosts);
     const error = await hostError(unconfigured.knownHosts());
     expect(error.kind).toBe('unavailable');
     expect(error.message).toContain('knownHosts');

@@ -28,7 +28,7 @@ beforeAll(async () => {
   }
   const other = await harness.api('POST', '/v1/keys', {
     body: { provider: 'github', repository: 'acme/models', jobId: 'list-other', ttlSeconds: 600 },
-    token: harness.tokens['other-ci'],
+    token: harness.tokens['other-ci']!,
   });
   expect(other.status, other.text).toBe(201);
   othersKey = other.body;
@@ -125,18 +125,19 @@ it('refuses a cursor it did not hand out with 400', async () => {
 it('answers another caller’s key with 404, the same as a key that does not exist', async () => {
   const answer = await harness.api('GET', `/v1/keys/${othersKey.id}`);
   expectProblem(answer, 404, 'key-not-found', new RegExp(othersKey.id));
-  const own = await harness.api('GET', `/v1/keys/${othersKey.id}`, { token: harness.tokens['other-ci'] });
+  const own = await harness.api('GET', `/v1/keys/${othersKey.id}`, { token: harness.tokens['other-ci']! });
   expect(own.status).toBe(200);
   expect(own.body.id).toBe(othersKey.id);
   const revoke = await harness.api('DELETE', `/v1/keys/${othersKey.id}`);
   expectProblem(revoke, 404, 'key-not-found', undefined);
   expect(
-    (await harness.api('GET', `/v1/keys/${othersKey.id}`, { token: harness.tokens['other-ci'] })).body.status,
+    (await harness.api('GET', `/v1/keys/${othersKey.id}`, { token: harness.tokens['other-ci']! })).body
+      .status,
   ).toBe('active');
 });
 
 it("lets an auditor narrow the list to one caller's keys, and never widens an issuer's", async () => {
-  const auditor = harness.tokens.auditor;
+  const auditor = harness.tokens.auditor!;
   const others = await harness.api('GET', '/v1/keys?caller=token:other-ci', { token: auditor });
   expect(others.status).toBe(200);
   expect(others.body.items.map((key: { id: string }) => key.id)).toEqual([othersKey.id]);

@@ -103,7 +103,7 @@ describe("a Job's shared Vault role", () => {
       latencyMs: 2_000,
       count: 1,
     });
-    const asked = await harness.api('DELETE', `/v1/keys/${first.id}`, { token: harness.tokens.admin });
+    const asked = await harness.api('DELETE', `/v1/keys/${first.id}`, { token: harness.tokens.admin! });
     expect(asked.status).toBe(202);
     await eventually(async () => faults.stats().injected > before, {
       timeoutMs: 15_000,
@@ -121,7 +121,7 @@ describe("a Job's shared Vault role", () => {
       response: { statusCode: 404 },
     });
 
-    await harness.api('DELETE', `/v1/keys/${next.id}`, { token: harness.tokens.admin });
+    await harness.api('DELETE', `/v1/keys/${next.id}`, { token: harness.tokens.admin! });
     await revoked([next.id]);
     await expectRoleGone('shared-race');
   });

@@ -4,6 +4,7 @@ import { type OidcStandIn, startOidcStandIn } from '../../sandbox/oidc/stand-in.
 import type { AuthFailure } from '../../src/auth/auth-error.ts';
 import { createOidcVerifier, type OidcIssuer, type OidcVerifier } from '../../src/auth/oidc.ts';
 import { createLogger } from '../../src/log.ts';
+import type { Clock } from '../../src/time.ts';
 import { createCapturedLogger } from '../support/log-capture.ts';
 
 const AUDIENCE = 'deploykey-rotator';
@@ -25,13 +26,15 @@ function verifierFor(
   issuer: Partial<OidcIssuer> = {},
   fetchTimeoutMs?: number,
   logger = createLogger('silent'),
+  clock?: Clock,
 ): OidcVerifier {
   return createOidcVerifier({
     issuers: [{ id: 'sandbox', issuer: target.issuer, ...issuer }],
     audience: AUDIENCE,
     clockSkewSeconds: SKEW,
     logger,
-    fetchTimeoutMs,
+    ...(fetchTimeoutMs === undefined ? {} : { fetchTimeoutMs }),
+    ...(clock === undefined ? {} : { clock }),
   });
 }
 
@@ -179,6 +182,16 @@ describe('refused tokens', () => {
     expect((await refusal(verifier, issuedLater)).reason).toBe('not-yet-valid');
   });
 
+  it('checks expiry and issue time against the injected clock, not the machine’s', async () => {
+    const token = await signedWithStandInKey(claimsFor(standIn));
+    const tenMinutes = 600_000;
+    const behind = verifierFor(standIn, {}, undefined, undefined, () => new Date(Date.now() - tenMinutes));
+    const ahead = verifierFor(standIn, {}, undefined, undefined, () => new Date(Date.now() + tenMinutes));
+    expect((await refusal(behind, token)).reason).toBe('not-yet-valid');
+    expect((await refusal(ahead, token)).reason).toBe('expired');
+    expect((await verifierFor().verify(token)).subject).toBe('repo:acme/models:ref:refs/heads/main');
+  });
+
   it('refuses a token meant for another audience, or for none', async () => {
     const verifier = verifierFor();
     expect(
@@ -250,6 +263,27 @@ describe('issuer keys', () => {
     expect(served() - before).toBe(1);
     expect((await refusal(verifier, await sign('another-made-up-kid'))).reason).toBe('unknown-key');
     expect(served() - before).toBe(1);
+  });
+
+  it('rations unknown-kid refetches by the injected clock: one more only once the cooldown has passed', async () => {
+    let nowMs = Date.now();
+    const verifier = verifierFor(standIn, {}, undefined, undefined, () => new Date(nowMs));
+    await verifier.verify(await standIn.mint('github-actions'));
+    const { privateKey } = await generateKeyPair('RS256');
+    const unknown = () =>
+      new SignJWT(claimsFor(standIn))
+        .setProtectedHeader({ alg: 'RS256', kid: 'rotated-away' })
+        .sign(privateKey);
+    const before = served();
+    await refusal(verifier, await unknown());
+    await refusal(verifier, await unknown());
+    expect(served() - before, 'one refetch in the cooldown').toBe(1);
+    nowMs += 29_000;
+    await refusal(verifier, await unknown());
+    expect(served() - before).toBe(1);
+    nowMs += 1_000;
+    await refusal(verifier, await unknown());
+    expect(served() - before, 'the cooldown is over on the injected clock').toBe(2);
   });
 
   it('picks up a rotated key with a single refetch, shared by concurrent requests', async () => {

@@ -145,7 +145,7 @@ describe('Gitea stand-in: deploy keys through gitea-js', () => {
     );
     expect(sameTitle.error.message).toBe('A key with the same name already exists');
 
-    const byKeyId = await api.repos.repoListKeys('acme', 'datasets', { key_id: onModels.data.key_id });
+    const byKeyId = await api.repos.repoListKeys('acme', 'datasets', { key_id: onModels.data.key_id! });
     expect(byKeyId.data.map((listed) => listed.id)).toEqual([onDatasets.data.id]);
 
     // The public key is dropped with its last link; a fresh registration gets a new key_id.
@@ -185,7 +185,7 @@ describe('Gitea stand-in: deploy keys through gitea-js', () => {
     expect((await api.repos.repoListKeys('acme', 'models', { page: 5, limit: 20 })).data).toEqual([]);
 
     const one = first.data[3]!;
-    const byFingerprint = await api.repos.repoListKeys('acme', 'models', { fingerprint: one.fingerprint });
+    const byFingerprint = await api.repos.repoListKeys('acme', 'models', { fingerprint: one.fingerprint! });
     expect(byFingerprint.data.map((listed) => listed.id)).toEqual([one.id]);
     expect(byFingerprint.headers.get('x-total-count')).toBe('1');
   });

@@ -39,7 +39,11 @@ const singleShotRequester = createRequesterFn(
     const base = prefixUrl?.endsWith('/') ? prefixUrl : `${prefixUrl}/`;
     const url = new URL(endpoint, base);
     url.search = searchParams ?? '';
-    const request = new Request(url, { method, headers, body });
+    const init: RequestInit = {};
+    if (method) init.method = method;
+    if (headers) init.headers = headers;
+    if (body !== undefined) init.body = body;
+    const request = new Request(url, init);
     const response = await fetch(request);
     if (!response.ok) {
       const description = await response.text();

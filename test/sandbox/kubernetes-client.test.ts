@@ -95,7 +95,7 @@ describe('typed API clients', () => {
     expect(first.metadata?.remainingItemCount).toBe(1);
     // A Job created between pages is not in the snapshot the pages come from.
     await batch.createNamespacedJob({ namespace: 'team-c', body: job('late') });
-    const second = await batch.listJobForAllNamespaces({ limit: 3, _continue: first.metadata?._continue });
+    const second = await batch.listJobForAllNamespaces({ limit: 3, _continue: first.metadata!._continue! });
     expect(second.items.map((item) => item.metadata?.name)).toEqual(['two']);
     expect(second.metadata?._continue).toBeUndefined();
     expect(second.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
@@ -224,7 +224,7 @@ describe('typed API clients', () => {
           apiVersion: 'batch/v1',
           namespace: 'events',
           name: 'watched',
-          uid: target.metadata?.uid,
+          uid: target.metadata!.uid!,
         },
         reason: 'KeysIssued',
         message: 'issued 1 key',

@@ -61,7 +61,7 @@ export function gitSshCommand(keyPath: string, knownHostsPath: string): string {
 function run(
   command: string,
   args: string[],
-  opts: { cwd?: string; env: NodeJS.ProcessEnv; timeoutMs?: number },
+  opts: { cwd?: string | undefined; env: NodeJS.ProcessEnv; timeoutMs?: number | undefined },
 ): Promise<CommandResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });

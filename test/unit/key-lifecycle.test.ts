@@ -5,10 +5,22 @@ import {
   FINAL_STATES,
   IllegalTransitionError,
   KEY_TRANSITIONS,
+  type KeyActor,
+  LIVE_STATES,
   mayMove,
 } from '../../src/keys/key-lifecycle.ts';
 
 const STATES: KeyStatus[] = ['pending', 'active', 'revoking', 'revoked', 'failed'];
+const ACTORS: KeyActor[] = ['issuer', 'admin', 'issue-flow', 'worker', 'reconciler', 'webhook', 'controller'];
+
+/** The allowed moves and who may make each, written out independently of the table under test. */
+const EXPECTED: Record<string, KeyActor[]> = {
+  'pending->active': ['issue-flow'],
+  'pending->failed': ['issue-flow', 'reconciler'],
+  'active->revoking': ['issuer', 'admin', 'reconciler', 'webhook', 'controller'],
+  'revoking->revoked': ['worker'],
+};
+const PAIRS = STATES.flatMap((from) => STATES.filter((to) => to !== from).map((to) => [from, to] as const));
 
 describe('the key lifecycle table', () => {
   it('allows exactly issue → active or failed, and active → revoking → revoked', () => {
@@ -45,6 +57,30 @@ describe('the key lifecycle table', () => {
     }
     expect(mayMove('webhook', 'pending', 'active')).toBe(false);
     expect(mayMove('reconciler', 'pending', 'failed')).toBe(true);
+  });
+
+  it.each(PAIRS)('allows %s -> %s exactly when the table has that move', (from, to) => {
+    const allowed = `${from}->${to}` in EXPECTED;
+    if (allowed) expect(() => assertMove([from], to)).not.toThrow();
+    else expect(() => assertMove([from], to)).toThrow(IllegalTransitionError);
+  });
+
+  it.each(PAIRS)('lets exactly the named actors make %s -> %s', (from, to) => {
+    const allowedActors = ACTORS.filter((actor) => mayMove(actor, from, to));
+    expect(allowedActors).toEqual(EXPECTED[`${from}->${to}`] ?? []);
+  });
+
+  it('refuses a guarded change from several states if any of them may not make the move', () => {
+    expect(() => assertMove(['pending', 'active'], 'failed')).toThrow(/from active to failed/);
+    expect(() => assertMove(['active', 'revoking'], 'revoking')).not.toThrow();
+    expect(() => assertMove(['pending', 'active', 'revoking'], 'revoked')).toThrow(
+      /from pending or active to revoked/,
+    );
+  });
+
+  it('counts pending and active keys as live: the ones a revoke must still reach at the host', () => {
+    expect([...LIVE_STATES].sort()).toEqual(['active', 'pending']);
+    expect([...FINAL_STATES].sort()).toEqual(['failed', 'revoked']);
   });
 
   it('leaves the host key, the Vault secret and the wrap token to undo when a key fails or is revoked', () => {

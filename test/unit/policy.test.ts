@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RefusalError } from '../../src/errors.ts';
 import { JOB_ID_PATTERN, resolveTtl, validateRepository } from '../../src/keys/policy.ts';
-
-function refusal(run: () => unknown): RefusalError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(RefusalError);
-    return error as RefusalError;
-  }
-  throw new Error('expected a refusal');
-}
+import { refusalOf as refusal } from '../support/refusal.ts';
 
 describe('validateRepository', () => {
   it.each([

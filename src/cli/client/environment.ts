@@ -8,16 +8,22 @@ export const DEFAULT_K8S_TOKEN_FILES = [
   '/var/run/secrets/kubernetes.io/serviceaccount/token',
 ];
 
+// Each value is undefined when its variable is unset or blank.
 export interface ClientEnvironment {
   /** DEPLOYKEY_URL */
-  serviceUrl?: string;
+  serviceUrl?: string | undefined;
   /** DEPLOYKEY_TOKEN: an API token or a JWT. */
-  token?: string;
-  github: { requestUrl?: string; requestToken?: string; runId?: string; runAttempt?: string };
+  token?: string | undefined;
+  github: {
+    requestUrl?: string | undefined;
+    requestToken?: string | undefined;
+    runId?: string | undefined;
+    runAttempt?: string | undefined;
+  };
   /** The id token in the variable named by `--gitlab-token-var`, and which variable that was. */
-  gitlab: { tokenVar: string; idToken?: string; jobId?: string };
+  gitlab: { tokenVar: string; idToken?: string | undefined; jobId?: string | undefined };
   /** KUBERNETES_SERVICE_HOST is set in every pod, so only then is HOSTNAME the pod's name. */
-  kubernetes: { inPod: boolean; hostname?: string };
+  kubernetes: { inPod: boolean; hostname?: string | undefined };
 }
 
 type Env = Record<string, string | undefined>;

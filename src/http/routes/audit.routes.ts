@@ -192,7 +192,7 @@ function registerChainRoutes(app: RouteApp, deps: AuditRouteDeps): void {
 /** The audit log for security teams: auditors and admins only. */
 export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    authenticateRequests(app, deps.authenticate, ['auditor', 'admin']);
+    authenticateRequests(app, deps.authenticate, 'audit');
     await registerCallerBudget(app, deps.budgets);
     // Registration order is the order of the paths in the generated OpenAPI.
     registerEventRoutes(app, deps);

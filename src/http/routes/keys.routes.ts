@@ -106,6 +106,7 @@ function registerIssueRoute(app: RouteApp, { keyService }: KeysRouteDeps, view: 
   app.post(
     '/v1/keys',
     {
+      config: { access: 'issue' },
       schema: {
         tags: ['keys'],
         summary: 'Issue a deploy key',
@@ -157,6 +158,7 @@ function registerKeyReadRoutes(app: RouteApp, deps: KeysRouteDeps, view: KeyView
   app.get(
     '/v1/keys/:id',
     {
+      config: { access: 'read' },
       schema: {
         tags: ['keys'],
         summary: 'Get a key',
@@ -178,6 +180,7 @@ function registerKeyReadRoutes(app: RouteApp, deps: KeysRouteDeps, view: KeyView
   app.get(
     '/v1/keys',
     {
+      config: { access: 'list' },
       schema: {
         tags: ['keys'],
         summary: 'List keys',
@@ -216,6 +219,7 @@ function registerRevokeRoutes(app: RouteApp, { keyService }: KeysRouteDeps, view
   app.delete(
     '/v1/keys/:id',
     {
+      config: { access: 'revoke' },
       schema: {
         tags: ['keys'],
         summary: 'Revoke a key now',
@@ -242,6 +246,7 @@ function registerRevokeRoutes(app: RouteApp, { keyService }: KeysRouteDeps, view
   app.post(
     '/v1/jobs/:jobId/complete',
     {
+      config: { access: 'complete' },
       schema: {
         tags: ['jobs'],
         summary: 'Complete a job',

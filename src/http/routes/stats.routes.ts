@@ -53,7 +53,7 @@ export const StatsSchema = Type.Object({
 /** Keys issued and revoked per hour and revoke latency: auditors and admins only. */
 export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    authenticateRequests(app, deps.authenticate, ['auditor', 'admin']);
+    authenticateRequests(app, deps.authenticate, 'stats');
     app.get(
       '/v1/stats',
       {

@@ -126,7 +126,7 @@ function registerRevokeTokenRoute(app: RouteApp, deps: TokensRouteDeps): void {
 /** Token administration, for admins only. */
 export function tokensRoutes(deps: TokensRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    authenticateRequests(app, deps.authenticate, ['admin']);
+    authenticateRequests(app, deps.authenticate, 'admin');
     await registerCallerBudget(app, deps.budgets);
     // Registration order is the order of the paths in the generated OpenAPI.
     registerCreateTokenRoute(app, deps);
