@@ -1,13 +1,14 @@
 // The controller as the deployment runs it, a `deploykey serve --role controller` process, SIGKILLed
-// while Jobs end: nothing it held in memory is needed. Right after a new process leads, every Job
-// that ended or vanished meanwhile has its keys revoked, from a fresh list and Postgres alone.
+// while Jobs end, and restarted a minute later: nothing it held in memory is needed. Right after a new
+// process leads, every Job that ended or vanished meanwhile has its keys revoked, from a fresh list and
+// Postgres alone, and a Job that started meanwhile gets its key.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceProcess, type ServiceProcess } from '../chaos/processes.ts';
 import { controllerFileConfig, revokedWithin, startJobWithKey } from '../support/kubernetes-controller.ts';
-import { type Harness, startHarness } from '../support/service-harness.ts';
+import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
 
 let harness: Harness;
 let controller: ServiceProcess;
@@ -32,11 +33,16 @@ afterAll(async () => {
 
 const cluster = () => harness.standIns.kubernetes.cluster;
 const statusOf = async (id: string) => (await harness.service.container.keys.findById(id))?.status;
+/** The key ids the controller wrote on the Job, by `host:repository`; undefined before it acted. */
+const keyIdsOf = async (name: string): Promise<Record<string, string> | undefined> => {
+  const ids = cluster().store.get('jobs', 'training', name)?.metadata.annotations?.['deploykey.dev/key-ids'];
+  return ids ? JSON.parse(ids) : undefined;
+};
 // The first key of a fresh process also opens its connections to the host, Vault and the API.
 const FIRST_KEY_MS = 20_000;
 
 describe('the Kubernetes controller process killed with SIGKILL', () => {
-  it('revokes every ended Job’s keys within 2 s of its restart leading, and keeps the running Job’s key', async () => {
+  it('restarted a minute later, revokes every ended Job’s keys within 2 s of leading, keeps the running Job’s key and keys the Job that started meanwhile', async () => {
     const names = ['kill-complete', 'kill-failed', 'down-complete', 'down-oom', 'down-deleted'];
     const ids: Record<string, string> = {};
     for (const name of names) {
@@ -51,23 +57,34 @@ describe('the Kubernetes controller process killed with SIGKILL', () => {
     ];
     await controller.kill();
     await Promise.all(ending);
-    // Three more end while no controller runs.
+    // The issue's minute of downtime, spent as a cluster spends it: three more Jobs end at different
+    // moments, and a new annotated Job starts that no controller has seen.
+    const downFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     await cluster().endJob('training', 'down-complete', 'complete');
+    await downFor(20_000);
     await cluster().endJob('training', 'down-oom', 'oom-killed');
+    await downFor(10_000);
+    cluster().createJob({
+      namespace: 'training',
+      name: 'born-while-down',
+      serviceAccountName: 'trainer',
+      annotations: { 'deploykey.dev/keys': 'github:acme/models' },
+    });
+    await downFor(10_000);
     await cluster().endJob('training', 'down-deleted', 'deleted');
-
-    // The issue's minute of downtime, shortened: nothing but a restart revokes these keys, however
-    // long it takes (no other process asks the cluster about them), so a longer wait changes nothing.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await downFor(20_000);
     for (const name of ['down-complete', 'down-oom', 'down-deleted']) {
       expect(await statusOf(ids[name] as string), `${name}'s key before the restart`).toBe('active');
     }
+    expect(await keyIdsOf('born-while-down')).toBeUndefined();
 
     await controller.start();
     const leading = Date.now();
     await revokedWithin(harness, 2_000, Object.values(ids));
     expect(Date.now() - leading).toBeLessThanOrEqual(2_000);
     expect(await statusOf(running)).toBe('active');
+    const born = await eventually(() => keyIdsOf('born-while-down'), { timeoutMs: FIRST_KEY_MS });
+    expect(await statusOf(born['github:acme/models'] as string)).toBe('active');
 
     const reasons = await Promise.all(
       names.map(
@@ -75,5 +92,5 @@ describe('the Kubernetes controller process killed with SIGKILL', () => {
       ),
     );
     expect(reasons).toEqual(['job-ended', 'job-ended', 'job-ended', 'job-ended', 'job-deleted']);
-  }, 90_000);
+  }, 150_000);
 });
