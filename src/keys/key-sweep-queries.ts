@@ -1,6 +1,7 @@
 // The repository's read-only queries for the periodic passes (expiry, stuck issues, orphans, gauges).
 import { type Kysely, sql } from 'kysely';
-import type { Database, KeyStatus } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
+import type { KeyStatus } from '../model/schemas.ts';
 import type { KeyRepository } from './key.repository.ts';
 
 type SweepQueries = Pick<
