@@ -5,7 +5,8 @@
 // Usage: node --import tsx bench/ci-sweep.bench.ts [--quick] [--keys N] [--jobs J]
 // Prints one JSON object on stdout; progress goes to stderr.
 import { loadavg } from 'node:os';
-import { bindingRefs, type KeyBinding } from '../src/keys/binding.ts';
+import { bindingRefs } from '../src/keys/binding.ts';
+import type { KeyBinding } from '../src/model/schemas.ts';
 import {
   BENCH_REPOSITORY,
   benchArgs,

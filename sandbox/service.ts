@@ -5,9 +5,9 @@ import { stringify } from 'yaml';
 import { type Config, loadConfig } from '../src/config.ts';
 import { type Container, type ContainerOverrides, createContainer } from '../src/container.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
-import type { Role } from '../src/db/schema.ts';
 import { type App, buildApp } from '../src/http/app.ts';
 import type { Logger } from '../src/log.ts';
+import type { Role } from '../src/model/schemas.ts';
 import { type StandIns, serviceSettingsFor } from './stand-ins.ts';
 
 export interface SandboxServiceOptions {

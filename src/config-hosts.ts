@@ -2,14 +2,14 @@
 // to it, and its write budget. Part of the config file schema in src/config.ts.
 import Type from 'typebox';
 import { HostAuthSchema, HostCredentialsSchema } from './hosts/host-auth-config.ts';
-import { HOST_ID_PATTERN } from './keys/policy.ts';
+import { HostIdSchema } from './model/schemas.ts';
 
 export const Url = (schemes: string[], description: string) =>
   Type.String({ pattern: `^(${schemes.join('|')})://[^\\s]+$`, description });
 
 export const HostSchema = Type.Object(
   {
-    id: Type.String({ pattern: HOST_ID_PATTERN, description: 'Name callers use as `provider`' }),
+    id: Type.With(HostIdSchema, { description: 'Name callers use as `provider`' }),
     type: Type.Union([Type.Literal('github'), Type.Literal('gitlab'), Type.Literal('gitea')]),
     apiUrl: Url(
       ['http', 'https'],

@@ -125,7 +125,9 @@ var JOB_ID_SOURCES = "GITHUB_RUN_ID, CI_JOB_ID or a Kubernetes pod HOSTNAME";
 // src/cli/client/issue.command.ts
 import { createHash } from "node:crypto";
 
-// src/keys/policy.ts
+// src/model/values.ts
+var HOST_ID = "[a-z][a-z0-9-]{0,31}";
+var HOST_ID_PATTERN = `^${HOST_ID}$`;
 var JOB_ID_PATTERN = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$";
 var JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';
 

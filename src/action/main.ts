@@ -9,7 +9,7 @@ import { issueIdempotently } from '../cli/client/issue.command.ts';
 import { gitSshCommand, keyPaths, sshConfigText, writeKeyFiles } from '../cli/client/key-files.ts';
 import { createServiceClient } from '../cli/client/service-client.ts';
 import { parseDuration } from '../cli/duration.ts';
-import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../model/values.ts';
 import { exportVariable, getInput, info, saveState, setFailed, setOutput, setSecret } from './runner.ts';
 
 const env = process.env;

@@ -1,6 +1,8 @@
 // Who may ask for which key. Default deny: a request is allowed only by the first rule that both
 // applies to the caller and permits the request; anything unreadable (a missing claim, a bad
 // pattern, an ambiguous claim path) makes the part that depends on it match nothing.
+
+import type { Decision, PolicyRequest, PolicySubject } from '../model/access.ts';
 import {
   type CompiledRule,
   callerMismatch,
@@ -9,14 +11,7 @@ import {
   type Outcome,
   validateRule,
 } from './policy-rule.ts';
-import type {
-  AccessPolicy,
-  AccessPolicyOptions,
-  Decision,
-  PolicyRequest,
-  PolicyRules,
-  PolicySubject,
-} from './policy-schema.ts';
+import type { AccessPolicy, AccessPolicyOptions, PolicyRules } from './policy-schema.ts';
 import { claimValue, printable } from './policy-values.ts';
 
 export {
@@ -24,16 +19,11 @@ export {
   type AccessPolicyOptions,
   API_TOKEN_ISSUER,
   type Binding,
-  type Decision,
-  type Delivery,
-  type DenyReason,
   type Explanation,
-  type PolicyRequest,
   type PolicyRule,
   PolicyRuleSchema,
   type PolicyRules,
   PolicySchema,
-  type PolicySubject,
 } from './policy-schema.ts';
 
 interface RuleResult {

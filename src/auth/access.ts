@@ -2,9 +2,11 @@
 // that may ask it, and the scope rule for keys. The API's authenticate step refuses a route's action
 // before anything else runs; the key service asks the same table, for callers that come without the
 // API (the Kubernetes controller). Every refusal names the caller, so it is audited.
-import type { DeployKeyRow, Role } from '../db/schema.ts';
+import type { DeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import type { Caller } from '../keys/caller.ts';
+import type { Role } from '../model/schemas.ts';
+import { ROLES } from '../model/values.ts';
 
 export type AccessAction =
   | 'issue' // get a new key
@@ -22,7 +24,6 @@ interface AccessRule {
   refusal?: (role: Role) => string;
 }
 
-const ALL_ROLES: readonly Role[] = ['issuer', 'auditor', 'admin'];
 const NOT_FOR_AUDITORS = () => 'auditors can read keys but not revoke them';
 
 export const ACCESS_RULES: Readonly<Record<AccessAction, AccessRule>> = {
@@ -30,8 +31,8 @@ export const ACCESS_RULES: Readonly<Record<AccessAction, AccessRule>> = {
     roles: ['issuer'],
     refusal: (role) => `only callers with the issuer role get keys; this caller is ${role}`,
   },
-  read: { roles: ALL_ROLES },
-  list: { roles: ALL_ROLES },
+  read: { roles: ROLES },
+  list: { roles: ROLES },
   revoke: { roles: ['issuer', 'admin'], refusal: NOT_FOR_AUDITORS },
   complete: { roles: ['issuer', 'admin'], refusal: NOT_FOR_AUDITORS },
   audit: { roles: ['auditor', 'admin'] },

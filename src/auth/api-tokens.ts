@@ -2,13 +2,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { appendAuditEvent } from '../audit/audit.repository.ts';
-import type { ApiTokenRow, Database, Role } from '../db/schema.ts';
+import type { ApiTokenRow, Database } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
+import type { Role } from '../model/schemas.ts';
 import type { Clock } from '../time.ts';
 
 export const API_TOKEN_PREFIX = 'dkr_';
 export const TOKEN_NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
-export const ROLES: Role[] = ['issuer', 'auditor', 'admin'];
 
 const LAST_USE_RESOLUTION_MS = 1_000;
 

@@ -5,22 +5,11 @@ import { RefusalError } from '../errors.ts';
 import type { Caller } from '../keys/caller.ts';
 import { API_TOKEN_PREFIX, type ApiTokens } from './api-tokens.ts';
 import { bearerToken, unauthorized } from './bearer-token.ts';
+import type { OidcIdentity, OidcVerifier } from './oidc.ts';
+import { API_TOKEN_ISSUER } from './policy-schema.ts';
 import { printable } from './policy-values.ts';
 
 export type Authenticator = (request: FastifyRequest) => Promise<Caller>;
-
-export interface OidcIdentityLike {
-  issuerId: string;
-  issuer: string;
-  kind: string;
-  subject: string;
-  claims: Record<string, unknown>;
-}
-
-export interface OidcVerifierLike {
-  verify(token: string): Promise<OidcIdentityLike>;
-  looksLikeJwt(token: string): boolean;
-}
 
 // Platform claims kept with each key: enough to tell which workload asked, never a secret.
 const RECORDED_CLAIMS = [
@@ -40,7 +29,7 @@ const RECORDED_CLAIMS = [
   'kubernetes.io',
 ];
 
-function callerFromIdentity(identity: OidcIdentityLike): Caller {
+function callerFromIdentity(identity: OidcIdentity): Caller {
   const recorded = Object.fromEntries(
     RECORDED_CLAIMS.filter((c) => c in identity.claims).map((c) => [c, identity.claims[c]]),
   );
@@ -53,7 +42,7 @@ function callerFromIdentity(identity: OidcIdentityLike): Caller {
   };
 }
 
-export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifierLike }): Authenticator {
+export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifier }): Authenticator {
   return async (request) => {
     const token = bearerToken(request);
     if (token.startsWith(API_TOKEN_PREFIX)) {
@@ -63,7 +52,7 @@ export function createAuthenticator(deps: { tokens: ApiTokens; oidc?: OidcVerifi
         id: `token:${row.name}`,
         actor: `token:${row.name}`,
         role: row.role,
-        subject: { issuer: 'api-token', tokenName: row.name, claims: {} },
+        subject: { issuer: API_TOKEN_ISSUER, tokenName: row.name, claims: {} },
         details: { kind: 'api-token', name: row.name },
       };
     }

@@ -1,4 +1,7 @@
 // One policy rule: whether it applies to a caller, and whether it permits a request.
+
+import type { DenyReason, PolicyRequest, PolicySubject } from '../model/access.ts';
+import type { Delivery } from '../model/schemas.ts';
 import {
   describeGlob,
   type Glob,
@@ -7,15 +10,7 @@ import {
   parseGlob,
   unusablePlaceholders,
 } from './glob.ts';
-import {
-  type AccessPolicyOptions,
-  API_TOKEN_ISSUER,
-  type Delivery,
-  type DenyReason,
-  type PolicyRequest,
-  type PolicyRule,
-  type PolicySubject,
-} from './policy-schema.ts';
+import { type AccessPolicyOptions, API_TOKEN_ISSUER, type PolicyRule } from './policy-schema.ts';
 import { claimValue, isPlainRepositoryPath, printable } from './policy-values.ts';
 
 const DEFAULT_DELIVERIES: readonly Delivery[] = ['vault', 'wrapped'];

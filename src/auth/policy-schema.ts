@@ -1,9 +1,9 @@
 // The policy as written in the config file, and the shapes the policy is asked about.
 import Type, { type Static } from 'typebox';
+import type { Decision, PolicyRequest, PolicySubject } from '../model/access.ts';
+import { DeliverySchema } from '../model/schemas.ts';
 
 export const API_TOKEN_ISSUER = 'api-token';
-
-const DeliverySchema = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')]);
 
 export const PolicyRuleSchema = Type.Object(
   {
@@ -58,33 +58,6 @@ export const PolicySchema = Type.Array(PolicyRuleSchema, { default: [] });
 
 export type PolicyRule = Static<typeof PolicyRuleSchema>;
 export type PolicyRules = Static<typeof PolicySchema>;
-export type Delivery = Static<typeof DeliverySchema>;
-
-export interface PolicySubject {
-  /** OIDC issuer id from config, or `api-token`. */
-  issuer: string;
-  tokenName?: string;
-  claims: Record<string, unknown>;
-}
-
-export interface PolicyRequest {
-  provider: string;
-  repository: string;
-  ttlSeconds: number;
-  delivery: Delivery;
-}
-
-export type DenyReason =
-  | 'no-matching-rule'
-  | 'provider-not-allowed'
-  | 'repository-not-allowed'
-  | 'ttl-too-long'
-  | 'delivery-not-allowed'
-  | 'too-many-active-keys';
-
-export type Decision =
-  | { allowed: true; rule: string; maxActiveKeys?: number }
-  | { allowed: false; reason: DenyReason; rule?: string; message: string };
 
 export interface Explanation {
   decision: Decision;

@@ -1,6 +1,6 @@
 // What an admin may do with API tokens, in the service's terms: lifetimes become expiry instants on the
 // injected clock, and callers only ever see views (the token value once, at creation).
-import type { Role } from '../db/schema.ts';
+import type { Role } from '../model/schemas.ts';
 import { type ApiTokens, type ApiTokenView, toTokenView } from './api-tokens.ts';
 
 /** The longest lifetime an admin may give a token. */

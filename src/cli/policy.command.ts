@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createAccessPolicy } from '../auth/access-policy.ts';
 import { ConfigError, loadFileConfig } from '../config.ts';
-import { DELIVERIES, type DeliveryMode } from '../keys/policy.ts';
+import type { Delivery } from '../model/schemas.ts';
+import { DELIVERIES } from '../model/values.ts';
 import { parseCommandArgs } from './client/command-support.ts';
 import { parseDuration } from './duration.ts';
 import { UsageError } from './usage-error.ts';
@@ -65,7 +66,7 @@ export async function runPolicyCommand(args: string[]): Promise<void> {
   if (!values.issuer || !values.provider || !values.repo) {
     throw new UsageError('policy check needs --issuer, --provider and --repo', POLICY_USAGE);
   }
-  const delivery = (values.delivery ?? 'vault') as DeliveryMode;
+  const delivery = (values.delivery ?? 'vault') as Delivery;
   if (!DELIVERIES.includes(delivery))
     throw new UsageError(`--delivery must be one of ${DELIVERIES.join(', ')}`, POLICY_USAGE);
   const active = Number(values.active ?? '0');

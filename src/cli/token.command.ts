@@ -1,7 +1,8 @@
 import { userInfo } from 'node:os';
-import { createApiTokens, ROLES, toTokenView } from '../auth/api-tokens.ts';
+import { createApiTokens, toTokenView } from '../auth/api-tokens.ts';
 import { createDb } from '../db/database.ts';
-import type { Role } from '../db/schema.ts';
+import type { Role } from '../model/schemas.ts';
+import { ROLES } from '../model/values.ts';
 import { type Clock, systemClock } from '../time.ts';
 import { parseCommandArgs } from './client/command-support.ts';
 import { parseDuration } from './duration.ts';

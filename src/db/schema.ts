@@ -1,11 +1,8 @@
 import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { BindingKind, Delivery, KeyStatus, RevokeReason, Role } from '../model/schemas.ts';
 
-export type KeyStatus = 'pending' | 'active' | 'revoking' | 'revoked' | 'failed';
-export type Delivery = 'vault' | 'response' | 'wrapped';
-export type RevokeReason = 'expired' | 'job-completed' | 'manual' | 'orphan' | 'job-ended' | 'job-deleted';
-
-/** A stored key binding; its shape is KeyBinding in src/keys/binding.ts. */
-type KeyBindingJson = { kind: string } & Record<string, string>;
+/** A binding as Postgres returns it: written as a KeyBinding (src/model/schemas.ts), not checked again. */
+type StoredKeyBinding = { kind: BindingKind } & Record<string, string>;
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
@@ -29,7 +26,7 @@ export interface DeployKeysTable {
   repository_key: string | null;
   caller_details: ColumnType<Record<string, unknown>, string | undefined, string>;
   /** The platform job the key is bound to (src/keys/binding.ts), or null. */
-  binding: ColumnType<KeyBindingJson | null, string | null | undefined, string | null>;
+  binding: ColumnType<StoredKeyBinding | null, string | null | undefined, string | null>;
   /** Lookup strings of the binding; an ending event finds the key by one of them. */
   binding_refs: ColumnType<string[], string[] | undefined, string[]>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
@@ -59,8 +56,6 @@ export interface AuditEventsTable {
   prev_hash: string;
   hash: string;
 }
-
-export type Role = 'issuer' | 'auditor' | 'admin';
 
 export interface ApiTokensTable {
   id: string;

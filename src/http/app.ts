@@ -6,7 +6,7 @@ import { createAuditService } from '../audit/audit.service.ts';
 import { createTokenService } from '../auth/token.service.ts';
 import type { Container } from '../container.ts';
 import { keyStats } from '../keys/key-stats.ts';
-import { JOB_ID_PATTERN, JOB_ID_RULE } from '../keys/policy.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../model/values.ts';
 import { registerErrorHandling, sendClientError, sendFrameworkError } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { type RequestBudgets, throttleFailedAuthentication } from './request-budgets.ts';

@@ -1,8 +1,13 @@
 import Type, { type TSchema } from 'typebox';
-import { HOST_ID_PATTERN, JOB_ID_PATTERN } from '../keys/policy.ts';
+import {
+  DeliverySchema,
+  HostIdSchema,
+  JobIdSchema,
+  KeyBindingSchema,
+  KeyIdSchema,
+  KeyStatusSchema,
+} from '../model/schemas.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem } from './errors.ts';
-
-export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 // NUL and other control characters have no business in a filter, and Postgres refuses NUL in text.
 const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
@@ -11,35 +16,27 @@ const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
 export const PlainText = (options: { minLength?: number; maxLength: number; description?: string }) =>
   Type.String({ ...options, pattern: NO_CONTROL_CHARACTERS });
 
-const Delivery = Type.Union([Type.Literal('vault'), Type.Literal('response'), Type.Literal('wrapped')], {
+const Delivery = Type.With(DeliverySchema, {
   description:
     'How the private key reaches the job: only in Vault (`vault`, the default), also in this one response ' +
     '(`response`), or as a single-use Vault response-wrapping token (`wrapped`)',
 });
-const Status = Type.Union(
-  [
-    Type.Literal('pending'),
-    Type.Literal('active'),
-    Type.Literal('revoking'),
-    Type.Literal('revoked'),
-    Type.Literal('failed'),
-  ],
-  {
-    description: 'pending → active → revoking → revoked; an issue that could not complete ends failed',
-  },
-);
+const Status = Type.With(KeyStatusSchema, {
+  description: 'pending → active → revoking → revoked; an issue that could not complete ends failed',
+});
+const HostId = Type.With(HostIdSchema, { description: 'Id of a configured Git host' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
   Type.Union([schema, Type.Null()]);
 
 export const IssueKeyBody = Type.Object(
   {
-    provider: Type.String({ pattern: HOST_ID_PATTERN, description: 'Id of a configured Git host' }),
+    provider: HostId,
     repository: Type.String({
       minLength: 3,
       maxLength: 512,
       description: '`owner/name` (GitHub, Gitea/Forgejo) or a GitLab project path',
     }),
-    jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The CI or Kubernetes job the key is for' }),
+    jobId: Type.With(JobIdSchema, { description: 'The CI or Kubernetes job the key is for' }),
     ttlSeconds: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -64,44 +61,15 @@ export const IdempotencyHeaders = Type.Object({
 });
 
 export const KeyIdParams = Type.Object({
-  id: Type.String({ pattern: UUID_PATTERN, description: 'The key id' }),
+  id: Type.With(KeyIdSchema, { description: 'The key id' }),
 });
 export const JobIdParams = Type.Object({
-  jobId: Type.String({ pattern: JOB_ID_PATTERN, description: 'The job id the keys were issued for' }),
+  jobId: Type.With(JobIdSchema, { description: 'The job id the keys were issued for' }),
 });
 
-const KubernetesObjectBinding = (kind: 'kubernetes-job' | 'kubernetes-pod') =>
-  Type.Object({
-    kind: Type.Literal(kind),
-    namespace: Type.String(),
-    name: Type.String(),
-    uid: Type.String(),
-  });
-
-const KeyBindingSchema = Type.Union(
-  [
-    Type.Object({
-      kind: Type.Literal('github-actions'),
-      host: Type.String(),
-      repository: Type.String(),
-      runId: Type.String(),
-      runAttempt: Type.String(),
-      checkRunId: Type.Optional(Type.String()),
-    }),
-    Type.Object({
-      kind: Type.Literal('gitlab-ci'),
-      host: Type.String(),
-      project: Type.String(),
-      jobId: Type.String(),
-      pipelineId: Type.String(),
-    }),
-    KubernetesObjectBinding('kubernetes-job'),
-    KubernetesObjectBinding('kubernetes-pod'),
-  ],
-  {
-    description: 'The platform job whose end revokes the key (set from verified claims or by the controller)',
-  },
-);
+const Binding = Type.With(KeyBindingSchema, {
+  description: 'The platform job whose end revokes the key (set from verified claims or by the controller)',
+});
 
 export const KeySchema = Type.Object({
   id: Type.String(),
@@ -125,7 +93,7 @@ export const KeySchema = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
   revokedAt: Nullable(Type.String({ format: 'date-time' })),
   revokeReason: Nullable(Type.String()),
-  binding: Nullable(KeyBindingSchema),
+  binding: Nullable(Binding),
   failureReason: Nullable(Type.String()),
   vault: Nullable(
     Type.Object({
@@ -161,13 +129,11 @@ export const IssuedKeySchema = Type.Intersect([
 
 export const ListKeysQuery = Type.Object(
   {
-    provider: Type.Optional(
-      Type.String({ pattern: HOST_ID_PATTERN, description: 'Id of a configured Git host' }),
-    ),
+    provider: Type.Optional(HostId),
     repository: Type.Optional(
       PlainText({ maxLength: 512, description: 'Compared as the host does: case-insensitively' }),
     ),
-    jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
+    jobId: Type.Optional(JobIdSchema),
     status: Type.Optional(Status),
     caller: Type.Optional(
       PlainText({

@@ -1,25 +1,7 @@
+import type { KeyBinding } from '../model/schemas.ts';
 import type { Caller } from './caller.ts';
 import { ciBindingOf } from './ci-binding.ts';
 import { podBindingOf } from './pod-binding.ts';
-
-/**
- * The platform job a key was issued for. Set from verified claims or by the Kubernetes controller,
- * never from a request body; the end of that job revokes the key.
- */
-export type KeyBinding =
-  | {
-      kind: 'github-actions';
-      host: string;
-      repository: string;
-      runId: string;
-      runAttempt: string;
-      checkRunId?: string;
-    }
-  | { kind: 'gitlab-ci'; host: string; project: string; jobId: string; pipelineId: string }
-  | { kind: 'kubernetes-job'; namespace: string; name: string; uid: string }
-  | { kind: 'kubernetes-pod'; namespace: string; name: string; uid: string };
-
-export type BindingKind = KeyBinding['kind'];
 
 /** The strings an ending event looks keys up by; a key's `binding_refs` holds those of its binding. */
 export const bindingRef = {

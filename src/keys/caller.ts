@@ -1,11 +1,5 @@
-import type { Role } from '../db/schema.ts';
-
-/** What the access policy matches on: the issuer (an OIDC issuer id, or `api-token`) and its claims. */
-export interface PolicySubjectOf {
-  issuer: string;
-  tokenName?: string;
-  claims: Record<string, unknown>;
-}
+import type { PolicySubject } from '../model/access.ts';
+import type { Role } from '../model/schemas.ts';
 
 /** Who is asking, as the domain needs it; produced by authentication. */
 export interface Caller {
@@ -14,7 +8,7 @@ export interface Caller {
   /** Human-readable actor for the audit log. */
   actor: string;
   role: Role;
-  subject: PolicySubjectOf;
+  subject: PolicySubject;
   /** Recorded with each key (never secret): token name, or issuer, subject and platform claims. */
   details: Record<string, unknown>;
 }

@@ -1,7 +1,7 @@
 // Which CI job a key belongs to, read from the caller's verified OIDC claims only. A webhook or the
 // sweep later ends the key when that job ends, so a wrong binding would end (or keep) the wrong key:
 // anything missing or malformed means no binding rather than a guessed one.
-import type { KeyBinding } from './binding.ts';
+import type { KeyBinding } from '../model/schemas.ts';
 import type { Caller } from './caller.ts';
 
 /** The CI kinds of a key binding. */

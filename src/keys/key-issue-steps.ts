@@ -7,16 +7,18 @@ import type { KeyAccess } from '../auth/access.ts';
 import type { DeployKeyRow, DeployKeyUpdate, NewDeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import { type GitHost, keyTitle } from '../hosts/git-host.ts';
+import type { PolicyRequest } from '../model/access.ts';
+import type { Delivery } from '../model/schemas.ts';
 import { bindingOfCaller, bindingRefs } from './binding.ts';
 import type { Caller } from './caller.ts';
 import { QueueUnavailableError } from './dependency-errors.ts';
 import type { KeyAudit } from './key.repository.ts';
 import type { IssueRequest } from './key-issue.ts';
 import { type Created, createAtHostAndInVault, type IssueResult } from './key-issue-support.ts';
-import type { AccessRequest, KeyServiceDeps } from './key-service-deps.ts';
+import type { KeyServiceDeps } from './key-service-deps.ts';
 import { grantVaultRead } from './kubernetes-grant.ts';
 import { ownerScope, repositoryKey } from './ownership.ts';
-import { type DeliveryMode, resolveTtl, validateRepository } from './policy.ts';
+import { resolveTtl, validateRepository } from './policy.ts';
 import { generateDeployKeyPair } from './ssh-keypair.ts';
 
 const MAX_WRAP_TTL_SECONDS = 3_600;
@@ -32,7 +34,7 @@ export interface Allowed {
 export interface Prepared {
   host: GitHost;
   ttlSeconds: number;
-  delivery: DeliveryMode;
+  delivery: Delivery;
   identity: string;
   requestHash: string;
   allowed: Allowed;
@@ -61,7 +63,7 @@ export function hostLookup(hosts: KeyServiceDeps['hosts']) {
 
 function policyRefusal(
   caller: Caller,
-  request: AccessRequest,
+  request: PolicyRequest,
   reason: string,
   message: string,
   rule?: string,
@@ -85,7 +87,7 @@ function policyRefusal(
 function vaultPathOf(
   deps: KeyServiceDeps,
   request: IssueRequest,
-  key: { owner: string; provider: string; delivery: DeliveryMode; identity: string },
+  key: { owner: string; provider: string; delivery: Delivery; identity: string },
 ): string {
   const { binding } = request;
   if (binding?.kind === 'kubernetes-job' && key.delivery === 'vault') {
@@ -216,7 +218,7 @@ export async function recordPending(
     case 'limit-reached':
       throw policyRefusal(
         caller,
-        { provider: host.id, repository, ttlSeconds, delivery, jobId } as AccessRequest,
+        { provider: host.id, repository, ttlSeconds, delivery, jobId } as PolicyRequest,
         'too-many-active-keys',
         `too-many-active-keys: ${inserted.activeKeys} keys are active, the limit is ${allowed.maxActiveKeys} (rule ${allowed.rule})`,
         allowed.rule,

@@ -2,13 +2,12 @@ import type { KeyAccess } from '../auth/access.ts';
 import type { DeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import type { GitHost } from '../hosts/git-host.ts';
-import type { KeyBinding } from './binding.ts';
+import type { Delivery, KeyBinding } from '../model/schemas.ts';
 import type { Caller } from './caller.ts';
 import { describeFailure, toIssueError } from './dependency-errors.ts';
 import { activation, hostLookup, prepare, provision, recordPending } from './key-issue-steps.ts';
 import { type Created, createIssueSupport, type IssueResult } from './key-issue-support.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
-import type { DeliveryMode } from './policy.ts';
 
 export type { IssueResult } from './key-issue-support.ts';
 
@@ -17,7 +16,7 @@ export interface IssueRequest {
   repository: string;
   jobId: string;
   ttlSeconds?: number;
-  delivery?: DeliveryMode;
+  delivery?: Delivery;
   idempotencyKey?: string;
   /** The platform job the key follows; by default the one the caller's verified claims name. */
   binding?: KeyBinding;

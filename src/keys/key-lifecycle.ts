@@ -1,7 +1,8 @@
 // A key's life as one table: its states, the moves between them, who may make each move and what
 // the move leaves to undo. The repository refuses any status change that is not in this table.
-import type { KeyStatus } from '../db/schema.ts';
+
 import { DomainError } from '../errors.ts';
+import type { KeyStatus } from '../model/schemas.ts';
 
 /** Who moves a key: a caller by role, or one of the service's own processes. */
 export type KeyActor =

@@ -1,7 +1,8 @@
 // The repository's queries that find keys for callers and for job ends: listings with filters, a
 // job's keys, and keys bound to a platform job.
 import { type Kysely, sql } from 'kysely';
-import type { Database, KeyStatus } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
+import type { KeyStatus } from '../model/schemas.ts';
 import type { KeyRepository } from './key.repository.ts';
 import { LIVE_STATUSES } from './live-key-limit.ts';
 import { repositoryKey } from './ownership.ts';

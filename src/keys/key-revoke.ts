@@ -1,6 +1,7 @@
 import type { KeyAccess } from '../auth/access.ts';
-import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
+import type { DeployKeyRow } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
+import type { RevokeReason } from '../model/schemas.ts';
 import type { Caller } from './caller.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 import { createRevokeRequests, eachAtOnce } from './revoke-request.ts';

@@ -2,31 +2,20 @@ import type { OwnersOf } from '../auth/access.ts';
 import type { GitHost } from '../hosts/git-host.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { AccessDecision, PolicyRequest } from '../model/access.ts';
 import type { RevokeScheduler } from '../queue/revoke.queue.ts';
 import type { SecretStore } from '../vault/secret-store.ts';
 import type { Caller } from './caller.ts';
 import type { KeyRepository } from './key.repository.ts';
-import type { DeliveryMode, TtlBounds } from './policy.ts';
+import type { TtlBounds } from './policy.ts';
 
 export interface HostLookup {
   get(id: string): GitHost | undefined;
   ids(): string[];
 }
 
-export interface AccessRequest {
-  provider: string;
-  repository: string;
-  ttlSeconds: number;
-  delivery: DeliveryMode;
-}
-
-export type AccessDecision =
-  /** `owner`: whom the key will belong to (src/keys/ownership.ts). */
-  | { allowed: true; rule: string; owner: string; maxActiveKeys?: number }
-  | { allowed: false; reason: string; rule?: string; message: string };
-
 /** Decides whether the caller may get this key; runs before any call to a Git host. */
-export type Authorize = (caller: Caller, request: AccessRequest) => Promise<AccessDecision>;
+export type Authorize = (caller: Caller, request: PolicyRequest) => Promise<AccessDecision>;
 
 /** Everything the key service needs, as narrow interfaces, so the worker runs without the HTTP layer. */
 export interface KeyServiceDeps {

@@ -1,7 +1,8 @@
 // The repository's read-only queries for the periodic passes (expiry, stuck issues, orphans, gauges).
 import { type Kysely, sql } from 'kysely';
-import type { Database, KeyStatus } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
 import type { KeyRepository } from './key.repository.ts';
+import { LIVE_STATUSES } from './live-key-limit.ts';
 
 type SweepQueries = Pick<
   KeyRepository,
@@ -12,8 +13,6 @@ type SweepQueries = Pick<
   | 'countActive'
   | 'countOverdue'
 >;
-
-const LIVE: KeyStatus[] = ['pending', 'active', 'revoking'];
 
 export function createKeySweepQueries(db: Kysely<Database>): SweepQueries {
   return {
@@ -55,7 +54,7 @@ export function createKeySweepQueries(db: Kysely<Database>): SweepQueries {
         .selectFrom('deploy_keys')
         .select('id')
         .where('id', 'in', ids)
-        .where('status', 'in', LIVE)
+        .where('status', 'in', LIVE_STATUSES)
         .execute();
       return new Set(rows.map((row) => row.id));
     },

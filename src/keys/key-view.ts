@@ -1,5 +1,5 @@
 import type { DeployKeyRow } from '../db/schema.ts';
-import type { KeyBinding } from './binding.ts';
+import type { Delivery, KeyBinding, KeyStatus, RevokeReason } from '../model/schemas.ts';
 import { vaultRoleOf } from './kubernetes-grant.ts';
 
 export interface KeyView {
@@ -8,10 +8,10 @@ export interface KeyView {
   repository: string;
   jobId: string;
   caller: string;
-  status: DeployKeyRow['status'];
+  status: KeyStatus;
   attempts: number;
   lastError: string | null;
-  delivery: DeployKeyRow['delivery'];
+  delivery: Delivery;
   fingerprint: string | null;
   publicKey: string | null;
   cloneUrl: string;
@@ -19,7 +19,7 @@ export interface KeyView {
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
-  revokeReason: DeployKeyRow['revoke_reason'];
+  revokeReason: RevokeReason | null;
   /** The platform job whose end revokes the key, if bound to one. */
   binding: KeyBinding | null;
   failureReason: string | null;

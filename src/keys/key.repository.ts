@@ -7,14 +7,8 @@ import {
   auditAppendCall,
 } from '../audit/audit.repository.ts';
 import { createGroupCommit } from '../audit/audit-group-commit.ts';
-import type {
-  Database,
-  DeployKeyRow,
-  DeployKeyUpdate,
-  KeyStatus,
-  NewDeployKeyRow,
-  RevokeReason,
-} from '../db/schema.ts';
+import type { Database, DeployKeyRow, DeployKeyUpdate, NewDeployKeyRow } from '../db/schema.ts';
+import type { KeyStatus } from '../model/schemas.ts';
 import { type Clock, systemClock } from '../time.ts';
 import { createJobGrantLock, type JobGrantRef } from './job-grant-lock.ts';
 import { assertMove } from './key-lifecycle.ts';
@@ -233,5 +227,5 @@ export function createKeyRepository(db: Kysely<Database>, clock: Clock = systemC
   };
 }
 
-export type { DeployKeyRow, KeyStatus, RevokeReason };
+export type { DeployKeyRow };
 export { LIVE_STATUSES };

@@ -4,12 +4,11 @@
 // role per Job, which the Job's manifest can name before any key exists; it lives while any of the
 // Job's keys is pending or active (src/keys/job-grant-lock.ts).
 import type { DeployKeyRow } from '../db/schema.ts';
+import type { Delivery, KeyBinding } from '../model/schemas.ts';
 import { isJobName, jobRoleName, jobScope, keyRoleName } from '../vault/kubernetes-grants.ts';
 import type { KubernetesGrant } from '../vault/secret-store.ts';
-import type { KeyBinding } from './binding.ts';
 import type { Caller } from './caller.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
-import type { DeliveryMode } from './policy.ts';
 
 type GrantDeps = Pick<KeyServiceDeps, 'keys' | 'secrets' | 'settings'>;
 
@@ -51,7 +50,7 @@ export function jobScopedKey(
 
 function kubernetesGrantFor(
   caller: Caller,
-  delivery: DeliveryMode,
+  delivery: Delivery,
   keyId: string,
   ttlSeconds: number,
   audience: string,

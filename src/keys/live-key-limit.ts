@@ -2,7 +2,8 @@
 // and the insert that follows it one step.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { AUDIT_CHAIN_LOCK } from '../audit/audit.repository.ts';
-import type { Database, KeyStatus } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
+import type { KeyStatus } from '../model/schemas.ts';
 
 export const LIVE_STATUSES: KeyStatus[] = ['pending', 'active', 'revoking'];
 

@@ -1,4 +1,4 @@
-import type { KeyBinding } from './binding.ts';
+import type { KeyBinding } from '../model/schemas.ts';
 import type { Caller } from './caller.ts';
 
 interface PodClaim {

@@ -2,15 +2,6 @@
 // that says what is wrong, before anything is written or any host is called.
 import { RefusalError } from '../errors.ts';
 
-// "." and ".." are refused: the job id is a segment of the key's Vault path.
-/** A configured Git host's id, which callers name as `provider`. */
-export const HOST_ID_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
-export const JOB_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$';
-/** JOB_ID_PATTERN in words, for whoever sent a job id that does not match it. */
-export const JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';
-export const DELIVERIES = ['vault', 'response', 'wrapped'] as const;
-export type DeliveryMode = (typeof DELIVERIES)[number];
-
 const GITHUB_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const GITHUB_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 // Gitea/Forgejo user and organisation names: letters, digits, `-`, `_`, `.` (40 at most); repository

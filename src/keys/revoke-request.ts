@@ -1,4 +1,5 @@
-import type { DeployKeyRow, RevokeReason } from '../db/schema.ts';
+import type { DeployKeyRow } from '../db/schema.ts';
+import type { RevokeReason } from '../model/schemas.ts';
 import type { KeyServiceDeps } from './key-service-deps.ts';
 
 /** The key as it is after a revoke request, and whether this request's guarded change applied. */

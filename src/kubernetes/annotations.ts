@@ -7,6 +7,7 @@
 // role deploykey-job.<namespace>.<job> (src/vault/kubernetes-grants.ts). An incompatible contract
 // would use new annotation names.
 import { parseDuration } from '../cli/duration.ts';
+import { HOST_ID } from '../model/values.ts';
 
 export const ANNOTATION_PREFIX = 'deploykey.dev';
 export const KEYS_ANNOTATION = `${ANNOTATION_PREFIX}/keys`;
@@ -24,7 +25,7 @@ export type KeyRequest =
   | { ok: true; keys: RequestedKey[]; ttlSeconds: number | undefined }
   | { ok: false; reason: string };
 
-const ENTRY = /^([a-z][a-z0-9-]{0,31}):([^\s,:]+)$/;
+const ENTRY = new RegExp(`^(${HOST_ID}):([^\\s,:]+)$`);
 
 export function wantsKeys(annotations: Record<string, string> | undefined): boolean {
   return typeof annotations?.[KEYS_ANNOTATION] === 'string';

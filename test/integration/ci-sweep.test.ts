@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxService, startSandboxService } from '../../sandbox/service.ts';
 import { type StandIns, sandboxAuthConfig, startStandIns } from '../../sandbox/stand-ins.ts';
-import type { KeyBinding } from '../../src/keys/binding.ts';
+import type { KeyBinding } from '../../src/model/schemas.ts';
 import { createCiSweep } from '../../src/queue/ci-sweep.ts';
 import type { Reconciler } from '../../src/queue/reconciler.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -3,9 +3,10 @@
 // and leaves every other key alone.
 import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bindingRef, type KeyBinding } from '../../src/keys/binding.ts';
+import { bindingRef } from '../../src/keys/binding.ts';
 import { SYSTEM_ACTOR } from '../../src/keys/caller.ts';
 import { createKeyService } from '../../src/keys/key.service.ts';
+import type { KeyBinding } from '../../src/model/schemas.ts';
 import { auditDetails, hostHasKey, revokedView, vaultMetadataStatus } from '../support/revoke-checks.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
 

@@ -3,7 +3,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyBinding } from '../../src/keys/binding.ts';
+import type { KeyBinding } from '../../src/model/schemas.ts';
 import { auditDetails, hostHasKey, revokedView, vaultMetadataStatus } from '../support/revoke-checks.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
 

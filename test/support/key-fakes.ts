@@ -2,7 +2,7 @@
 // the dependency's interface, so the domain's flows run in unit tests in milliseconds. They keep
 // what a real dependency would hold (rows and their audit, host keys, Vault secrets, grants, wrap
 // tokens, scheduled revoke jobs) so a test looks at the world after a flow, not at the calls made.
-import type { DeployKeyRow, KeyStatus, NewDeployKeyRow } from '../../src/db/schema.ts';
+import type { DeployKeyRow, NewDeployKeyRow } from '../../src/db/schema.ts';
 import { type GitHost, type HostDeployKey, HostError } from '../../src/hosts/git-host.ts';
 import type { Caller } from '../../src/keys/caller.ts';
 import type { KeyAudit, KeyRepository } from '../../src/keys/key.repository.ts';
@@ -11,6 +11,7 @@ import type { KeyServiceDeps } from '../../src/keys/key-service-deps.ts';
 import { LIVE_STATUSES } from '../../src/keys/live-key-limit.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import type { KeyStatus } from '../../src/model/schemas.ts';
 import type { KeySecret, SecretStore } from '../../src/vault/secret-store.ts';
 
 /** The provisioning steps of an issue, each of which a test can make fail. */

@@ -1,13 +1,8 @@
 import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import {
-  createAccessPolicy,
-  type PolicyRequest,
-  type PolicyRule,
-  PolicySchema,
-  type PolicySubject,
-} from '../../src/auth/access-policy.ts';
+import { createAccessPolicy, type PolicyRule, PolicySchema } from '../../src/auth/access-policy.ts';
+import type { PolicyRequest, PolicySubject } from '../../src/model/access.ts';
 
 const request = (overrides: Partial<PolicyRequest> = {}): PolicyRequest => ({
   provider: 'github',

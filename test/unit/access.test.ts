@@ -7,10 +7,11 @@ import {
   mayDo,
   requireAccess,
 } from '../../src/auth/access.ts';
-import type { DeployKeyRow, Role } from '../../src/db/schema.ts';
+import type { DeployKeyRow } from '../../src/db/schema.ts';
 import { authenticateRequests } from '../../src/http/auth.ts';
 import type { Caller } from '../../src/keys/caller.ts';
 import { mayMove } from '../../src/keys/key-lifecycle.ts';
+import type { Role } from '../../src/model/schemas.ts';
 import { refusalOf } from '../support/refusal.ts';
 
 const ROLES: Role[] = ['issuer', 'auditor', 'admin'];

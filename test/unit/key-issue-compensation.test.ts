@@ -7,7 +7,7 @@ import { HostError } from '../../src/hosts/git-host.ts';
 import type { Caller } from '../../src/keys/caller.ts';
 import { createKeyService, type KeyService } from '../../src/keys/key.service.ts';
 import type { KeyServiceDeps } from '../../src/keys/key-service-deps.ts';
-import type { DeliveryMode } from '../../src/keys/policy.ts';
+import type { Delivery as DeliveryMode } from '../../src/model/schemas.ts';
 import { VaultError } from '../../src/vault/secret-store.ts';
 import {
   createKeyWorld,

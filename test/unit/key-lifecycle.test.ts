@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { KeyStatus } from '../../src/db/schema.ts';
 import {
   assertMove,
   FINAL_STATES,
@@ -9,6 +8,7 @@ import {
   LIVE_STATES,
   mayMove,
 } from '../../src/keys/key-lifecycle.ts';
+import type { KeyStatus } from '../../src/model/schemas.ts';
 
 const STATES: KeyStatus[] = ['pending', 'active', 'revoking', 'revoked', 'failed'];
 const ACTORS: KeyActor[] = ['issuer', 'admin', 'issue-flow', 'worker', 'reconciler', 'webhook', 'controller'];

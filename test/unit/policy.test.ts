@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_ID_PATTERN, resolveTtl, validateRepository } from '../../src/keys/policy.ts';
+import { resolveTtl, validateRepository } from '../../src/keys/policy.ts';
+import { JOB_ID_PATTERN } from '../../src/model/values.ts';
 import { refusalOf as refusal } from '../support/refusal.ts';
 
 describe('validateRepository', () => {

@@ -1,4 +1,4 @@
-import { JOB_ID_PATTERN, JOB_ID_RULE } from '../../keys/policy.ts';
+import { JOB_ID_PATTERN, JOB_ID_RULE } from '../../model/values.ts';
 import { UsageError } from '../usage-error.ts';
 import {
   CONNECTION_HELP,

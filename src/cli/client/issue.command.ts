@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { DELIVERIES, type DeliveryMode, JOB_ID_PATTERN, JOB_ID_RULE } from '../../keys/policy.ts';
+import type { Delivery } from '../../model/schemas.ts';
+import { DELIVERIES, JOB_ID_PATTERN, JOB_ID_RULE } from '../../model/values.ts';
 import { parseDuration } from '../duration.ts';
 import { UsageError } from '../usage-error.ts';
 import { ClientError } from './client-error.ts';
@@ -96,7 +97,7 @@ export async function runIssueCommand(args: string[]): Promise<void> {
   if (values.ttl !== undefined && !ttlSeconds) {
     throw new UsageError('--ttl takes a duration such as 3600, 30m, 2h or 1d', ISSUE_USAGE);
   }
-  const delivery = (values.delivery ?? 'response') as DeliveryMode;
+  const delivery = (values.delivery ?? 'response') as Delivery;
   if (!DELIVERIES.includes(delivery)) {
     throw new UsageError(`--delivery must be one of ${DELIVERIES.join(', ')}`, ISSUE_USAGE);
   }

@@ -1,3 +1,4 @@
+import { KEY_STATUSES } from '../../model/values.ts';
 import { UsageError } from '../usage-error.ts';
 import {
   CONNECTION_HELP,
@@ -9,7 +10,7 @@ import {
   printJson,
 } from './command-support.ts';
 
-const STATUSES = ['pending', 'active', 'revoking', 'revoked', 'failed'];
+const STATUSES: readonly string[] = KEY_STATUSES;
 
 export const LIST_USAGE = `usage: deploykey list [--job J] [--repo R] [--provider P] [--status S] [--json] [--url URL]
 

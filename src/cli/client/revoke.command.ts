@@ -1,3 +1,4 @@
+import { KEY_ID_PATTERN } from '../../model/values.ts';
 import { UsageError } from '../usage-error.ts';
 import {
   CONNECTION_HELP,
@@ -23,7 +24,7 @@ examples:
   deploykey revoke 0b6f3c1e-8a51-4d0c-9d1e-5f4e2b7a9c10
   deploykey list --status active --repo acme/models --json | jq -r '.[].id' | xargs -n1 deploykey revoke`;
 
-const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const KEY_ID = new RegExp(KEY_ID_PATTERN);
 
 export async function runRevokeCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseCommandArgs(

@@ -3,9 +3,9 @@ import Type from 'typebox';
 import type { AuditFilter } from '../../audit/audit-query.ts';
 import { AUDIT_VERIFY_MAX_AGE_SECONDS } from '../../audit/audit-verifier.ts';
 import { MAX_LISTED_BAD_EVENTS } from '../../audit/audit-verify.ts';
-import { JOB_ID_PATTERN } from '../../keys/policy.ts';
+import { JobIdSchema, KeyIdSchema } from '../../model/schemas.ts';
 import { AppError } from '../errors.ts';
-import { PlainText, UUID_PATTERN } from '../schemas.ts';
+import { PlainText } from '../schemas.ts';
 
 const Text = (maxLength: number, description?: string) =>
   Type.Optional(PlainText({ minLength: 1, maxLength, ...(description ? { description } : {}) }));
@@ -19,9 +19,9 @@ const Instant = (description: string) =>
 const FilterFields = {
   from: Instant('Events at or after (inclusive)'),
   to: Instant('Events before (exclusive)'),
-  keyId: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+  keyId: Type.Optional(KeyIdSchema),
   repository: Text(512, 'Compared as the host does: case-insensitively'),
-  jobId: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })),
+  jobId: Type.Optional(JobIdSchema),
   actor: Text(512),
   action: Text(128),
 };

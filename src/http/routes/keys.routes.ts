@@ -5,6 +5,7 @@ import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
 import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
+import { KEY_ID_PATTERN } from '../../model/values.ts';
 import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
@@ -22,7 +23,6 @@ import {
   KeySchema,
   ListKeysQuery,
   problemResponses,
-  UUID_PATTERN,
   withHeaders,
 } from '../schemas.ts';
 import type { RouteApp } from './route-app.ts';
@@ -42,7 +42,7 @@ function encodeCursor(row: DeployKeyRow): string {
 
 // Exactly what encodeCursor writes: anything else never reaches a query.
 const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const CURSOR_ID = new RegExp(UUID_PATTERN);
+const CURSOR_ID = new RegExp(KEY_ID_PATTERN);
 
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {

@@ -3,17 +3,17 @@ import Type from 'typebox';
 import { TOKEN_NAME_PATTERN } from '../../auth/api-tokens.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, type TokenService } from '../../auth/token.service.ts';
+import { RoleSchema } from '../../model/schemas.ts';
 import { authenticateRequests, requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import { CALLER_PROBLEMS, COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 import type { RouteApp } from './route-app.ts';
 
-const Role = Type.Union([Type.Literal('issuer'), Type.Literal('auditor'), Type.Literal('admin')]);
 const TokenSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  role: Role,
+  role: RoleSchema,
   createdAt: Type.String({ format: 'date-time' }),
   createdBy: Type.String(),
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -43,7 +43,7 @@ function registerCreateTokenRoute(app: RouteApp, deps: TokensRouteDeps): void {
         body: Type.Object(
           {
             name: Type.String({ pattern: TOKEN_NAME_PATTERN }),
-            role: Role,
+            role: RoleSchema,
             expiresInSeconds: Type.Optional(
               Type.Integer({ minimum: 60, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
             ),

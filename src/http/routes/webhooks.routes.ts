@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { HostIdSchema } from '../../model/schemas.ts';
 import type { Platform, WebhookReceiver } from '../../webhooks/webhook-receiver.ts';
 import { AppError } from '../errors.ts';
 import type { RequestBudgets } from '../request-budgets.ts';
@@ -70,7 +71,7 @@ export function webhooksRoutes(deps: {
             operationId: platform === 'github' ? 'receiveGithubWebhook' : 'receiveGitlabWebhook',
             summary: `A ${platform === 'github' ? 'GitHub' : 'GitLab'} job or run ended`,
             params: Type.Object({
-              hostId: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$', maxLength: 32 }),
+              hostId: Type.With(HostIdSchema, { maxLength: 32 }),
             }),
             response: RESPONSES,
           },
