@@ -11,6 +11,8 @@ export interface ServiceVaultConfig {
   addr: string;
   token?: string;
   auth: VaultAuthConfig;
+  /** Per request; the client's default (5 s) when not given. */
+  requestTimeoutSeconds?: number;
 }
 
 export interface ServiceVault {
@@ -25,15 +27,17 @@ export function createServiceVault(
   config: ServiceVaultConfig,
   deps: { clock: Clock; timers: Timers; logger: Logger },
 ): ServiceVault {
+  const timeout =
+    config.requestTimeoutSeconds === undefined ? {} : { timeoutMs: config.requestTimeoutSeconds * 1000 };
   if (config.auth.method === 'token') {
     if (!config.token)
       throw new VaultError('invalid', 'VAULT_TOKEN is required with vault.auth.method token');
     return {
-      client: createVaultClient({ addr: config.addr, token: staticToken(config.token) }),
+      client: createVaultClient({ addr: config.addr, token: staticToken(config.token), ...timeout }),
       start: async () => {},
       stop: () => {},
       check: () => {},
     };
   }
-  return createVaultSession({ addr: config.addr, auth: config.auth, ...deps });
+  return createVaultSession({ addr: config.addr, auth: config.auth, ...timeout, ...deps });
 }
