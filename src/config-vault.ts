@@ -25,6 +25,14 @@ export const VaultSettingsSchema = Type.Object(
       default: 5,
       description: 'Longest one request to Vault may go unanswered before it fails as a timeout',
     }),
+    loginRetryMaxSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 300,
+      default: 5,
+      description:
+        'Longest wait between two tries of a failed login or renewal (vault.auth other than token): ' +
+        'how soon the service holds a token again once Vault auth is back',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -5,7 +5,7 @@ import type { Clock, Timers } from '../time.ts';
 import { VaultError } from './secret-store.ts';
 import type { VaultAuthConfig } from './vault-auth-config.ts';
 import { createVaultClient, staticToken, type VaultClient } from './vault-client.ts';
-import { createVaultSession } from './vault-login.ts';
+import { createVaultSession, DEFAULT_LOGIN_RETRY_MS } from './vault-login.ts';
 
 export interface ServiceVaultConfig {
   addr: string;
@@ -13,6 +13,8 @@ export interface ServiceVaultConfig {
   auth: VaultAuthConfig;
   /** Per request; the client's default (5 s) when not given. */
   requestTimeoutSeconds?: number;
+  /** Longest wait between failed logins; the session's default (5 s) when not given. */
+  loginRetryMaxSeconds?: number;
 }
 
 export interface ServiceVault {
@@ -39,5 +41,7 @@ export function createServiceVault(
       check: () => {},
     };
   }
-  return createVaultSession({ addr: config.addr, auth: config.auth, ...timeout, ...deps });
+  const max = (config.loginRetryMaxSeconds ?? DEFAULT_LOGIN_RETRY_MS.max / 1000) * 1000;
+  const retryMs = { initial: Math.min(DEFAULT_LOGIN_RETRY_MS.initial, max), max };
+  return createVaultSession({ addr: config.addr, auth: config.auth, retryMs, ...timeout, ...deps });
 }
