@@ -1,5 +1,5 @@
 // One host entry of the config file (`hosts[]`): where the host is, how the service authenticates
-// to it, and its write budget. Part of the config file schema in src/config.ts.
+// to it, how long it waits for it, and its write budget. Part of the config file schema in src/config.ts.
 import Type from 'typebox';
 import { HostAuthSchema, HostCredentialsSchema } from './hosts/host-auth-config.ts';
 import { HostIdSchema } from './model/schemas.ts';
@@ -20,6 +20,23 @@ export const HostSchema = Type.Object(
     tokenEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
     auth: Type.Optional(HostAuthSchema),
     credentials: Type.Optional(HostCredentialsSchema),
+    requestTimeoutSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 300,
+        description:
+          'Longest one request to the host may go unanswered before it counts as failed (default 10)',
+      }),
+    ),
+    maxRetryAfterSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3_600,
+        description:
+          'Longest pause a rate limit (Retry-After) may ask that a call waits out itself (default 10); ' +
+          'beyond it the call fails at once and a revoke waits in its queue',
+      }),
+    ),
     writes: Type.Optional(
       Type.Object(
         {

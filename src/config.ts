@@ -11,9 +11,9 @@ import { OidcIssuerSchema } from './auth/oidc.ts';
 import { HostSchema, Url } from './config-hosts.ts';
 import { HttpLimitsSchema, RateLimitSchema } from './config-limits.ts';
 import { ReconcilerSchema } from './config-reconciler.ts';
+import { VaultSettingsSchema } from './config-vault.ts';
 import { type ResolvedHostAuth, resolveHostCredentials } from './hosts/host-auth-config.ts';
 import { KubernetesConfigSchema } from './kubernetes/kubernetes-config.ts';
-import { VaultAuthSchema } from './vault/vault-auth-config.ts';
 
 export const EnvSchema = Type.Object({
   DATABASE_URL: Url(['postgres', 'postgresql'], 'PostgreSQL connection URL (source of truth)'),
@@ -61,25 +61,7 @@ export const FileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    vault: Type.Object(
-      {
-        kvMount: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'secret' }),
-        pathPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$', default: 'deploy-keys' }),
-        kubernetesAuthMount: Type.String({
-          pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
-          default: 'kubernetes',
-        }),
-        kubernetesAudience: Type.String({
-          minLength: 1,
-          default: 'vault',
-          description:
-            'The `aud` a service account token must carry to log in with a per-key Kubernetes-auth role ' +
-            '(the audience the pods request their Vault token for)',
-        }),
-        auth: VaultAuthSchema,
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    vault: VaultSettingsSchema,
     auth: Type.Object(
       {
         audience: Type.String({

@@ -1,8 +1,9 @@
 // GitHub Apps of the GitHub stand-in: apps and their keys, installations on an owner with a
 // repository selection, and the installation access tokens minted for them, which expire on the
 // stand-in's clock.
-import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import type { HostState, SandboxRepository } from '../shared/host-state.ts';
+import { rsaKeyPair } from '../shared/rsa-keys.ts';
 
 export type PermissionLevel = 'read' | 'write';
 export type Permissions = Record<string, PermissionLevel>;
@@ -175,7 +176,7 @@ export function createAppRegistry(opts: {
       if (input.publicKeyPem) {
         publicKey = createPublicKey(input.publicKeyPem);
       } else {
-        const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        const pair = rsaKeyPair();
         publicKey = pair.publicKey;
         privateKeyPem = pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
       }

@@ -1,20 +1,13 @@
 // Local stand-in for the OIDC issuers callers bring: one issuer that serves a discovery document and
 // a JWKS like token.actions.githubusercontent.com's, and mints RS256 ID tokens shaped like those of
 // GitHub Actions, GitLab CI (`id_tokens`) and Kubernetes (projected service account tokens).
-import {
-  createHash,
-  generateKeyPairSync,
-  type JsonWebKey,
-  type KeyObject,
-  randomBytes,
-  randomInt,
-  randomUUID,
-} from 'node:crypto';
+import { createHash, type JsonWebKey, type KeyObject, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { SignJWT } from 'jose';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { type FaultInjector, registerFaults } from '../shared/faults.ts';
+import { rsaKeyPair } from '../shared/rsa-keys.ts';
 
 export type OidcPlatform = 'github-actions' | 'gitlab-ci' | 'kubernetes';
 
@@ -221,7 +214,7 @@ const CLAIMS_SUPPORTED = `sub aud exp iat iss jti nbf ref sha environment runner
 
 // RFC 7638 thumbprint, the kid style of GitHub's and Kubernetes' JWKS.
 function makeSigningKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = rsaKeyPair();
   const { e, n } = publicKey.export({ format: 'jwk' });
   const kid = createHash('sha256')
     .update(JSON.stringify({ e, kty: 'RSA', n }))

@@ -1,7 +1,8 @@
 // A certificate authority made at start, for the stand-ins' optional HTTPS listeners: clients that
 // insist on https (gh for a GitHub Enterprise host, glab, the vault CLI) trust it through a CA file.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';
+import { rsaKeyPair } from './rsa-keys.ts';
 
 export interface TlsIdentity {
   keyPem: string;
@@ -20,8 +21,8 @@ const VALIDITY_MS = 30 * 24 * 3600 * 1000;
 const pem = (text: string) => text.replaceAll('\r\n', '\n');
 
 // forge signs in JavaScript but generating RSA keys there takes seconds; Node makes them natively.
-function rsaKeyPair() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+function forgeRsaKeyPair() {
+  const { privateKey } = rsaKeyPair();
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const forgeKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
   return { pem, privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
@@ -39,7 +40,7 @@ function newCertificate(publicKey: forge.pki.PublicKey, commonName: string) {
 }
 
 export function createSandboxCa(): SandboxCa {
-  const caKeys = rsaKeyPair();
+  const caKeys = forgeRsaKeyPair();
   const ca = newCertificate(caKeys.publicKey, 'deploykey-rotator sandbox CA');
   ca.setIssuer(ca.subject.attributes);
   ca.setExtensions([
@@ -52,7 +53,7 @@ export function createSandboxCa(): SandboxCa {
   return {
     certPem: pem(forge.pki.certificateToPem(ca)),
     issueServerIdentity() {
-      const keys = rsaKeyPair();
+      const keys = forgeRsaKeyPair();
       const cert = newCertificate(keys.publicKey, '127.0.0.1');
       cert.setIssuer(ca.subject.attributes);
       cert.setExtensions([

@@ -21,7 +21,19 @@ export interface HostRegistry {
 }
 
 export function createHost(config: HostConfig, deps: HostAdapterDeps): GitHost {
-  return createHostAdapter(config, TRANSPORTS[config.type], deps);
+  return createHostAdapter(config, TRANSPORTS[config.type], withHostSettings(config, deps));
+}
+
+/** What the host's own entry says about waiting for it, over what every host gets. */
+function withHostSettings(config: HostConfig, deps: HostAdapterDeps): HostAdapterDeps {
+  const { requestTimeoutSeconds, maxRetryAfterSeconds } = config;
+  return {
+    ...deps,
+    ...(requestTimeoutSeconds === undefined ? {} : { requestTimeoutMs: requestTimeoutSeconds * 1000 }),
+    ...(maxRetryAfterSeconds === undefined
+      ? {}
+      : { retry: { ...deps.retry, maxWaitSeconds: maxRetryAfterSeconds } }),
+  };
 }
 
 export function createHostRegistry(hosts: HostConfig[], deps: HostAdapterDeps): HostRegistry {

@@ -215,6 +215,8 @@ function tokenSource(state: SessionState): VaultTokenSource {
   );
 }
 
+export const DEFAULT_LOGIN_RETRY_MS = { initial: 500, max: 5_000 };
+
 export function createVaultSession(options: VaultSessionOptions): VaultSession {
   const { auth, clock, logger } = options;
   const credential = fileSecret(credentialFile(auth), {
@@ -225,7 +227,7 @@ export function createVaultSession(options: VaultSessionOptions): VaultSession {
   // The client is set just below: it needs the token source, which needs this state.
   const state = {
     options,
-    retry: options.retryMs ?? { initial: 500, max: 5_000 },
+    retry: options.retryMs ?? DEFAULT_LOGIN_RETRY_MS,
     credential,
     failures: 0,
     stopped: false,

@@ -247,7 +247,8 @@ describe('the sweep after the service was down while CI jobs ended', () => {
     await drive('github', `jobs/${job.jobId}/complete`, { conclusion: 'success' });
 
     const faults = `${new URL(standIns.github.api.url).origin}/_sandbox/faults`;
-    const rule = { status: 429, headers: { 'retry-after': '5' }, pathPrefix: '/repos/acme/models/actions' };
+    // A pause long enough for the next pass, made at once, to fall inside it even on a loaded machine.
+    const rule = { status: 429, headers: { 'retry-after': '3' }, pathPrefix: '/repos/acme/models/actions' };
     await fetch(faults, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -4,7 +4,7 @@
 // checkout runs.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createServiceProcess } from '../chaos/processes.ts';
 import { buildCompiled, CLI_PATH, COMPILED_CLI_PATH, runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -20,8 +20,9 @@ afterAll(async () => {
   await harness?.close();
 });
 
-describe('the compiled CLI', () => {
-  it('generates the same OpenAPI contract as the sources, with the package version', async () => {
+// Each case is mostly a process of its own: they run side by side.
+describe.concurrent('the compiled CLI', () => {
+  it('generates the same OpenAPI contract as the sources, with the package version', async ({ expect }) => {
     const result = await runCli(
       ['openapi', '--check', '--output', join(ROOT, 'openapi.yaml')],
       {},
@@ -32,7 +33,7 @@ describe('the compiled CLI', () => {
     expect(result.code).toBe(0);
   });
 
-  it('applies the migrations from migrations/', async () => {
+  it('applies the migrations from migrations/', async ({ expect }) => {
     let database: TestDatabase | undefined;
     try {
       database = await createTestDatabase();
@@ -54,7 +55,7 @@ describe('the compiled CLI', () => {
     }
   });
 
-  it('serves the API and the console', async () => {
+  it('serves the API and the console', async ({ expect }) => {
     const env = await harness.childEnv();
     const port = 30_000 + Math.floor(Math.random() * 20_000);
     const apiUrl = `http://127.0.0.1:${port}`;
@@ -79,7 +80,7 @@ describe('the compiled CLI', () => {
     }
   });
 
-  it('holds none of the sandbox, and says where the sandbox command runs', async () => {
+  it('holds none of the sandbox, and says where the sandbox command runs', async ({ expect }) => {
     const dist = join(ROOT, 'dist');
     expect(existsSync(join(dist, 'sandbox'))).toBe(false);
     const compiled = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) =>
@@ -95,8 +96,8 @@ describe('the compiled CLI', () => {
   });
 });
 
-describe('the sandbox command from a checkout', () => {
-  it('runs the sandbox from the sources, as far as reading its own options', async () => {
+describe.concurrent('the sandbox command from a checkout', () => {
+  it('runs the sandbox from the sources, as far as reading its own options', async ({ expect }) => {
     const result = await runCli(['sandbox', '--api-port', 'none'], {}, 20_000, CLI_PATH);
     expect(result.stderr).toContain('--api-port must be a port number');
     expect(result.stderr).not.toContain('not part of this build');

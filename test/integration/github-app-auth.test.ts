@@ -119,16 +119,15 @@ describe('GitHub App authentication', () => {
     try {
       const { host, metrics } = appAdapter(writeKeyFile('renew.pem', privateKeyPem));
       const mintedBefore = count(/\/access_tokens$/);
-      const started = Date.now();
-      for (let n = 10; Date.now() - started < 5_000; n++) {
+      const minted = () => count(/\/access_tokens$/) - mintedBefore;
+      // Requests go on until a third 2 s token has been minted, each one made while the last was in use.
+      const giveUpAt = Date.now() + 20_000;
+      for (let n = 10; minted() < 3 && Date.now() < giveUpAt; n++) {
         const added = await host.addDeployKey(newKey(n));
         await host.deleteDeployKey(INSTALLED, added.hostKeyId);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      expect(
-        count(/\/access_tokens$/) - mintedBefore,
-        'tokens minted over 5 s of 2 s tokens',
-      ).toBeGreaterThanOrEqual(3);
+      expect(minted(), 'tokens minted of 2 s tokens').toBeGreaterThanOrEqual(3);
       const answers = await answersByStatus(metrics);
       expect(answers['401'] ?? 0).toBe(0);
       expect(Object.keys(answers).every((status) => /^2/.test(status))).toBe(true);

@@ -4,9 +4,12 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { expectNothingLeftBehind, expectProblem } from '../support/issue-checks.ts';
 import { eventually, type Harness, startHarness } from '../support/service-harness.ts';
 
+// How long the service waits for one Vault request here (5 s unless configured).
+const VAULT_TIMEOUT_SECONDS = 2;
+
 let harness: Harness;
 beforeAll(async () => {
-  harness = await startHarness();
+  harness = await startHarness({ fileConfig: { vault: { requestTimeoutSeconds: VAULT_TIMEOUT_SECONDS } } });
   // The service acts as a GitHub App: its installation token is minted (a POST answered 201) now,
   // so the host's 201s counted below are deploy keys alone.
   await harness.service.container.hosts.get('github')!.listDeployKeys('acme/models');
@@ -60,9 +63,10 @@ it('answers Vault refusing the write (403) with 502 naming Vault, leaving nothin
 });
 
 it('answers Vault slower than the adapter timeout with 504, leaving nothing behind', async () => {
-  // The write is held past the 5 s deadline and then refused, so it can never land after the undo.
+  // The write is held well past the deadline and then refused, so it can never land after the undo.
+  const heldMs = VAULT_TIMEOUT_SECONDS * 1000 + 3_000;
   harness.standIns.vault.faults.add({
-    latencyMs: 6_000,
+    latencyMs: heldMs,
     status: 503,
     method: 'POST',
     pathPrefix: '/v1/secret/data/',
@@ -70,7 +74,7 @@ it('answers Vault slower than the adapter timeout with 504, leaving nothing behi
   });
   const started = Date.now();
   const { result, deleted } = await hostActivity('github', () => issue('vault-slow'));
-  expect(Date.now() - started).toBeLessThan(6_000);
+  expect(Date.now() - started).toBeLessThan(heldMs);
   expectProblem(result.answer, 504, 'vault-timeout', /Vault did not answer in time/);
   expect(deleted).toBe(1);
   const row = await expectNothingLeftBehind(harness, result.request);

@@ -36,21 +36,23 @@ describe('deploykey serve start-up', { timeout: 150_000 }, () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('exits 1 naming DATABASE_URL when it is malformed', async () => {
+  // The refusals below are each a process start-up and nothing else: they run side by side, after
+  // the measured start-up above.
+  it.concurrent('exits 1 naming DATABASE_URL when it is malformed', async ({ expect }) => {
     const result = await runCli(['serve'], { ...VAULT, DATABASE_URL: 'not a url' }, LOADED);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('DATABASE_URL');
   });
 
-  it('names every missing required setting in one line', async () => {
+  it.concurrent('names every missing required setting in one line', async ({ expect }) => {
     const result = await runCli(['serve'], {}, LOADED);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     for (const name of ['DATABASE_URL', 'VAULT_ADDR', 'VAULT_TOKEN']) expect(result.stderr).toContain(name);
   });
 
-  it('rejects an unknown flag with a one-line error and the usage', async () => {
+  it.concurrent('rejects an unknown flag with a one-line error and the usage', async ({ expect }) => {
     const result = await runCli(['serve', '--colour'], {}, LOADED);
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n')[0]).toContain("'--colour'");

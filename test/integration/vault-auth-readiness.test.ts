@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultStandIn, type VaultStandIn } from '../../sandbox/vault/stand-in.ts';
-import { loadConfig } from '../../src/config.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
 import { type Container, createContainer } from '../../src/container.ts';
 import { type App, buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
+import { systemClock, type Timers } from '../../src/time.ts';
+import { createServiceVault } from '../../src/vault/service-vault.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { TEST_REDIS_URL } from '../support/redis.ts';
 
@@ -18,6 +20,7 @@ let database: TestDatabase;
 let standIn: VaultStandIn;
 let app: App;
 let container: Container;
+let config: Config;
 
 async function readyz() {
   const response = await app.inject({ method: 'GET', url: '/readyz' });
@@ -48,9 +51,11 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'secret-id'), secretId);
   writeFileSync(
     join(dir, 'config.yaml'),
-    `vault:\n  auth: { method: approle, roleId: ${roleId}, secretIdFile: ${join(dir, 'secret-id')} }\n`,
+    `vault:\n  auth: { method: approle, roleId: ${roleId}, secretIdFile: ${join(dir, 'secret-id')} }\n` +
+      // Failed logins are tried again at least every second here (every 5 s unless configured).
+      '  loginRetryMaxSeconds: 1\n',
   );
-  const config = loadConfig({
+  config = loadConfig({
     DATABASE_URL: database.url,
     REDIS_URL: TEST_REDIS_URL,
     VAULT_ADDR: standIn.addr,
@@ -86,8 +91,42 @@ describe('GET /readyz with Vault login', () => {
     });
 
     standIn.auth.takeLoginDown(undefined);
-    // Logins are retried with backoff of at most 5 s.
+    // Logins are retried with backoff of at most a second; the bound is generous for a loaded machine.
     await waitFor(async () => (await readyz()).status === 200, 8_000);
     expect((await readyz()).status).toBe(200);
   }, 30_000);
+
+  it('tries a failed login again at most vault.loginRetryMaxSeconds later', async () => {
+    standIn.auth.takeLoginDown('unavailable');
+    // Timers that only note each wait the session asks for; the test runs each next step itself.
+    const waits: number[] = [];
+    let next: (() => void) | undefined;
+    const timers: Timers = {
+      sleep: async () => {},
+      after(ms, callback) {
+        waits.push(ms);
+        next = callback;
+        return () => {};
+      },
+    };
+    const session = createServiceVault(config.vault, {
+      clock: systemClock,
+      timers,
+      logger: createLogger('silent'),
+    });
+    try {
+      await session.start();
+      while (waits.length < 6) {
+        const asked = waits.length;
+        next?.();
+        await waitFor(async () => waits.length > asked, 5_000);
+        expect(waits.length, 'the session to schedule its next try').toBeGreaterThan(asked);
+      }
+      // Backing off from half a second, doubling, never beyond the configured second.
+      expect(waits).toEqual([500, 1_000, 1_000, 1_000, 1_000, 1_000]);
+    } finally {
+      session.stop();
+      standIn.auth.takeLoginDown(undefined);
+    }
+  });
 });

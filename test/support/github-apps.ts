@@ -8,6 +8,7 @@ import addFormats from 'ajv-formats';
 import { type JWTPayload, SignJWT } from 'jose';
 import sshpk from 'sshpk';
 import { expect } from 'vitest';
+import { rsaKeyPair } from '../../sandbox/shared/rsa-keys.ts';
 
 type Operation = {
   responses: Record<string, { content: { 'application/json': { schema: AnySchemaObject } } }>;
@@ -89,7 +90,7 @@ export const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (
 
 /** An RSA pair as a test keeps it: the private half in PKCS#8 PEM, the public half in SPKI PEM. */
 export function rsaPair(): { privateKeyPem: string; publicKeyPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = rsaKeyPair();
   return {
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),

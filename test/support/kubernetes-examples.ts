@@ -1,9 +1,10 @@
 // The Kubernetes examples as the cluster would act on them: what the Vault Agent injector or the
 // Vault CSI provider would log in with and write into the pod, and a Vault stand-in holding the
 // service's own policy from deploy/vault/.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { parseAllDocuments } from 'yaml';
+import { rsaKeyPair } from '../../sandbox/shared/rsa-keys.ts';
 import { startVaultStandIn } from '../../sandbox/vault/stand-in.ts';
 import { parseDuration } from '../../src/cli/duration.ts';
 import { readText, readYaml } from './packaging-files.ts';
@@ -159,7 +160,7 @@ export const SERVICE_POLICY_NAME = 'svc-deploykey-rotator';
  */
 export async function startPolicyVault() {
   const rootToken = 'root-token';
-  const clusterKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const clusterKey = rsaKeyPair();
   const publicKeysPem = [clusterKey.publicKey.export({ type: 'spki', format: 'pem' }).toString()];
   const server = await startVaultStandIn({ rootToken, kubernetes: { publicKeysPem } });
 

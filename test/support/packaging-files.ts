@@ -1,11 +1,11 @@
 // Reading deploy/, docker-compose.yml, the Dockerfile and examples/ the way their tools would, for
 // the tests that hold them to the code (none of those tools can run on this machine).
-import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { rsaKeyPair } from '../../sandbox/shared/rsa-keys.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,7 +22,7 @@ function deployConfigAsMounted(): string {
   const dir = mkdtempSync(join(tmpdir(), 'deploykey-deploy-config-'));
   // Readable by the image's user too, which some tests run the CLI as; the key is a throwaway.
   chmodSync(dir, 0o755);
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey } = rsaKeyPair();
   writeFileSync(join(dir, 'github-app.pem'), privateKey.export({ type: 'pkcs1', format: 'pem' }), {
     mode: 0o644,
   });

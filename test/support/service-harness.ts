@@ -1,7 +1,7 @@
 // One running service on fresh stand-ins, with this test file's own database, Redis prefix and
 // captured logs. Tests talk to it over real HTTP and look behind it through the stand-ins.
 import { type SandboxService, sandboxServiceEnv, startSandboxService } from '../../sandbox/service.ts';
-import { type StandIns, startStandIns } from '../../sandbox/stand-ins.ts';
+import { type StandIns, serviceSettingsFor, startStandIns } from '../../sandbox/stand-ins.ts';
 import type { ContainerOverrides } from '../../src/container.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { createCapturedLogger } from './log-capture.ts';
@@ -111,6 +111,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await database.drop();
     },
   };
+}
+
+/** The stand-ins' `hosts` entries as the harness configures them, with `changes` made to some, by id. */
+export function standInHosts(standIns: StandIns, changes: Record<string, Record<string, unknown>>) {
+  return serviceSettingsFor(standIns).hosts.map((host) => ({ ...host, ...changes[host.id] }));
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

@@ -5,6 +5,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -324,31 +326,82 @@ describe('deploykey commands in the examples', () => {
   it('are ones the client accepts, getting as far as calling the service', async () => {
     expect(commands.map((c) => c.line.split(' ')[1])).toEqual(FILES.flatMap(() => ['issue', 'complete']));
     const bin = mkdtempSync(join(tmpdir(), 'dkr-bin-'));
+    // A service that refuses every credential at once: a command whose arguments parse reaches it and
+    // exits 3, not 2 (usage); each command's own token tells which request was its.
+    const service = await startRefusingService();
     try {
       writeFileSync(join(bin, 'deploykey'), `#!/bin/sh\nexec "${process.execPath}" "${CLI_PATH}" "$@"\n`, {
         mode: 0o755,
       });
-      // A closed port: a command whose arguments parse fails on connecting (exit 1), not on usage (2).
       const env = { ...VARIABLES, PATH: `${bin}:${process.env.PATH}`, HOME: tmpdir() };
-      const runs = commands.map(({ file, line }) =>
-        run('sh', ['-c', line], {
-          env: { ...env, DEPLOYKEY_URL: 'http://127.0.0.1:1', DEPLOYKEY_TOKEN: 'dkr_example' },
+      const runs = commands.map(({ file, line }, i) => {
+        const token = `dkr_example_${i}`;
+        return run('sh', ['-c', line], {
+          env: { ...env, DEPLOYKEY_URL: service.url, DEPLOYKEY_TOKEN: token },
         }).then(
-          () => ({ file, line, code: 0, stderr: '' }),
+          () => ({ file, line, token, code: 0, stderr: '' }),
           (error: { code: number; stderr: string }) => ({
             file,
             line,
+            token,
             code: error.code,
             stderr: error.stderr,
           }),
-        ),
-      );
+        );
+      });
       for (const result of await Promise.all(runs)) {
-        expect(result.stderr, `${result.file}: ${result.line}`).toContain('cannot reach the service');
-        expect(result.code).toBe(1);
+        const what = `${result.file}: ${result.line}`;
+        expect(result.stderr, what).toContain('401 unauthorized');
+        expect(result.code, what).toBe(3);
+        const received = service.requests.filter((r) => r.authorization === `Bearer ${result.token}`);
+        const calls = received.map((r) => `${r.method} ${r.url}`);
+        if (result.line.startsWith('deploykey issue ')) {
+          expect(calls, what).toEqual(['POST /v1/keys']);
+          expect(received[0]!.body, what).toMatchObject({ repository: 'acme/models' });
+        } else {
+          expect(calls, what).toEqual([expect.stringMatching(/^POST \/v1\/jobs\/[^/]+\/complete$/)]);
+        }
       }
     } finally {
+      await service.close();
       rmSync(bin, { recursive: true, force: true });
     }
   }, 90_000);
 });
+
+interface ReceivedRequest {
+  method: string;
+  url: string;
+  authorization: string;
+  body: unknown;
+}
+
+/** Answers every request 401 as the service does an unknown token, and keeps what it was sent. */
+async function startRefusingService() {
+  const requests: ReceivedRequest[] = [];
+  const server = createServer((request, response) => {
+    let text = '';
+    request.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+    });
+    request.on('end', () => {
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      const { method = '', url = '', headers } = request;
+      requests.push({ method, url, authorization: headers.authorization ?? '', body });
+      response.writeHead(401, { 'content-type': 'application/problem+json' });
+      response.end(
+        JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, code: 'unauthorized' }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
 
 const config = join(mkdtempSync(join(tmpdir(), 'dk-webhook-')), 'config.yaml');
@@ -20,8 +20,9 @@ writeFileSync(
 `,
 );
 
-describe('deploykey webhook print', () => {
-  it("prints a GitHub host's URL, events and secret variable", async () => {
+// Each case is a process start-up and little else, so they run side by side.
+describe.concurrent('deploykey webhook print', () => {
+  it("prints a GitHub host's URL, events and secret variable", async ({ expect }) => {
     const result = await runCli(['webhook', 'print', '--host', 'github', '--url', 'https://dk.internal/'], {
       DEPLOYKEY_CONFIG: config,
     });
@@ -31,17 +32,18 @@ describe('deploykey webhook print', () => {
     expect(result.stdout).toContain('DEPLOYKEY_WEBHOOK_GITHUB_SECRET');
   });
 
-  it("prints a GitLab host's hook events and token variable", async () => {
+  it("prints a GitLab host's hook events and token variable", async ({ expect }) => {
     const result = await runCli(['webhook', 'print', '--host', 'gitlab-eu'], { DEPLOYKEY_CONFIG: config });
     expect(result.stdout).toContain('/v1/webhooks/gitlab/gitlab-eu');
     expect(result.stdout).toContain('Job events, Pipeline events');
     expect(result.stdout).toContain('DEPLOYKEY_WEBHOOK_GITLAB_EU_SECRET');
   });
 
-  it('exits 2 with the usage for a missing or unknown host', async () => {
-    for (const args of [['webhook', 'print'], ['webhook', 'print', '--host', 'nope'], ['webhook']]) {
-      const result = await runCli(args, { DEPLOYKEY_CONFIG: config });
-      expect(result.code).toBe(2);
+  it('exits 2 with the usage for a missing or unknown host', async ({ expect }) => {
+    const lines = [['webhook', 'print'], ['webhook', 'print', '--host', 'nope'], ['webhook']];
+    const results = await Promise.all(lines.map((args) => runCli(args, { DEPLOYKEY_CONFIG: config })));
+    for (const [i, result] of results.entries()) {
+      expect(result.code, lines[i]!.join(' ')).toBe(2);
       expect(result.stderr).toContain('usage: deploykey webhook print');
     }
   });
