@@ -1,12 +1,7 @@
 import type { Kysely, OperationNodeSource, Transaction } from 'kysely';
 import { sql } from 'kysely';
-import {
-  type AuditEventInput,
-  type AuditKeyFields,
-  appendAuditEvent,
-  auditAppendCall,
-} from '../audit/audit.repository.ts';
-import { createGroupCommit } from '../audit/audit-group-commit.ts';
+import { type AuditEventInput, appendAuditEvent, auditAppendCall } from '../audit/audit.repository.ts';
+import { createGroupCommit, type GroupCommit } from '../audit/audit-group-commit.ts';
 import type {
   Database,
   DeployKeyRow,
@@ -17,7 +12,9 @@ import type {
 } from '../db/schema.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
+import { createKeyLookup } from './key-lookup.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
+import { CHANGED_ROW, transitionStatement } from './key-transitions.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
@@ -48,14 +45,6 @@ export interface LiveKeyLimit {
 }
 
 const UNIQUE_VIOLATION = '23505';
-
-// The audit event names the key from the row the same statement wrote.
-const CHANGED_ROW: AuditKeyFields = {
-  keyId: sql.ref('changed.id'),
-  provider: sql.ref('changed.provider'),
-  repository: sql.ref('changed.repository'),
-  jobId: sql.ref('changed.job_id'),
-};
 
 export interface KeyRepository {
   /**
@@ -110,8 +99,7 @@ type ChangeAudited = (
 // One statement changes the row and appends its audit event, so the two are atomic. Outside a
 // transaction of the caller's, statements are group-committed: those that arrive together share
 // one transaction, one hold of the audit chain lock and one commit.
-function auditedChanges(db: Kysely<Database>): ChangeAudited {
-  const group = createGroupCommit(db);
+function auditedChanges(db: Kysely<Database>, group: GroupCommit): ChangeAudited {
   return async (change, audit, executor) => {
     const statement = sql<DeployKeyRow>`WITH changed AS (${change})
       SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`;
@@ -166,9 +154,9 @@ const findLive = (db: Kysely<Database>, row: NewDeployKeyRow) =>
     .executeTakeFirst();
 
 export function createKeyRepository(db: Kysely<Database>): KeyRepository {
-  const changeAudited = auditedChanges(db);
-  const findById = (id: string) =>
-    db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  const group = createGroupCommit(db);
+  const changeAudited = auditedChanges(db, group);
+  const findById = createKeyLookup(db);
 
   return {
     async insertPending(row, audit, limit) {
@@ -193,15 +181,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
 
     async transition(id, from, update, audit) {
       assertMove(from, update.status);
-      return changeAudited(
-        db
-          .updateTable('deploy_keys')
-          .set({ ...update, updated_at: sql<Date>`now()` as unknown as Date })
-          .where('id', '=', id)
-          .where('status', 'in', from)
-          .returningAll(),
-        audit,
-      );
+      return (await group.execute<DeployKeyRow>(transitionStatement(db, id, from, update, audit)))[0];
     },
 
     async recordAttempt(id, error) {

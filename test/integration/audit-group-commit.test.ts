@@ -1,9 +1,10 @@
 // Key state changes that arrive together share a commit (one hold of the audit chain lock), yet each
 // keeps its own outcome and its own audit event, and the chain stays whole and gap-free.
 import { randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { walkAuditChain } from '../../src/audit/audit-verify.ts';
-import type { NewDeployKeyRow } from '../../src/db/schema.ts';
+import type { Database, NewDeployKeyRow } from '../../src/db/schema.ts';
 import { createKeyRepository, type KeyRepository } from '../../src/keys/key.repository.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -83,4 +84,109 @@ it('gives a change that fails inside a group its own error, and the others their
   expect(events).toHaveLength(before + 20);
   expect(events.filter((event) => event.key_id === duplicate.id)).toHaveLength(0);
   expect(await walkAuditChain(database.db)).toMatchObject({ ok: true, checked: before + 20 });
+});
+
+/** The repository on a Kysely that counts the statements it sends (its pool is the test database's). */
+function countingRepository() {
+  const counter = { statements: 0 };
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: database.pool }),
+    log: () => {
+      counter.statements += 1;
+    },
+  });
+  return { repository: createKeyRepository(db), counter };
+}
+
+const eventsOf = async (keyId: string) =>
+  (
+    await database.pool.query<{ action: string; details: Record<string, unknown> }>(
+      'SELECT action, details FROM audit_events WHERE key_id = $1 ORDER BY seq',
+      [keyId],
+    )
+  ).rows;
+
+it('runs changes of one shape on many keys as one statement, each caller getting its own row and event', async () => {
+  const rows = Array.from({ length: 40 }, (_, i) => pendingRow(`merged-${i}`));
+  await Promise.all(rows.map((row) => keys.insertPending(row, requested)));
+  const { repository, counter } = countingRepository();
+  const failed = await Promise.all(
+    rows.map((row, i) =>
+      repository.transition(
+        row.id,
+        ['pending'],
+        { status: 'failed', failure_reason: `reason ${i}` },
+        { actor: `caller-${i}`, action: 'key.issue_failed', details: { reason: `reason ${i}`, n: i } },
+      ),
+    ),
+  );
+  // One group for the first change, one for the 39 that queued behind it: each a transaction
+  // (begin with the chain lock, the statement, commit), where one statement per change made 42.
+  expect(counter.statements).toBeLessThanOrEqual(8);
+  expect(failed.map((row) => row?.id)).toEqual(rows.map((row) => row.id));
+  expect(failed.map((row) => row?.failure_reason)).toEqual(rows.map((_, i) => `reason ${i}`));
+  for (const [i, row] of rows.entries()) {
+    expect(await eventsOf(row.id)).toEqual([
+      { action: 'key.requested', details: {} },
+      { action: 'key.issue_failed', details: { reason: `reason ${i}`, n: i } },
+    ]);
+  }
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
+
+it('never merges two changes of the same key: each applies as if run one after the other', async () => {
+  const [first, ...others] = Array.from({ length: 6 }, (_, i) => pendingRow(`same-key-${i}`));
+  await Promise.all([first!, ...others].map((row) => keys.insertPending(row, requested)));
+  const markWhileIssuing = (id: string, reason: 'manual' | 'expired') =>
+    keys.transition(
+      id,
+      ['pending'],
+      { revoke_reason: reason, revoke_requested_at: new Date() },
+      { actor: 'x', action: 'key.revoke_requested', details: { reason, whileIssuing: true } },
+    );
+  // The first change goes alone; the rest, two of them on one key, queue as the next group.
+  const results = await Promise.all([
+    markWhileIssuing(others[0]!.id, 'manual'),
+    markWhileIssuing(first!.id, 'manual'),
+    ...others.slice(1).map((row) => markWhileIssuing(row.id, 'manual')),
+    markWhileIssuing(first!.id, 'expired'),
+  ]);
+  expect(results.every((row) => row?.status === 'pending')).toBe(true);
+  // Both requests on the key were recorded, in the order they were asked for.
+  expect((await eventsOf(first!.id)).map((event) => event.details.reason)).toEqual([
+    undefined,
+    'manual',
+    'expired',
+  ]);
+  expect(results.at(-1)?.revoke_reason).toBe('expired');
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
+
+it('gives a change that breaks a merged statement its own error, and the others of its shape their effect', async () => {
+  const rows = Array.from({ length: 10 }, (_, i) => pendingRow(`merged-bad-${i}`));
+  await Promise.all(rows.map((row) => keys.insertPending(row, requested)));
+  const results = await Promise.allSettled(
+    rows.map((row, i) =>
+      keys.transition(
+        row.id,
+        ['pending'],
+        // Postgres refuses a NUL in text, so the one statement all ten would share fails.
+        { status: 'failed', failure_reason: i === 4 ? 'bad \u0000 byte' : `reason ${i}` },
+        { actor: 'x', action: 'key.issue_failed' },
+      ),
+    ),
+  );
+  expect(results.map((result) => result.status)).toEqual(
+    rows.map((_, i) => (i === 4 ? 'rejected' : 'fulfilled')),
+  );
+  const statuses = await database.pool.query<{ id: string; status: string }>(
+    'SELECT id, status FROM deploy_keys WHERE id = ANY($1::uuid[])',
+    [rows.map((row) => row.id)],
+  );
+  const statusOf = new Map(statuses.rows.map((row) => [row.id, row.status]));
+  expect(rows.map((row) => statusOf.get(row.id))).toEqual(
+    rows.map((_, i) => (i === 4 ? 'pending' : 'failed')),
+  );
+  expect(await eventsOf(rows[4]!.id)).toHaveLength(1);
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
 });
