@@ -1,0 +1,73 @@
+// Reads of keys by id that arrive together go to Postgres as one query, yet each caller gets its
+// own key (or nothing), and a read never misses a change committed before it was asked for.
+import { randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Database, NewDeployKeyRow } from '../../src/db/schema.ts';
+import { createKeyRepository, type KeyRepository } from '../../src/keys/key.repository.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let database: TestDatabase;
+let keys: KeyRepository;
+const counter = { statements: 0 };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const counted = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: database.pool }),
+    log: () => {
+      counter.statements += 1;
+    },
+  });
+  keys = createKeyRepository(counted);
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+const pendingRow = (jobId: string): NewDeployKeyRow => ({
+  id: randomUUID(),
+  provider: 'github',
+  repository: 'acme/models',
+  repository_key: 'acme/models',
+  job_id: jobId,
+  delivery: 'vault',
+  caller: 'token:lookup',
+  owner: 'token:lookup',
+  expires_at: new Date(Date.now() + 600_000),
+});
+
+it('answers many reads asked for together with few queries, each with its own key or nothing', async () => {
+  const rows = Array.from({ length: 50 }, (_, i) => pendingRow(`lookup-${i}`));
+  await Promise.all(rows.map((row) => keys.insertPending(row, { actor: 'x', action: 'key.requested' })));
+  const missing = randomUUID();
+  counter.statements = 0;
+  const found = await Promise.all([
+    ...rows.map((row) => keys.findById(row.id)),
+    keys.findById(rows[3]!.id),
+    keys.findById(missing),
+    keys.findById('not-a-key-id'),
+  ]);
+  expect(found.slice(0, 50).map((row) => row?.job_id)).toEqual(rows.map((row) => row.job_id));
+  expect(found[50]?.id).toBe(rows[3]!.id);
+  expect(found[51]).toBeUndefined();
+  expect(found[52]).toBeUndefined();
+  // The first read goes alone; the others, asked for while it ran, go together.
+  expect(counter.statements).toBeLessThanOrEqual(3);
+});
+
+it('sees a change committed before the read was asked for, even while other reads are under way', async () => {
+  const row = pendingRow('lookup-after-change');
+  await keys.insertPending(row, { actor: 'x', action: 'key.requested' });
+  const before = keys.findById(row.id);
+  const changed = await keys.transition(
+    row.id,
+    ['pending'],
+    { status: 'failed', failure_reason: 'test' },
+    { actor: 'x', action: 'key.issue_failed' },
+  );
+  expect(changed?.status).toBe('failed');
+  const [earlier, after] = await Promise.all([before, keys.findById(row.id)]);
+  expect(earlier?.id).toBe(row.id);
+  expect(after?.status).toBe('failed');
+});
