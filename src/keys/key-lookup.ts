@@ -1,8 +1,10 @@
-// Reads of one key by id, coalesced (src/db/coalesced.ts): a busy worker, each of whose revokes
-// starts with a read, sends one query for many keys instead of one each.
-import type { Kysely } from 'kysely';
+// Reads of keys that many callers make at once, coalesced (src/db/coalesced.ts): a busy worker,
+// each of whose revokes starts with a read by id, and a burst of job ends, each looking up the
+// keys bound to its job, send one query for many instead of one each.
+import { type Kysely, sql } from 'kysely';
 import { coalesced } from '../db/coalesced.ts';
 import type { Database, DeployKeyRow } from '../db/schema.ts';
+import { BOUND_LIVE_STATUSES } from './key-list-queries.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -14,4 +16,18 @@ export function createKeyLookup(db: Kysely<Database>): (id: string) => Promise<D
   });
   // No key has an id that is not a UUID; Postgres would refuse it, and the batch with it.
   return (id) => (UUID.test(id) ? read(id) : Promise.resolve(undefined));
+}
+
+/** Pending and active keys bound to each ref asked for, oldest first. */
+export function createBoundKeysLookup(db: Kysely<Database>): (ref: string) => Promise<DeployKeyRow[]> {
+  return coalesced(async (refs: string[]) => {
+    const rows = await db
+      .selectFrom('deploy_keys')
+      .selectAll()
+      .where(sql<boolean>`binding_refs && ${refs}::text[]`)
+      .where('status', 'in', BOUND_LIVE_STATUSES)
+      .orderBy('created_at')
+      .execute();
+    return refs.map((ref) => rows.filter((row) => row.binding_refs.includes(ref)));
+  });
 }

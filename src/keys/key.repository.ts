@@ -12,7 +12,7 @@ import type {
 } from '../db/schema.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
-import { createKeyLookup } from './key-lookup.ts';
+import { createBoundKeysLookup, createKeyLookup } from './key-lookup.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
 import { CHANGED_ROW, transitionStatement } from './key-transitions.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
@@ -177,6 +177,7 @@ export function createKeyRepository(db: Kysely<Database>): KeyRepository {
     },
 
     findById,
+    liveKeysBoundTo: createBoundKeysLookup(db),
     findByIdempotencyKey: (owner, idempotencyKey) => findByIdempotencyKey(db, owner, idempotencyKey),
 
     async transition(id, from, update, audit) {

@@ -71,3 +71,38 @@ it('sees a change committed before the read was asked for, even while other read
   expect(earlier?.id).toBe(row.id);
   expect(after?.status).toBe('failed');
 });
+
+it('finds the live keys bound to each of many jobs asked for together, each job its own and no other', async () => {
+  const bound = (jobId: string, refs: string[]): NewDeployKeyRow => ({
+    ...pendingRow(jobId),
+    binding: JSON.stringify({ kind: 'github-run' }),
+    binding_refs: refs,
+  });
+  const rows = [
+    bound('bound-a1', ['run:a', 'job:a1']),
+    bound('bound-a2', ['run:a', 'job:a2']),
+    bound('bound-b1', ['run:b', 'job:b1']),
+    bound('bound-c1', ['run:c', 'job:c1']),
+  ];
+  for (const row of rows) await keys.insertPending(row, { actor: 'x', action: 'key.requested' });
+  // A key that is already on its way out is not the job end's to act on.
+  await keys.transition(
+    rows[3]!.id,
+    ['pending'],
+    { status: 'failed' },
+    { actor: 'x', action: 'key.issue_failed' },
+  );
+  counter.statements = 0;
+  const found = await Promise.all(
+    ['run:a', 'job:a2', 'run:b', 'run:c', 'run:none', 'run:a'].map((ref) => keys.liveKeysBoundTo(ref)),
+  );
+  expect(found.map((keysOfJob) => keysOfJob.map((row) => row.job_id))).toEqual([
+    ['bound-a1', 'bound-a2'],
+    ['bound-a2'],
+    ['bound-b1'],
+    [],
+    [],
+    ['bound-a1', 'bound-a2'],
+  ]);
+  expect(counter.statements).toBeLessThanOrEqual(2);
+});
