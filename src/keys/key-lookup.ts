@@ -1,8 +1,8 @@
-// Reads of keys that many callers make at once, coalesced (src/db/coalesced.ts): a busy worker,
+// Reads of keys that many callers make at once, coalesced (src/coalesced.ts): a busy worker,
 // each of whose revokes starts with a read by id, and a burst of job ends, each looking up the
 // keys bound to its job, send one query for many instead of one each.
 import { type Kysely, sql } from 'kysely';
-import { coalesced } from '../db/coalesced.ts';
+import { coalesced } from '../coalesced.ts';
 import type { Database, DeployKeyRow } from '../db/schema.ts';
 import { BOUND_LIVE_STATUSES } from './key-list-queries.ts';
 

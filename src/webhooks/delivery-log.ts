@@ -1,7 +1,7 @@
 // Which webhook deliveries were already acted on. Claiming a delivery id is one INSERT, so two
 // replicas receiving the same delivery at once cannot both act on it.
 import type pg from 'pg';
-import { coalesced } from '../db/coalesced.ts';
+import { coalesced } from '../coalesced.ts';
 
 export interface DeliveryLog {
   /** True when this delivery id is new for the host (and now taken), false when seen before. */
@@ -23,7 +23,7 @@ interface Claim {
 const deliveryKey = (hostId: string, deliveryId: string) => `${hostId}\n${deliveryId}`;
 
 // Claims and settlements that arrive together (a burst of job ends) go as one statement each
-// (src/db/coalesced.ts). Within one batch, a delivery id claimed twice is claimed by the first.
+// (src/coalesced.ts). Within one batch, a delivery id claimed twice is claimed by the first.
 function claimsInBatches(pool: pg.Pool) {
   return coalesced(async (claims: Claim[]) => {
     const { rows } = await pool.query<{ host_id: string; delivery_id: string }>(

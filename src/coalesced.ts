@@ -1,7 +1,7 @@
-// Requests for one kind of statement, coalesced: those asked for while one batch is under way go
-// together in the next. An idle process sends each at once, as before; a busy one sends one
-// statement for many requests instead of one each, and every round trip to Postgres costs CPU on
-// both sides. A request never starts before it was asked for, so it sees every change committed
+// Requests of one kind to Postgres or Redis, coalesced: those asked for while one batch is under
+// way go together in the next. An idle process sends each at once, as before; a busy one sends
+// one statement for many requests instead of one each, and every round trip costs CPU on both
+// sides. A request never starts before it was asked for, so it sees every change committed
 // before that.
 
 interface Waiting<Input, Output> {
