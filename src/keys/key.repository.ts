@@ -1,6 +1,5 @@
-import type { Kysely, OperationNodeSource, Transaction } from 'kysely';
-import { sql } from 'kysely';
-import { type AuditEventInput, appendAuditEvent, auditAppendCall } from '../audit/audit.repository.ts';
+import type { Kysely } from 'kysely';
+import { type AuditEventInput, appendAuditEvent } from '../audit/audit.repository.ts';
 import { createGroupCommit, type GroupCommit } from '../audit/audit-group-commit.ts';
 import type {
   Database,
@@ -14,7 +13,7 @@ import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
 import { createBoundKeysLookup, createKeyLookup } from './key-lookup.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
-import { CHANGED_ROW, transitionStatement } from './key-transitions.ts';
+import { auditedWrite, insertStatement, transitionStatement } from './key-transitions.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId'>;
@@ -90,36 +89,20 @@ export interface KeyRepository {
   countOverdue(now: Date): Promise<number>;
 }
 
-type ChangeAudited = (
-  change: OperationNodeSource,
-  audit: KeyAudit,
-  executor?: Transaction<Database>,
-) => Promise<DeployKeyRow | undefined>;
-
-// One statement changes the row and appends its audit event, so the two are atomic. Outside a
-// transaction of the caller's, statements are group-committed: those that arrive together share
-// one transaction, one hold of the audit chain lock and one commit.
-function auditedChanges(db: Kysely<Database>, group: GroupCommit): ChangeAudited {
-  return async (change, audit, executor) => {
-    const statement = sql<DeployKeyRow>`WITH changed AS (${change})
-      SELECT changed.* FROM changed CROSS JOIN LATERAL ${auditAppendCall(audit, CHANGED_ROW)} AS appended`;
-    if (executor) return (await statement.execute(executor)).rows[0];
-    return (await group.execute<DeployKeyRow>(statement.compile(db)))[0];
-  };
-}
-
-/** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
+/**
+ * The insert alone, group-committed with the other changes that arrive with it (one statement
+ * writes the row and appends its audit event); or, with a limit, the count and the insert under
+ * the caller's lock in a transaction of its own.
+ */
 async function insertWithin(
   db: Kysely<Database>,
-  changeAudited: ChangeAudited,
+  group: GroupCommit,
   row: NewDeployKeyRow,
   audit: KeyAudit,
   limit: LiveKeyLimit | undefined,
 ): Promise<InsertPendingResult> {
-  const insert = (executor?: Transaction<Database>) =>
-    changeAudited((executor ?? db).insertInto('deploy_keys').values(row).returningAll(), audit, executor);
   if (!limit) {
-    const inserted = await insert();
+    const [inserted] = await group.execute<DeployKeyRow>(insertStatement(db, row, audit));
     if (!inserted) throw new Error('the insert returned no row');
     return { outcome: 'inserted', row: inserted };
   }
@@ -127,7 +110,8 @@ async function insertWithin(
     await lockForLimitedInsert(trx, limit.caller);
     const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
     if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
-    const inserted = await insert(trx);
+    const insert = trx.insertInto('deploy_keys').values(row).returningAll();
+    const inserted = (await auditedWrite(insert, audit).execute(trx)).rows[0];
     if (!inserted) throw new Error('the insert returned no row');
     return { outcome: 'inserted', row: inserted };
   });
@@ -155,13 +139,12 @@ const findLive = (db: Kysely<Database>, row: NewDeployKeyRow) =>
 
 export function createKeyRepository(db: Kysely<Database>): KeyRepository {
   const group = createGroupCommit(db);
-  const changeAudited = auditedChanges(db, group);
   const findById = createKeyLookup(db);
 
   return {
     async insertPending(row, audit, limit) {
       try {
-        return await insertWithin(db, changeAudited, row, audit, limit);
+        return await insertWithin(db, group, row, audit, limit);
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
         // A retry with the same Idempotency-Key may break either unique index first: the first

@@ -190,3 +190,43 @@ it('gives a change that breaks a merged statement its own error, and the others 
   expect(await eventsOf(rows[4]!.id)).toHaveLength(1);
   expect((await walkAuditChain(database.db)).ok).toBe(true);
 });
+
+it('writes many new keys arriving together with one statement, each with its own binding and details', async () => {
+  const rows = Array.from({ length: 30 }, (_, i) => ({
+    ...pendingRow(`insert-${i}`),
+    caller_details: JSON.stringify({ n: i, name: `caller "${i}"` }),
+    binding: i % 2 ? JSON.stringify({ kind: 'github-run', runId: String(i) }) : null,
+    binding_refs: i % 2 ? [`run:${i}`, `repo:{${i}}`] : [],
+  }));
+  const { repository, counter } = countingRepository();
+  const results = await Promise.all(
+    rows.map((row, i) => repository.insertPending(row, { ...requested, details: { i } })),
+  );
+  expect(results.map((result) => result.outcome)).toEqual(rows.map(() => 'inserted'));
+  expect(results.map((result) => (result.outcome === 'inserted' ? result.row.id : undefined))).toEqual(
+    rows.map((row) => row.id),
+  );
+  // The first insert goes alone, the other 29 as one statement: two transactions of three round trips.
+  expect(counter.statements).toBeLessThanOrEqual(8);
+  const stored = await database.pool.query<{
+    id: string;
+    caller_details: unknown;
+    binding: unknown;
+    binding_refs: string[];
+    status: string;
+  }>('SELECT id, caller_details, binding, binding_refs, status FROM deploy_keys WHERE id = ANY($1::uuid[])', [
+    rows.map((row) => row.id),
+  ]);
+  const byId = new Map(stored.rows.map((row) => [row.id, row]));
+  for (const [i, row] of rows.entries()) {
+    expect(byId.get(row.id)).toEqual({
+      id: row.id,
+      caller_details: { n: i, name: `caller "${i}"` },
+      binding: i % 2 ? { kind: 'github-run', runId: String(i) } : null,
+      binding_refs: i % 2 ? [`run:${i}`, `repo:{${i}}`] : [],
+      status: 'pending',
+    });
+    expect(await eventsOf(row.id)).toEqual([{ action: 'key.requested', details: { i } }]);
+  }
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
