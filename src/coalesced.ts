@@ -1,8 +1,8 @@
-// Requests of one kind to Postgres or Redis, coalesced: those asked for while one batch is under
-// way go together in the next. An idle process sends each at once, as before; a busy one sends
-// one statement for many requests instead of one each, and every round trip costs CPU on both
-// sides. A request never starts before it was asked for, so it sees every change committed
-// before that.
+// Requests of one kind to Postgres or Redis, coalesced: those asked for in the same turn of the
+// event loop, or while one batch is under way, go together in the next batch. An idle process
+// sends each almost at once, as before; a busy one sends one statement for many requests instead
+// of one each, and every round trip costs CPU on both sides. A request never starts before it was
+// asked for, so it sees every change committed before that.
 
 interface Waiting<Input, Output> {
   input: Input;
@@ -33,7 +33,6 @@ export function coalesced<Input, Output>(
   };
 
   const drain = async () => {
-    running = true;
     try {
       while (queue.length > 0) await runBatch(queue.splice(0, MAX_BATCH));
     } finally {
@@ -44,6 +43,10 @@ export function coalesced<Input, Output>(
   return (input) =>
     new Promise<Output>((resolve, reject) => {
       queue.push({ input, resolve, reject });
-      if (!running) void drain();
+      if (running) return;
+      running = true;
+      // After the callbacks of this turn of the event loop: answers that arrived together (say,
+      // many hosts' replies read at once) ask together.
+      setImmediate(drain);
     });
 }

@@ -1,14 +1,15 @@
 // Group commit for audited statements. Every audit append holds the chain lock until its transaction
 // commits, so appends one per transaction run at most one commit (one WAL flush) at a time. Here
-// the statements that arrive while a commit is under way wait for it, and then run together in
-// one transaction: the chain lock is taken once and one flush makes the whole group durable. Each
-// statement still changes its row and appends its event together, the chain format is unchanged,
-// and the seqs stay gap-free: a group that fails is rolled back whole, and its statements are then
-// run one by one, each in its own transaction as without grouping, so each gets its own outcome.
+// the statements asked for in the same turn of the event loop, or while a commit is under way,
+// run together in the next transaction: the chain lock is taken once and one flush makes the
+// whole group durable. Each statement still changes its row and appends its event together, the
+// chain format is unchanged, and the seqs stay gap-free: a group that fails is rolled back whole,
+// and its statements are then run one by one, each in its own transaction as without grouping,
+// so each gets its own outcome.
 //
 // Statements of one shape on different rows (say, many keys moving from `revoking` to `revoked`)
 // are also merged into one statement: every round trip to Postgres costs CPU on both sides, and a
-// group of N such changes then costs four round trips instead of N + 3. Every statement of a group
+// group of N such changes then costs three round trips instead of N + 3. Every statement of a group
 // was asked for while none of the others had an answer yet, so any order among them is one the
 // callers could have seen; two on the same row are never merged, so each sees the other's effect.
 import { type CompiledQuery, type Kysely, sql } from 'kysely';
@@ -128,7 +129,6 @@ export function createGroupCommit<Database>(db: Kysely<Database>): GroupCommit {
   };
 
   const flush = async () => {
-    flushing = true;
     try {
       while (queue.length > 0) await runGroup(queue.splice(0, MAX_GROUP));
     } finally {
@@ -140,7 +140,10 @@ export function createGroupCommit<Database>(db: Kysely<Database>): GroupCommit {
     execute<Row>(statement: Statement) {
       return new Promise<Row[]>((resolve, reject) => {
         queue.push({ statement, resolve: resolve as (rows: unknown[]) => void, reject });
-        if (!flushing) void flush();
+        if (flushing) return;
+        flushing = true;
+        // After the callbacks of this turn of the event loop, so changes asked for together share a group.
+        setImmediate(flush);
       });
     },
   };

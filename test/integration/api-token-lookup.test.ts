@@ -47,7 +47,7 @@ it('answers many authentications asked for together with few lookups, each with 
   );
   expect(answers.slice(12, 14)).toEqual([undefined, undefined]);
   expect(answers[14]?.name).toBe('ci-5');
-  // The first lookup goes alone; the others, asked for while it ran, go together.
+  // Asked for together, they go in one query, or two if a lookup was already under way.
   expect(counter.statements).toBeLessThanOrEqual(3);
 });
 

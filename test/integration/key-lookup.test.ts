@@ -52,7 +52,7 @@ it('answers many reads asked for together with few queries, each with its own ke
   expect(found[50]?.id).toBe(rows[3]!.id);
   expect(found[51]).toBeUndefined();
   expect(found[52]).toBeUndefined();
-  // The first read goes alone; the others, asked for while it ran, go together.
+  // Asked for together, they go in one query, or two if a read was already under way.
   expect(counter.statements).toBeLessThanOrEqual(3);
 });
 

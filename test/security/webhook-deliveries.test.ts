@@ -152,7 +152,7 @@ describe('GitHub deliveries', () => {
 
   it('act once on a delivery sent many times at once, and on each of many others arriving with it', async () => {
     const body = runCompleted('acme/models', 501);
-    // The first request is answered alone; the ones that arrive meanwhile are claimed together.
+    // Deliveries that arrive together are claimed together, the same delivery id among them.
     const answers = await Promise.all([
       ...Array.from({ length: 6 }, (_, i) =>
         postGithub(runCompleted('acme/other', 900 + i), { delivery: `burst-other-${i}` }),
