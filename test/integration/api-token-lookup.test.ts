@@ -1,24 +1,18 @@
 // Requests that arrive together look their tokens up with one query, and each still gets exactly
 // its own answer: a live token its row, a revoked, expired or unknown one nothing.
-import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApiTokens } from '../../src/auth/api-tokens.ts';
-import type { Database } from '../../src/db/schema.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { countingDb, createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
-const counter = { statements: 0 };
+let counter: { statements: number };
 let tokens: ReturnType<typeof createApiTokens>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const counted = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: database.pool }),
-    log: (event) => {
-      if (event.query.sql.startsWith('select')) counter.statements += 1;
-    },
-  });
-  tokens = createApiTokens(counted);
+  const counting = countingDb(database, (sql) => sql.startsWith('select'));
+  counter = counting.counter;
+  tokens = createApiTokens(counting.db);
 });
 afterAll(async () => {
   await database?.drop();

@@ -1,12 +1,10 @@
 // Key state changes that arrive together share a commit (one hold of the audit chain lock), yet each
 // keeps its own outcome and its own audit event, and the chain stays whole and gap-free.
 import { randomUUID } from 'node:crypto';
-import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { walkAuditChain } from '../../src/audit/audit-verify.ts';
-import type { Database, NewDeployKeyRow } from '../../src/db/schema.ts';
 import { createKeyRepository, type KeyRepository } from '../../src/keys/key.repository.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { countingDb, createTestDatabase, pendingKeyRow, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
 let keys: KeyRepository;
@@ -19,17 +17,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const pendingRow = (jobId: string): NewDeployKeyRow => ({
-  id: randomUUID(),
-  provider: 'github',
-  repository: 'acme/models',
-  repository_key: 'acme/models',
-  job_id: jobId,
-  delivery: 'vault',
-  caller: 'token:group',
-  owner: 'token:group',
-  expires_at: new Date(Date.now() + 600_000),
-});
+const pendingRow = (jobId: string) => pendingKeyRow(jobId, 'token:group');
 
 const requested = { actor: 'token:group', action: 'key.requested' };
 
@@ -86,15 +74,9 @@ it('gives a change that fails inside a group its own error, and the others their
   expect(await walkAuditChain(database.db)).toMatchObject({ ok: true, checked: before + 20 });
 });
 
-/** The repository on a Kysely that counts the statements it sends (its pool is the test database's). */
+/** The repository on a Kysely that counts the statements it sends. */
 function countingRepository() {
-  const counter = { statements: 0 };
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: database.pool }),
-    log: () => {
-      counter.statements += 1;
-    },
-  });
+  const { db, counter } = countingDb(database);
   return { repository: createKeyRepository(db), counter };
 }
 

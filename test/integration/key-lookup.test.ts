@@ -1,41 +1,26 @@
 // Reads of keys by id that arrive together go to Postgres as one query, yet each caller gets its
 // own key (or nothing), and a read never misses a change committed before it was asked for.
 import { randomUUID } from 'node:crypto';
-import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Database, NewDeployKeyRow } from '../../src/db/schema.ts';
+import type { NewDeployKeyRow } from '../../src/db/schema.ts';
 import { createKeyRepository, type KeyRepository } from '../../src/keys/key.repository.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { countingDb, createTestDatabase, pendingKeyRow, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
 let keys: KeyRepository;
-const counter = { statements: 0 };
+let counter: { statements: number };
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const counted = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: database.pool }),
-    log: () => {
-      counter.statements += 1;
-    },
-  });
-  keys = createKeyRepository(counted);
+  const counting = countingDb(database);
+  counter = counting.counter;
+  keys = createKeyRepository(counting.db);
 });
 afterAll(async () => {
   await database?.drop();
 });
 
-const pendingRow = (jobId: string): NewDeployKeyRow => ({
-  id: randomUUID(),
-  provider: 'github',
-  repository: 'acme/models',
-  repository_key: 'acme/models',
-  job_id: jobId,
-  delivery: 'vault',
-  caller: 'token:lookup',
-  owner: 'token:lookup',
-  expires_at: new Date(Date.now() + 600_000),
-});
+const pendingRow = (jobId: string) => pendingKeyRow(jobId, 'token:lookup');
 
 it('answers many reads asked for together with few queries, each with its own key or nothing', async () => {
   const rows = Array.from({ length: 50 }, (_, i) => pendingRow(`lookup-${i}`));
