@@ -109,11 +109,26 @@ function hashedHead(at: Date, body: ReturnType<typeof storable>): string {
  * keeps the change and its audit record one atomic statement, and the lock short.
  */
 export function auditAppendCall(body: AuditBody, key: AuditKeyFields, at: Date) {
-  const event = storable(body);
+  const event = auditAppendArguments(body, at);
   return sql<{ seq: string; prev_hash: string; hash: string }>`audit_append(
-    ${hashedHead(at, event)}::text, ${at}::timestamptz, ${event.actor}::text, ${event.action}::text,
-    ${JSON.stringify(event.details)}::jsonb, ${key.keyId}::uuid, ${key.provider}::text,
+    ${event.head}::text, ${event.at}::timestamptz, ${event.actor}::text, ${event.action}::text,
+    ${event.details}::jsonb, ${key.keyId}::uuid, ${key.provider}::text,
     ${key.repository}::text, ${key.jobId}::text)`;
+}
+
+/**
+ * The arguments of `audit_append` that the event alone decides, as values: for a statement that
+ * passes many events at once (src/keys/key-transitions.ts) and names each one's key from its row.
+ */
+export function auditAppendArguments(body: AuditBody, at: Date) {
+  const event = storable(body);
+  return {
+    head: hashedHead(at, event),
+    at,
+    actor: event.actor,
+    action: event.action,
+    details: JSON.stringify(event.details),
+  };
 }
 
 const optionalText = (text: string | null | undefined) => (text == null ? null : storableText(text));

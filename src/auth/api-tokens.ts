@@ -2,6 +2,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { appendAuditEvent } from '../audit/audit.repository.ts';
+import { coalesced } from '../coalesced.ts';
 import type { ApiTokenRow, Database } from '../db/schema.ts';
 import { RefusalError } from '../errors.ts';
 import type { Role } from '../model/schemas.ts';
@@ -82,16 +83,25 @@ async function insertToken(
   }
 }
 
+/**
+ * Tokens by their hash, the lookups of requests that arrive together in one query
+ * (src/coalesced.ts): every API request starts with one.
+ */
+function tokensByHash(db: Kysely<Database>) {
+  return coalesced(async (hashes: string[]) => {
+    const rows = await db.selectFrom('api_tokens').selectAll().where('token_sha256', 'in', hashes).execute();
+    const byHash = new Map(rows.map((row) => [row.token_sha256, row]));
+    return hashes.map((hash) => byHash.get(hash));
+  });
+}
+
 async function authenticateToken(
   db: Kysely<Database>,
   clock: () => Date,
+  lookUp: (hash: string) => Promise<ApiTokenRow | undefined>,
   token: string,
 ): Promise<ApiTokenRow | undefined> {
-  const row = await db
-    .selectFrom('api_tokens')
-    .selectAll()
-    .where('token_sha256', '=', hashToken(token))
-    .executeTakeFirst();
+  const row = await lookUp(hashToken(token));
   const now = clock();
   if (!row || row.revoked_at || (row.expires_at && row.expires_at <= now)) return undefined;
   // Last use is informational and kept to the second: a token used many times a second is
@@ -139,6 +149,7 @@ async function revokeToken(
 }
 
 export function createApiTokens(db: Kysely<Database>, clock: Clock) {
+  const lookUp = tokensByHash(db);
   return {
     /** Creates a token; the returned `token` is the only time its value is ever available. */
     async create(input: NewApiToken) {
@@ -148,7 +159,7 @@ export function createApiTokens(db: Kysely<Database>, clock: Clock) {
     },
 
     /** The live token with this value, or undefined for unknown, revoked and expired tokens. */
-    authenticate: (token: string) => authenticateToken(db, clock, token),
+    authenticate: (token: string) => authenticateToken(db, clock, lookUp, token),
 
     list: () => db.selectFrom('api_tokens').selectAll().orderBy('created_at', 'desc').execute(),
 

@@ -7,6 +7,7 @@ import type { HostConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { watchHostBudget } from '../metrics.ts';
 import { HostError } from './git-host.ts';
+import { createHostFetch } from './host-fetch.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type HostAdapterDeps, instrumentedFetch } from './host-http.ts';
 import { createHostScheduler, type HostBudget, type HostLane, type HostScheduler } from './host-scheduler.ts';
 import type { HostPace, HostTransport, HostTransportFactory } from './host-transport.ts';
@@ -36,6 +37,8 @@ export function createPoolMembers(
   const entries = config.pool
     ? config.pool.map(({ name, token, credential }) => ({ name, config: { ...config, token, credential } }))
     : [{ name: SINGLE, config }];
+  // One set of kept-alive connections per host, whichever credential a request goes out with.
+  const send = createHostFetch();
   return entries.map(({ name, config: memberConfig }) => {
     const memberLogger = pooled ? logger.child({ credential: name }) : logger;
     const transport: HostTransport = createTransport({
@@ -47,6 +50,7 @@ export function createPoolMembers(
         hostId: config.id,
         timeoutMs: deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         onAnswer: (status, headers) => scheduler.observe(status, headers),
+        send,
       }),
     });
     const scheduler: HostScheduler = createHostScheduler({

@@ -45,9 +45,8 @@ export function gitlabRequesterFn(send: typeof fetch) {
     url.search = options.searchParams ?? '';
     const init: RequestInit = { method: options.method ?? 'GET', headers: options.headers ?? {} };
     if (options.body !== undefined) init.body = options.body;
-    const outgoing = new Request(url, init);
-    const response = await send(outgoing);
-    if (!response.ok) throw await failedRequestError(outgoing, response);
+    const response = await send(url, init);
+    if (!response.ok) throw await failedRequestError(new Request(url, init), response);
     const body = await parseBody(response);
     return { body, headers: Object.fromEntries(response.headers.entries()), status: response.status };
   };

@@ -88,13 +88,16 @@ export function instrumentedFetch(opts: {
   timeoutMs: number;
   /** Sees every answer, so the host's scheduler learns of rate limits whichever call met them. */
   onAnswer?: (status: number, headers: Headers) => void;
+  /** What sends the request: the host's own (host-fetch.ts), or the global fetch. */
+  send?: typeof fetch;
 }): typeof fetch {
   const count = (status: string) => opts.metrics.hostRequests.inc({ provider: opts.hostId, status });
+  const send = opts.send ?? fetch;
   return async (input, init) => {
     const timeout = AbortSignal.timeout(opts.timeoutMs);
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
-      const response = await fetch(input, { ...init, signal });
+      const response = await send(input, { ...init, signal });
       count(String(response.status));
       opts.onAnswer?.(response.status, response.headers);
       return response;

@@ -5,8 +5,11 @@
 import type { Redis } from 'ioredis';
 
 export interface SharedPacing {
-  /** Reserves the next start for one write to the host; resolves to how many ms from now it is. */
-  reserve(hostId: string, intervalMs: number): Promise<number>;
+  /**
+   * Reserves the next `count` starts (default one), an interval apart, for writes to the host;
+   * resolves to how many ms from now the first of them is.
+   */
+  reserve(hostId: string, intervalMs: number, count?: number): Promise<number>;
   /** Records that the host asked every writer to wait `waitMs` from now. */
   pause(hostId: string, waitMs: number): Promise<void>;
   /** How far from now starts are already reserved, or the host's pause reaches; 0 when neither. */
@@ -16,10 +19,11 @@ export interface SharedPacing {
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000`;
 
-// KEYS: next start, paused until. ARGV: interval ms. Returns ms from now until the reserved start.
+// KEYS: next start, paused until. ARGV: interval ms, starts. Returns ms from now until the first
+// reserved start.
 const RESERVE = `${NOW_MS}
 local startAt = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'))
-local nextAt = startAt + tonumber(ARGV[1])
+local nextAt = startAt + tonumber(ARGV[1]) * tonumber(ARGV[2] or '1')
 redis.call('SET', KEYS[1], tostring(nextAt), 'PX', math.ceil(nextAt - now) + 1000)
 return tostring(startAt - now)`;
 
@@ -37,7 +41,7 @@ local untilAt = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(r
 return tostring(math.max(0, untilAt - now))`;
 
 interface PacingCommands {
-  hostBudgetReserve(nextKey: string, pausedKey: string, intervalMs: string): Promise<string>;
+  hostBudgetReserve(nextKey: string, pausedKey: string, intervalMs: string, count: string): Promise<string>;
   hostBudgetPause(pausedKey: string, waitMs: string): Promise<number>;
   hostBudgetBacklog(nextKey: string, pausedKey: string): Promise<string>;
 }
@@ -50,9 +54,14 @@ export function createRedisPacing(redis: Redis, prefix: string): SharedPacing {
   const commands = redis as unknown as PacingCommands;
   const key = (hostId: string, part: 'next' | 'paused') => `${prefix}:host-budget:${hostId}:${part}`;
   return {
-    async reserve(hostId, intervalMs) {
+    async reserve(hostId, intervalMs, count = 1) {
       return Number(
-        await commands.hostBudgetReserve(key(hostId, 'next'), key(hostId, 'paused'), String(intervalMs)),
+        await commands.hostBudgetReserve(
+          key(hostId, 'next'),
+          key(hostId, 'paused'),
+          String(intervalMs),
+          String(count),
+        ),
       );
     },
     async pause(hostId, waitMs) {

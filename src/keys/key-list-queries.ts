@@ -7,13 +7,10 @@ import type { KeyRepository } from './key.repository.ts';
 import { LIVE_STATUSES } from './live-key-limit.ts';
 import { repositoryKey } from './ownership.ts';
 
-type ListQueries = Pick<
-  KeyRepository,
-  'list' | 'liveKeysOfJob' | 'jobExists' | 'liveKeysBoundTo' | 'liveBound'
->;
+type ListQueries = Pick<KeyRepository, 'list' | 'liveKeysOfJob' | 'jobExists' | 'liveBound'>;
 
 /** Keys a job's end still has to act on: a `revoking` key is already on its way out. */
-const BOUND_LIVE_STATUSES: KeyStatus[] = ['pending', 'active'];
+export const BOUND_LIVE_STATUSES: KeyStatus[] = ['pending', 'active'];
 
 export function createKeyListQueries(db: Kysely<Database>): ListQueries {
   return {
@@ -47,16 +44,6 @@ export function createKeyListQueries(db: Kysely<Database>): ListQueries {
       let query = db.selectFrom('deploy_keys').select('id').where('job_id', '=', jobId);
       if (owners) query = query.where('owner', 'in', owners.length ? owners : ['']);
       return (await query.limit(1).executeTakeFirst()) !== undefined;
-    },
-
-    liveKeysBoundTo(ref) {
-      return db
-        .selectFrom('deploy_keys')
-        .selectAll()
-        .where(sql<boolean>`binding_refs @> ARRAY[${ref}]::text[]`)
-        .where('status', 'in', BOUND_LIVE_STATUSES)
-        .orderBy('created_at')
-        .execute();
     },
 
     liveBound(kind, createdBefore, limit) {

@@ -1,19 +1,15 @@
-import type { Kysely, OperationNodeSource, Transaction } from 'kysely';
-import { sql } from 'kysely';
-import {
-  type AuditEventInput,
-  type AuditKeyFields,
-  appendAuditEvent,
-  auditAppendCall,
-} from '../audit/audit.repository.ts';
-import { createGroupCommit } from '../audit/audit-group-commit.ts';
+import type { Kysely } from 'kysely';
+import { type AuditEventInput, appendAuditEvent } from '../audit/audit.repository.ts';
+import { createGroupCommit, type GroupCommit } from '../audit/audit-group-commit.ts';
 import type { Database, DeployKeyRow, DeployKeyUpdate, NewDeployKeyRow } from '../db/schema.ts';
 import type { KeyStatus } from '../model/schemas.ts';
 import { type Clock, systemClock } from '../time.ts';
 import { createJobGrantLock, type JobGrantRef } from './job-grant-lock.ts';
 import { assertMove } from './key-lifecycle.ts';
 import { createKeyListQueries } from './key-list-queries.ts';
+import { createBoundKeysLookup, createKeyLookup } from './key-lookup.ts';
 import { createKeySweepQueries } from './key-sweep-queries.ts';
+import { auditedWrite, insertStatement, transitionStatement } from './key-transitions.ts';
 import { countLive, LIVE_STATUSES, lockForLimitedInsert } from './live-key-limit.ts';
 
 export type KeyAudit = Omit<AuditEventInput, 'keyId' | 'provider' | 'repository' | 'jobId' | 'at'>;
@@ -44,14 +40,6 @@ export interface LiveKeyLimit {
 }
 
 const UNIQUE_VIOLATION = '23505';
-
-// The audit event names the key from the row the same statement wrote.
-const CHANGED_ROW: AuditKeyFields = {
-  keyId: sql.ref('changed.id'),
-  provider: sql.ref('changed.provider'),
-  repository: sql.ref('changed.repository'),
-  jobId: sql.ref('changed.job_id'),
-};
 
 export interface KeyRepository {
   /**
@@ -102,38 +90,21 @@ export interface KeyRepository {
   underJobGrantLock<T>(job: JobGrantRef, work: (liveKeyIds: string[]) => Promise<T>): Promise<T>;
 }
 
-type ChangeAudited = (
-  change: OperationNodeSource,
-  audit: KeyAudit,
-  executor?: Transaction<Database>,
-) => Promise<DeployKeyRow | undefined>;
-
-// One statement changes the row and appends its audit event, so the two are atomic. Outside a
-// transaction of the caller's, statements are group-committed: those that arrive together share
-// one transaction, one hold of the audit chain lock and one commit.
-function auditedChanges(db: Kysely<Database>, clock: Clock): ChangeAudited {
-  const group = createGroupCommit(db);
-  return async (change, audit, executor) => {
-    const appended = auditAppendCall(audit, CHANGED_ROW, clock());
-    const statement = sql<DeployKeyRow>`WITH changed AS (${change})
-      SELECT changed.* FROM changed CROSS JOIN LATERAL ${appended} AS appended`;
-    if (executor) return (await statement.execute(executor)).rows[0];
-    return (await group.execute<DeployKeyRow>(statement.compile(db)))[0];
-  };
-}
-
-/** The insert alone, or (with a limit) the count and the insert under the caller's lock. */
+/**
+ * The insert alone, group-committed with the other changes that arrive with it (one statement
+ * writes the row and appends its audit event); or, with a limit, the count and the insert under
+ * the caller's lock in a transaction of its own.
+ */
 async function insertWithin(
   db: Kysely<Database>,
-  changeAudited: ChangeAudited,
+  group: GroupCommit,
   row: NewDeployKeyRow,
   audit: KeyAudit,
   limit: LiveKeyLimit | undefined,
+  at: Date,
 ): Promise<InsertPendingResult> {
-  const insert = (executor?: Transaction<Database>) =>
-    changeAudited((executor ?? db).insertInto('deploy_keys').values(row).returningAll(), audit, executor);
   if (!limit) {
-    const inserted = await insert();
+    const [inserted] = await group.execute<DeployKeyRow>(insertStatement(db, row, audit, at));
     if (!inserted) throw new Error('the insert returned no row');
     return { outcome: 'inserted', row: inserted };
   }
@@ -141,7 +112,8 @@ async function insertWithin(
     await lockForLimitedInsert(trx, limit.caller);
     const activeKeys = await countLive(trx, limit.caller, limit.maxActiveKeys);
     if (activeKeys >= limit.maxActiveKeys) return { outcome: 'limit-reached', activeKeys };
-    const inserted = await insert(trx);
+    const insert = trx.insertInto('deploy_keys').values(row).returningAll();
+    const inserted = (await auditedWrite(insert, audit, at).execute(trx)).rows[0];
     if (!inserted) throw new Error('the insert returned no row');
     return { outcome: 'inserted', row: inserted };
   });
@@ -169,14 +141,13 @@ const findLive = (db: Kysely<Database>, row: NewDeployKeyRow) =>
 
 /** `clock` stamps the audit events of the changes; the system's by default. */
 export function createKeyRepository(db: Kysely<Database>, clock: Clock = systemClock): KeyRepository {
-  const changeAudited = auditedChanges(db, clock);
-  const findById = (id: string) =>
-    db.selectFrom('deploy_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  const group = createGroupCommit(db);
+  const findById = createKeyLookup(db);
 
   return {
     async insertPending(row, audit, limit) {
       try {
-        return await insertWithin(db, changeAudited, row, audit, limit);
+        return await insertWithin(db, group, row, audit, limit, clock());
       } catch (error) {
         if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
         // A retry with the same Idempotency-Key may break either unique index first: the first
@@ -192,19 +163,14 @@ export function createKeyRepository(db: Kysely<Database>, clock: Clock = systemC
     },
 
     findById,
+    liveKeysBoundTo: createBoundKeysLookup(db),
     findByIdempotencyKey: (owner, idempotencyKey) => findByIdempotencyKey(db, owner, idempotencyKey),
 
     async transition(id, from, update, audit) {
       assertMove(from, update.status);
-      return changeAudited(
-        db
-          .updateTable('deploy_keys')
-          .set({ ...update, updated_at: sql<Date>`now()` as unknown as Date })
-          .where('id', '=', id)
-          .where('status', 'in', from)
-          .returningAll(),
-        audit,
-      );
+      return (
+        await group.execute<DeployKeyRow>(transitionStatement(db, id, from, update, audit, clock()))
+      )[0];
     },
 
     async recordAttempt(id, error) {

@@ -54,6 +54,16 @@ export function createRevokeScheduler(connection: Redis, prefix: string, clock: 
         await add(keyId, 0);
         return;
       }
+      // The usual case, a revoke still waiting for the key's expiry, takes one call; promote
+      // refuses a job that is not delayed, and only then is its state asked for.
+      if (
+        job.attemptsMade === 0 &&
+        (await job.promote().then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
       await restart(job, keyId);
     },
     async cancel(keyId) {

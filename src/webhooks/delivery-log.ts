@@ -1,6 +1,7 @@
 // Which webhook deliveries were already acted on. Claiming a delivery id is one INSERT, so two
 // replicas receiving the same delivery at once cannot both act on it.
 import type pg from 'pg';
+import { coalesced } from '../coalesced.ts';
 
 export interface DeliveryLog {
   /** True when this delivery id is new for the host (and now taken), false when seen before. */
@@ -12,23 +13,57 @@ export interface DeliveryLog {
   prune(before: Date): Promise<number>;
 }
 
+interface Claim {
+  hostId: string;
+  deliveryId: string;
+  event: string;
+  at: Date;
+}
+
+const deliveryKey = (hostId: string, deliveryId: string) => `${hostId}\n${deliveryId}`;
+
+// Claims and settlements that arrive together (a burst of job ends) go as one statement each
+// (src/coalesced.ts). Within one batch, a delivery id claimed twice is claimed by the first.
+function claimsInBatches(pool: pg.Pool) {
+  return coalesced(async (claims: Claim[]) => {
+    const { rows } = await pool.query<{ host_id: string; delivery_id: string }>(
+      `INSERT INTO webhook_deliveries (host_id, delivery_id, event, received_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+       ON CONFLICT DO NOTHING RETURNING host_id, delivery_id`,
+      [
+        claims.map((claim) => claim.hostId),
+        claims.map((claim) => claim.deliveryId),
+        claims.map((claim) => claim.event),
+        claims.map((claim) => claim.at),
+      ],
+    );
+    const taken = new Set(rows.map((row) => deliveryKey(row.host_id, row.delivery_id)));
+    return claims.map((claim) => taken.delete(deliveryKey(claim.hostId, claim.deliveryId)));
+  });
+}
+
+function settlementsInBatches(pool: pg.Pool) {
+  return coalesced(async (settled: { hostId: string; deliveryId: string; outcome: string }[]) => {
+    await pool.query(
+      `UPDATE webhook_deliveries AS d SET outcome = s.outcome
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS s(host_id, delivery_id, outcome)
+       WHERE d.host_id = s.host_id AND d.delivery_id = s.delivery_id`,
+      [
+        settled.map((item) => item.hostId),
+        settled.map((item) => item.deliveryId),
+        settled.map((item) => item.outcome),
+      ],
+    );
+    return settled.map(() => undefined);
+  });
+}
+
 export function createDeliveryLog(pool: pg.Pool): DeliveryLog {
+  const claim = claimsInBatches(pool);
+  const settle = settlementsInBatches(pool);
   return {
-    async claim(hostId, deliveryId, event, at) {
-      const result = await pool.query(
-        `INSERT INTO webhook_deliveries (host_id, delivery_id, event, received_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-        [hostId, deliveryId, event, at],
-      );
-      return result.rowCount === 1;
-    },
-    async settle(hostId, deliveryId, outcome) {
-      await pool.query('UPDATE webhook_deliveries SET outcome = $3 WHERE host_id = $1 AND delivery_id = $2', [
-        hostId,
-        deliveryId,
-        outcome,
-      ]);
-    },
+    claim: (hostId, deliveryId, event, at) => claim({ hostId, deliveryId, event, at }),
+    settle: (hostId, deliveryId, outcome) => settle({ hostId, deliveryId, outcome }),
     async release(hostId, deliveryId) {
       await pool.query('DELETE FROM webhook_deliveries WHERE host_id = $1 AND delivery_id = $2', [
         hostId,

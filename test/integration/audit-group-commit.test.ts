@@ -3,9 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { walkAuditChain } from '../../src/audit/audit-verify.ts';
-import type { NewDeployKeyRow } from '../../src/db/schema.ts';
 import { createKeyRepository, type KeyRepository } from '../../src/keys/key.repository.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { countingDb, createTestDatabase, pendingKeyRow, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
 let keys: KeyRepository;
@@ -18,17 +17,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const pendingRow = (jobId: string): NewDeployKeyRow => ({
-  id: randomUUID(),
-  provider: 'github',
-  repository: 'acme/models',
-  repository_key: 'acme/models',
-  job_id: jobId,
-  delivery: 'vault',
-  caller: 'token:group',
-  owner: 'token:group',
-  expires_at: new Date(Date.now() + 600_000),
-});
+const pendingRow = (jobId: string) => pendingKeyRow(jobId, 'token:group');
 
 const requested = { actor: 'token:group', action: 'key.requested' };
 
@@ -83,4 +72,143 @@ it('gives a change that fails inside a group its own error, and the others their
   expect(events).toHaveLength(before + 20);
   expect(events.filter((event) => event.key_id === duplicate.id)).toHaveLength(0);
   expect(await walkAuditChain(database.db)).toMatchObject({ ok: true, checked: before + 20 });
+});
+
+/** The repository on a Kysely that counts the statements it sends. */
+function countingRepository() {
+  const { db, counter } = countingDb(database);
+  return { repository: createKeyRepository(db), counter };
+}
+
+const eventsOf = async (keyId: string) =>
+  (
+    await database.pool.query<{ action: string; details: Record<string, unknown> }>(
+      'SELECT action, details FROM audit_events WHERE key_id = $1 ORDER BY seq',
+      [keyId],
+    )
+  ).rows;
+
+it('runs changes of one shape on many keys as one statement, each caller getting its own row and event', async () => {
+  const rows = Array.from({ length: 40 }, (_, i) => pendingRow(`merged-${i}`));
+  await Promise.all(rows.map((row) => keys.insertPending(row, requested)));
+  const { repository, counter } = countingRepository();
+  const failed = await Promise.all(
+    rows.map((row, i) =>
+      repository.transition(
+        row.id,
+        ['pending'],
+        { status: 'failed', failure_reason: `reason ${i}` },
+        { actor: `caller-${i}`, action: 'key.issue_failed', details: { reason: `reason ${i}`, n: i } },
+      ),
+    ),
+  );
+  // One group, or two if a commit was already under way: each a transaction (begin with the chain
+  // lock, the statement, commit), where one statement per change made 42.
+  expect(counter.statements).toBeLessThanOrEqual(8);
+  expect(failed.map((row) => row?.id)).toEqual(rows.map((row) => row.id));
+  expect(failed.map((row) => row?.failure_reason)).toEqual(rows.map((_, i) => `reason ${i}`));
+  for (const [i, row] of rows.entries()) {
+    expect(await eventsOf(row.id)).toEqual([
+      { action: 'key.requested', details: {} },
+      { action: 'key.issue_failed', details: { reason: `reason ${i}`, n: i } },
+    ]);
+  }
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
+
+it('never merges two changes of the same key: each applies as if run one after the other', async () => {
+  const [first, ...others] = Array.from({ length: 6 }, (_, i) => pendingRow(`same-key-${i}`));
+  await Promise.all([first!, ...others].map((row) => keys.insertPending(row, requested)));
+  const markWhileIssuing = (id: string, reason: 'manual' | 'expired') =>
+    keys.transition(
+      id,
+      ['pending'],
+      { revoke_reason: reason, revoke_requested_at: new Date() },
+      { actor: 'x', action: 'key.revoke_requested', details: { reason, whileIssuing: true } },
+    );
+  // Asked for together, they share a group; two of them are on one key.
+  const results = await Promise.all([
+    markWhileIssuing(others[0]!.id, 'manual'),
+    markWhileIssuing(first!.id, 'manual'),
+    ...others.slice(1).map((row) => markWhileIssuing(row.id, 'manual')),
+    markWhileIssuing(first!.id, 'expired'),
+  ]);
+  expect(results.every((row) => row?.status === 'pending')).toBe(true);
+  // Both requests on the key were recorded, in the order they were asked for.
+  expect((await eventsOf(first!.id)).map((event) => event.details.reason)).toEqual([
+    undefined,
+    'manual',
+    'expired',
+  ]);
+  expect(results.at(-1)?.revoke_reason).toBe('expired');
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
+
+it('gives a change that breaks a merged statement its own error, and the others of its shape their effect', async () => {
+  const rows = Array.from({ length: 10 }, (_, i) => pendingRow(`merged-bad-${i}`));
+  await Promise.all(rows.map((row) => keys.insertPending(row, requested)));
+  const results = await Promise.allSettled(
+    rows.map((row, i) =>
+      keys.transition(
+        row.id,
+        ['pending'],
+        // Postgres refuses a NUL in text, so the one statement all ten would share fails.
+        { status: 'failed', failure_reason: i === 4 ? 'bad \u0000 byte' : `reason ${i}` },
+        { actor: 'x', action: 'key.issue_failed' },
+      ),
+    ),
+  );
+  expect(results.map((result) => result.status)).toEqual(
+    rows.map((_, i) => (i === 4 ? 'rejected' : 'fulfilled')),
+  );
+  const statuses = await database.pool.query<{ id: string; status: string }>(
+    'SELECT id, status FROM deploy_keys WHERE id = ANY($1::uuid[])',
+    [rows.map((row) => row.id)],
+  );
+  const statusOf = new Map(statuses.rows.map((row) => [row.id, row.status]));
+  expect(rows.map((row) => statusOf.get(row.id))).toEqual(
+    rows.map((_, i) => (i === 4 ? 'pending' : 'failed')),
+  );
+  expect(await eventsOf(rows[4]!.id)).toHaveLength(1);
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
+});
+
+it('writes many new keys arriving together with one statement, each with its own binding and details', async () => {
+  const rows = Array.from({ length: 30 }, (_, i) => ({
+    ...pendingRow(`insert-${i}`),
+    caller_details: JSON.stringify({ n: i, name: `caller "${i}"` }),
+    binding: i % 2 ? JSON.stringify({ kind: 'github-run', runId: String(i) }) : null,
+    binding_refs: i % 2 ? [`run:${i}`, `repo:{${i}}`] : [],
+  }));
+  const { repository, counter } = countingRepository();
+  const results = await Promise.all(
+    rows.map((row, i) => repository.insertPending(row, { ...requested, details: { i } })),
+  );
+  expect(results.map((result) => result.outcome)).toEqual(rows.map(() => 'inserted'));
+  expect(results.map((result) => (result.outcome === 'inserted' ? result.row.id : undefined))).toEqual(
+    rows.map((row) => row.id),
+  );
+  // One statement for all (or two, if a commit was under way): a transaction of three round trips.
+  expect(counter.statements).toBeLessThanOrEqual(8);
+  const stored = await database.pool.query<{
+    id: string;
+    caller_details: unknown;
+    binding: unknown;
+    binding_refs: string[];
+    status: string;
+  }>('SELECT id, caller_details, binding, binding_refs, status FROM deploy_keys WHERE id = ANY($1::uuid[])', [
+    rows.map((row) => row.id),
+  ]);
+  const byId = new Map(stored.rows.map((row) => [row.id, row]));
+  for (const [i, row] of rows.entries()) {
+    expect(byId.get(row.id)).toEqual({
+      id: row.id,
+      caller_details: { n: i, name: `caller "${i}"` },
+      binding: i % 2 ? { kind: 'github-run', runId: String(i) } : null,
+      binding_refs: i % 2 ? [`run:${i}`, `repo:{${i}}`] : [],
+      status: 'pending',
+    });
+    expect(await eventsOf(row.id)).toEqual([{ action: 'key.requested', details: { i } }]);
+  }
+  expect((await walkAuditChain(database.db)).ok).toBe(true);
 });

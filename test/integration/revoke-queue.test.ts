@@ -1,6 +1,7 @@
 // The revoke job of a key is due at the key's expiry as the service's clock tells it, not as the
 // machine's clock does: a service run on another clock (a test's, a skewed node's) revokes on time.
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REVOKE_QUEUE, revokeJobId } from '../../src/queue/jobs.ts';
@@ -40,5 +41,32 @@ describe('revoke scheduling', () => {
     const keyId = randomUUID();
     await revokes.scheduleRevoke(keyId, new Date(SERVICE_NOW.getTime() - 5_000));
     expect(await delayOf(keyId)).toBe(0);
+  });
+});
+
+describe('revoking now', () => {
+  const stateOf = async (keyId: string) => {
+    const queue = new Queue(REVOKE_QUEUE, { connection: redis, prefix: prefix.prefix });
+    try {
+      return await (await queue.getJob(revokeJobId(keyId)))?.getState();
+    } finally {
+      await queue.close();
+    }
+  };
+
+  it('brings forward a revoke waiting for the key’s expiry, once however often asked', async () => {
+    const keyId = randomUUID();
+    await revokes.scheduleRevoke(keyId, new Date(SERVICE_NOW.getTime() + 3_600_000));
+    expect(await stateOf(keyId)).toBe('delayed');
+    await Promise.all([revokes.revokeNow(keyId), revokes.revokeNow(keyId)]);
+    expect(await stateOf(keyId)).toBe('waiting');
+    await revokes.revokeNow(keyId);
+    expect(await stateOf(keyId)).toBe('waiting');
+  });
+
+  it('adds a revoke for a key that has none', async () => {
+    const keyId = randomUUID();
+    await revokes.revokeNow(keyId);
+    expect(await stateOf(keyId)).toBe('waiting');
   });
 });

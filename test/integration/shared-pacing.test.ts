@@ -72,4 +72,36 @@ describe('a host budget shared through Redis', () => {
     });
     expect(startedAt - asked).toBeGreaterThanOrEqual(900);
   });
+
+  it('reserves the starts of writes queued together in fewer round trips, still one interval apart', async () => {
+    const pacing = createRedisPacing(redis, prefix.prefix);
+    let reservations = 0;
+    const scheduler = createHostScheduler({
+      hostId: 'github-burst',
+      budget: BUDGET,
+      logger: createLogger('silent'),
+      metrics: createMetrics(),
+      clock: systemClock,
+      timers: systemTimers,
+      shared: {
+        ...pacing,
+        reserve(...args) {
+          reservations += 1;
+          return pacing.reserve(...args);
+        },
+      },
+    });
+    const starts: number[] = [];
+    const asked = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        scheduler.schedule({ kind: 'revoke' }, async () => {
+          starts.push(performance.now());
+        }),
+      ),
+    );
+    starts.sort((x, y) => x - y);
+    for (const [k, at] of starts.entries()) expect(at - asked).toBeGreaterThanOrEqual(k * 100 - 5);
+    expect(reservations).toBeLessThan(8);
+  });
 });

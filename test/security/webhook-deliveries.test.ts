@@ -150,6 +150,29 @@ describe('GitHub deliveries', () => {
     expect(ended).toHaveLength(1);
   });
 
+  it('act once on a delivery sent many times at once, and on each of many others arriving with it', async () => {
+    const body = runCompleted('acme/models', 501);
+    // Deliveries that arrive together are claimed together, the same delivery id among them.
+    const answers = await Promise.all([
+      ...Array.from({ length: 6 }, (_, i) =>
+        postGithub(runCompleted('acme/other', 900 + i), { delivery: `burst-other-${i}` }),
+      ),
+      ...Array.from({ length: 6 }, () => postGithub(body, { delivery: 'burst-1' })),
+    ]);
+    const outcomes = answers.map((answer) => answer.json().outcome);
+    expect(outcomes.slice(0, 6)).toEqual(Array.from({ length: 6 }, () => 'no-keys'));
+    expect(outcomes.slice(6).sort()).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'ended',
+    ]);
+    expect(ended.filter((entry) => entry.details.deliveryId === 'burst-1')).toHaveLength(1);
+    expect(ended).toHaveLength(7);
+  });
+
   it("name only that repository's run, so another repository's keys stay", async () => {
     const response = await postGithub(runCompleted('evil/other', 501));
     expect(response.json()).toEqual({ outcome: 'no-keys', revoked: 0 });

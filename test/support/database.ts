@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { createDb, type Db } from '../../src/db/database.ts';
 import { migrateDatabase } from '../../src/db/migrate.ts';
+import type { Database, NewDeployKeyRow } from '../../src/db/schema.ts';
 
 export const ADMIN_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -38,3 +40,31 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * A Kysely on the test database's pool that counts the statements it sends (those `counted` picks),
+ * to see how many round trips a piece of code makes. Never destroy it: the pool is the database's.
+ */
+export function countingDb(database: TestDatabase, counted: (sql: string) => boolean = () => true) {
+  const counter = { statements: 0 };
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: database.pool }),
+    log: (event) => {
+      if (counted(event.query.sql)) counter.statements += 1;
+    },
+  });
+  return { db, counter };
+}
+
+/** A pending key row as an issue writes it, for job `jobId` of `caller`. */
+export const pendingKeyRow = (jobId: string, caller: string): NewDeployKeyRow => ({
+  id: randomUUID(),
+  provider: 'github',
+  repository: 'acme/models',
+  repository_key: 'acme/models',
+  job_id: jobId,
+  delivery: 'vault',
+  caller,
+  owner: caller,
+  expires_at: new Date(Date.now() + 600_000),
+});
