@@ -1,8 +1,9 @@
 // The controller as the deployment runs it, a `deploykey serve --role controller` process, SIGKILLed
 // while Jobs end, and restarted a minute later: nothing it held in memory is needed. Right after a new
 // process leads, every Job that ended or vanished meanwhile has its keys revoked, from a fresh list and
-// Postgres alone, and a Job that started meanwhile gets its key.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Postgres alone, and a Job that started meanwhile gets its key. With a standby replica running, the
+// leader's death hands over within the standby's lock retry period.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,4 +94,36 @@ describe('the Kubernetes controller process killed with SIGKILL', () => {
     );
     expect(reasons).toEqual(['job-ended', 'job-ended', 'job-ended', 'job-ended', 'job-deleted']);
   }, 150_000);
+
+  it('hands over to a standby replica within its lock retry period when the leader is SIGKILLed, and the standby revokes the Job that ended meanwhile', async () => {
+    const standbyLogDir = await mkdtemp(join(tmpdir(), 'k8s-controller-standby-'));
+    const standby = createServiceProcess({
+      role: 'controller',
+      env: { ...(await harness.childEnv()), LOG_LEVEL: 'info' },
+      logDir: standbyLogDir,
+      apiUrl: harness.service.url,
+    });
+    try {
+      const standbyLeads = standby.start();
+      await eventually(
+        async () =>
+          (await readFile(standby.logPath, 'utf8').catch(() => '')).includes('deploykey-rotator started'),
+        { timeoutMs: FIRST_KEY_MS, what: 'the standby replica to start' },
+      );
+      const id = await startJobWithKey(harness, 'before-handover', {}, FIRST_KEY_MS);
+      expect(standby.up(), 'the standby leads while the leader lives').toBe(false);
+
+      await controller.kill();
+      const killed = Date.now();
+      await cluster().endJob('training', 'before-handover', 'complete');
+      await standbyLeads;
+      // controllerFileConfig's leaderRetrySeconds is 1: the next try after the leader's session ends.
+      expect(Date.now() - killed).toBeLessThanOrEqual(2_000);
+      await revokedWithin(harness, 2_000, [id]);
+      expect(await harness.service.container.keys.findById(id)).toMatchObject({ revoke_reason: 'job-ended' });
+    } finally {
+      await standby.stop();
+      await rm(standbyLogDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -3,11 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AuditService } from '../../audit/audit.service.ts';
 import { EXPORT_FORMATS } from '../../audit/audit-export.ts';
-import type { Authenticator } from '../../auth/authenticator.ts';
 import { VaultError } from '../../vault/secret-store.ts';
-import { authenticateRequests } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { expensiveRoute, type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
+import { expensiveRoute } from '../request-budgets.ts';
 import { CALLER_PROBLEMS, COMMON_PROBLEMS, problemResponses } from '../schemas.ts';
 import {
   AuditEventSchema,
@@ -19,12 +17,10 @@ import {
   seqCursor,
   VerificationSchema,
 } from './audit.schemas.ts';
-import type { RouteApp } from './route-app.ts';
+import { type CallerRouteDeps, callerRoutes, type RouteApp } from './route-app.ts';
 
-export interface AuditRouteDeps {
+export interface AuditRouteDeps extends CallerRouteDeps {
   audit: AuditService;
-  authenticate: Authenticator;
-  budgets: RequestBudgets;
   clock: () => Date;
 }
 
@@ -191,11 +187,5 @@ function registerChainRoutes(app: RouteApp, deps: AuditRouteDeps): void {
 
 /** The audit log for security teams: auditors and admins only. */
 export function auditRoutes(deps: AuditRouteDeps): FastifyPluginAsyncTypebox {
-  return async (app) => {
-    authenticateRequests(app, deps.authenticate, 'audit');
-    await registerCallerBudget(app, deps.budgets);
-    // Registration order is the order of the paths in the generated OpenAPI.
-    registerEventRoutes(app, deps);
-    registerChainRoutes(app, deps);
-  };
+  return callerRoutes(deps, 'audit', [registerEventRoutes, registerChainRoutes]);
 }

@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Authenticator } from '../../auth/authenticator.ts';
 import type { DeployKeyRow } from '../../db/schema.ts';
 import type { KeyService } from '../../keys/key.service.ts';
 import type { HostLookup } from '../../keys/key-service-deps.ts';
 import { type KeyView, toKeyView } from '../../keys/key-view.ts';
 import { KEY_ID_PATTERN } from '../../model/values.ts';
-import { authenticateRequests, requireCaller } from '../auth.ts';
+import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import {
   CALLER_PROBLEMS,
   COMMON_PROBLEMS,
@@ -25,13 +23,11 @@ import {
   problemResponses,
   withHeaders,
 } from '../schemas.ts';
-import type { RouteApp } from './route-app.ts';
+import { type CallerRouteDeps, callerRoutes, type RouteApp } from './route-app.ts';
 
-export interface KeysRouteDeps {
-  budgets: RequestBudgets;
+export interface KeysRouteDeps extends CallerRouteDeps {
   keyService: KeyService;
   hosts: HostLookup;
-  authenticate: Authenticator;
   vaultMount: string;
   clock: () => Date;
 }
@@ -89,6 +85,7 @@ const ISSUE_PROBLEMS = problemResponses({
 });
 
 type KeyViewer = (row: DeployKeyRow, knownHosts?: string[]) => Promise<KeyView>;
+type ViewingDeps = KeysRouteDeps & { view: KeyViewer };
 
 /** A key as callers see it: with its clone URL, the host's known_hosts and where its private half lives. */
 function keyViewer(deps: KeysRouteDeps): KeyViewer {
@@ -102,7 +99,7 @@ function keyViewer(deps: KeysRouteDeps): KeyViewer {
   };
 }
 
-function registerIssueRoute(app: RouteApp, { keyService }: KeysRouteDeps, view: KeyViewer): void {
+function registerIssueRoute(app: RouteApp, { keyService, view }: ViewingDeps): void {
   app.post(
     '/v1/keys',
     {
@@ -153,8 +150,8 @@ function registerIssueRoute(app: RouteApp, { keyService }: KeysRouteDeps, view: 
   );
 }
 
-function registerKeyReadRoutes(app: RouteApp, deps: KeysRouteDeps, view: KeyViewer): void {
-  const { keyService } = deps;
+function registerKeyReadRoutes(app: RouteApp, deps: ViewingDeps): void {
+  const { keyService, view } = deps;
   app.get(
     '/v1/keys/:id',
     {
@@ -215,7 +212,7 @@ function registerKeyReadRoutes(app: RouteApp, deps: KeysRouteDeps, view: KeyView
   );
 }
 
-function registerRevokeRoutes(app: RouteApp, { keyService }: KeysRouteDeps, view: KeyViewer): void {
+function registerRevokeRoutes(app: RouteApp, { keyService, view }: ViewingDeps): void {
   app.delete(
     '/v1/keys/:id',
     {
@@ -274,13 +271,9 @@ function registerRevokeRoutes(app: RouteApp, { keyService }: KeysRouteDeps, view
 }
 
 export function keysRoutes(deps: KeysRouteDeps): FastifyPluginAsyncTypebox {
-  const view = keyViewer(deps);
-  return async (app) => {
-    authenticateRequests(app, deps.authenticate);
-    await registerCallerBudget(app, deps.budgets);
-    // Registration order is the order of the paths in the generated OpenAPI.
-    registerIssueRoute(app, deps, view);
-    registerKeyReadRoutes(app, deps, view);
-    registerRevokeRoutes(app, deps, view);
-  };
+  return callerRoutes({ ...deps, view: keyViewer(deps) }, undefined, [
+    registerIssueRoute,
+    registerKeyReadRoutes,
+    registerRevokeRoutes,
+  ]);
 }

@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { TOKEN_NAME_PATTERN } from '../../auth/api-tokens.ts';
-import type { Authenticator } from '../../auth/authenticator.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, type TokenService } from '../../auth/token.service.ts';
 import { RoleSchema } from '../../model/schemas.ts';
-import { authenticateRequests, requireCaller } from '../auth.ts';
+import { requireCaller } from '../auth.ts';
 import { AppError } from '../errors.ts';
-import { type RequestBudgets, registerCallerBudget } from '../request-budgets.ts';
 import { CALLER_PROBLEMS, COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
-import type { RouteApp } from './route-app.ts';
+import { type CallerRouteDeps, callerRoutes, type RouteApp } from './route-app.ts';
 
 const TokenSchema = Type.Object({
   id: Type.String(),
@@ -25,10 +23,8 @@ const ADMIN_PROBLEMS = {
   403: '`role-not-allowed`: only admins manage tokens',
 } as const;
 
-export interface TokensRouteDeps {
+export interface TokensRouteDeps extends CallerRouteDeps {
   tokens: TokenService;
-  authenticate: Authenticator;
-  budgets: RequestBudgets;
 }
 
 function registerCreateTokenRoute(app: RouteApp, deps: TokensRouteDeps): void {
@@ -125,12 +121,9 @@ function registerRevokeTokenRoute(app: RouteApp, deps: TokensRouteDeps): void {
 
 /** Token administration, for admins only. */
 export function tokensRoutes(deps: TokensRouteDeps): FastifyPluginAsyncTypebox {
-  return async (app) => {
-    authenticateRequests(app, deps.authenticate, 'admin');
-    await registerCallerBudget(app, deps.budgets);
-    // Registration order is the order of the paths in the generated OpenAPI.
-    registerCreateTokenRoute(app, deps);
-    registerListTokensRoute(app, deps);
-    registerRevokeTokenRoute(app, deps);
-  };
+  return callerRoutes(deps, 'admin', [
+    registerCreateTokenRoute,
+    registerListTokensRoute,
+    registerRevokeTokenRoute,
+  ]);
 }
