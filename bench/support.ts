@@ -392,13 +392,18 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
+// Built once per benchmark process: the build empties dist/ first, so building again for a second
+// service process would pull the files from under the first one.
+let compiled: Promise<void> | undefined;
+
 /**
  * `deploykey serve --role api|worker|controller` as its own process against the benchmark's stand-ins and
  * stores, run as the image runs it (compiled, no transpiler, logging at info): its memory and CPU
  * are the service's alone, without the stand-ins and the load generator.
  */
 export async function startServiceProcess(bench: BenchService, role: ServiceRole): Promise<BenchProcess> {
-  await buildCompiled();
+  compiled ??= buildCompiled();
+  await compiled;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = await sandboxServiceEnv({
