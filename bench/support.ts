@@ -256,6 +256,26 @@ export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
+/** Keys in Postgres whose status is `active`. */
+export async function activeKeyCount(bench: BenchService): Promise<number> {
+  const { rows } = await bench.database.pool.query<{ n: string }>(
+    "SELECT count(*) AS n FROM deploy_keys WHERE status = 'active'",
+  );
+  return Number(rows[0]?.n);
+}
+
+/** One key issued through the API at `baseUrl` (delivered to Vault, for an hour); fails unless 201. */
+export async function issueThrough(bench: BenchService, baseUrl: string, jobId: string): Promise<void> {
+  const response = await bench.api('POST', '/v1/keys', {
+    body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds: 3_600, delivery: 'vault' },
+    baseUrl,
+  });
+  check(
+    response.status === 201,
+    `POST /v1/keys answered ${response.status}: ${JSON.stringify(response.body)}`,
+  );
+}
+
 export function emit(result: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ ...result, machine: machine() })}\n`);
 }
@@ -373,6 +393,21 @@ async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
   return mb(kb * 1024);
+}
+
+/**
+ * CPU time of the whole machine so far, all cores together, in ms, from /proc/stat (Linux, 100 ticks
+ * a second): `busy` is everything but idle and iowait, `total` everything (guest time is already in user).
+ */
+export async function machineCpuMs(): Promise<{ busy: number; total: number }> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = stat
+    .slice(0, stat.indexOf('\n'))
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number) as [number, number, number, number, number, number, number, number];
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy * 10, total: (busy + idle + iowait) * 10 };
 }
 
 /** User plus system CPU time another process has used, in ms, from /proc (Linux, 100 ticks a second). */
