@@ -28,12 +28,6 @@ const TARGET_RATIO = 1.6;
 /** At or above this share of a whole (all cores, one core, one event loop), it counts as saturated. */
 const SATURATED = 0.9;
 
-/** A process's CPU over the window: ms per key issued, and how much of one core it kept busy. */
-const cpuOf = (ms: number, seconds: number) => ({
-  cpuMsPerKey: round(ms / keys, 2),
-  coreShare: round(ms / 1000 / seconds, 2),
-});
-
 type Configuration = Awaited<ReturnType<typeof configuration>>;
 
 /**
@@ -68,25 +62,34 @@ async function configuration(apiCount: number) {
     check(active === expected, `expected ${expected} active keys, found ${active}`);
 
     const ownMs = (own.user + own.system) / 1000;
+    const [workerMs, ...apiMs] = services as [number, ...number[]];
+    const apisMs = apiMs.reduce((sum, ms) => sum + ms, 0);
     const busyMs = machine1.busy - machine0.busy;
     const busyShare = busyMs / (machine1.total - machine0.total);
     const perSecond = keys / run.seconds;
+    const coreShare = (ms: number) => round(ms / 1000 / run.seconds, 2);
+    const perKey = (ms: number) => round(ms / keys, 2);
     return {
       apiProcesses: apiCount,
       seconds: round(run.seconds, 3),
       perSecond: round(perSecond),
       latencyMs: percentiles(run.latencies),
-      apis: apis.map((_, i) => cpuOf(services[i + 1]!, run.seconds)),
-      worker: cpuOf(services[0]!, run.seconds),
-      benchProcess: { ...cpuOf(ownMs, run.seconds), eventLoopUtilization: round(elu.utilization, 2) },
-      machine: {
-        busyShare: round(busyShare, 2),
-        busyCpuMsPerKey: round(busyMs / keys, 2),
-        // Postgres, Redis, the kernel's own work and anything else running: what the processes
-        // above do not account for.
-        restCpuMsPerKey: round((busyMs - ownMs - services.reduce((sum, ms) => sum + ms, 0)) / keys, 2),
-        keysPerSecondWithCoresFull: round(perSecond / busyShare),
+      apis: apiMs.map((ms, i) => {
+        const served = Math.ceil((keys - i) / apiCount);
+        return { keysServed: served, cpuMsPerKeyServed: round(ms / served, 2), coreShare: coreShare(ms) };
+      }),
+      worker: { coreShare: coreShare(workerMs) },
+      benchProcess: { coreShare: coreShare(ownMs), eventLoopUtilization: round(elu.utilization, 2) },
+      // Per key issued; `rest` is the machine's busy time the processes here do not account for:
+      // Postgres, Redis, the kernel's own work and anything else running.
+      cpuMsPerKey: {
+        apis: perKey(apisMs),
+        worker: perKey(workerMs),
+        benchProcess: perKey(ownMs),
+        rest: perKey(busyMs - ownMs - workerMs - apisMs),
+        machineBusy: perKey(busyMs),
       },
+      machine: { busyShare: round(busyShare, 2), keysPerSecondWithCoresFull: round(perSecond / busyShare) },
     };
   } finally {
     for (const service of started.reverse()) await service.stop().catch(() => {});
@@ -125,8 +128,8 @@ emit({
   met: { throughputRatio: ratio >= TARGET_RATIO },
   notes: [
     'Each configuration runs on fresh stand-ins, database and Redis prefix: one worker process and one or two API processes (`deploykey serve`, compiled, each its own process), all on the same Postgres and Redis. This benchmark process holds the GitHub/GitLab/Vault stand-ins and the load generator, which sends every configuration the same keys at the same concurrency, round-robin over its APIs; every process shares the same cores.',
-    "cpuMsPerKey and coreShare (ms of CPU per wall-clock ms, of one core) come from /proc for the service processes and from process.cpuUsage for this one. machine.busyShare is busy over total CPU time of all cores over the window (/proc/stat); restCpuMsPerKey is the machine's busy time the processes above do not account for (Postgres, Redis, the kernel, anything else running); keysPerSecondWithCoresFull is the rate the same CPU per key would give with every core busy.",
+    "CPU comes from /proc for the service processes and from process.cpuUsage for this one. cpuMsPerKey is per key issued, all APIs together; each API's cpuMsPerKeyServed is per key it answered; coreShare is CPU ms per wall-clock ms (1 = one core busy). machine.busyShare is busy over total CPU time of all cores over the window (/proc/stat); cpuMsPerKey.rest is the machine's busy time the processes here do not account for (Postgres, Redis, the kernel, anything else running); keysPerSecondWithCoresFull is the rate the same CPU per key would give with every core busy.",
     `boundBy names the first thing saturated (>= ${SATURATED}) with two APIs: the machine's cores, this process's event loop (stand-ins and load generator), an API process's core; 'not CPU (waits)' when none was, i.e. time spent waiting on Postgres, Redis or the stand-ins.`,
-    `With two APIs, per key: ${two.apis.map((api) => `${api.cpuMsPerKey} ms`).join(' + ')} in the APIs, ${two.worker.cpuMsPerKey} ms in the worker, ${two.benchProcess.cpuMsPerKey} ms in this process, ${two.machine.restCpuMsPerKey} ms elsewhere: ${two.machine.busyCpuMsPerKey} ms busy per key, the cores ${Math.round(two.machine.busyShare * 100)}% busy (one API: ${Math.round(one.machine.busyShare * 100)}%, ${one.machine.busyCpuMsPerKey} ms per key).`,
+    `CPU per key, one API -> two: APIs ${one.cpuMsPerKey.apis} -> ${two.cpuMsPerKey.apis} ms, worker ${one.cpuMsPerKey.worker} -> ${two.cpuMsPerKey.worker}, this process ${one.cpuMsPerKey.benchProcess} -> ${two.cpuMsPerKey.benchProcess}, rest ${one.cpuMsPerKey.rest} -> ${two.cpuMsPerKey.rest}; machine ${one.cpuMsPerKey.machineBusy} -> ${two.cpuMsPerKey.machineBusy} ms busy per key, cores ${Math.round(one.machine.busyShare * 100)}% -> ${Math.round(two.machine.busyShare * 100)}% busy.`,
   ],
 });
