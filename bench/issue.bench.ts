@@ -9,6 +9,7 @@ import { keyTitle } from '../src/hosts/git-host.ts';
 import { generateDeployKeyPair } from '../src/keys/ssh-keypair.ts';
 import { TEST_REDIS_URL } from '../test/support/redis.ts';
 import {
+  activeKeyCount,
   BENCH_REPOSITORY,
   type BenchProcess,
   type BenchService,
@@ -16,6 +17,7 @@ import {
   check,
   emit,
   fastPublicKey,
+  issueThrough,
   percentiles,
   round,
   runConcurrent,
@@ -102,16 +104,7 @@ async function baseline(bench: BenchService) {
 }
 
 async function viaService(bench: BenchService, service: BenchProcess) {
-  const issue = async (jobId: string) => {
-    const response = await bench.api('POST', '/v1/keys', {
-      body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds: TTL, delivery: 'vault' },
-      baseUrl: service.url,
-    });
-    check(
-      response.status === 201,
-      `POST /v1/keys answered ${response.status}: ${JSON.stringify(response.body)}`,
-    );
-  };
+  const issue = (jobId: string) => issueThrough(bench, service.url, jobId);
   await runConcurrent(warmup, concurrency, (i) => issue(`warm-${i}`));
   return measured(keys, (i) => issue(`job-${i}`), service);
 }
@@ -172,13 +165,8 @@ try {
   console.error(`baseline: ${bare.perSecond}/s, p99 ${bare.latencyMs.p99} ms`);
   const service = await viaService(bench, api);
   console.error(`service: ${service.perSecond}/s, p99 ${service.latencyMs.p99} ms`);
-  const active = await bench.database.pool.query<{ n: string }>(
-    "SELECT count(*) AS n FROM deploy_keys WHERE status = 'active'",
-  );
-  check(
-    Number(active.rows[0]?.n) === keys + warmup,
-    `expected ${keys + warmup} active keys, found ${active.rows[0]?.n}`,
-  );
+  const active = await activeKeyCount(bench);
+  check(active === keys + warmup, `expected ${keys + warmup} active keys, found ${active}`);
   const stepTimes = await steps(bench);
   const ratio = round(service.perSecond / bare.perSecond, 2);
   const p99Ratio = round(service.latencyMs.p99 / bare.latencyMs.p99, 2);

@@ -18,6 +18,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'webhook.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'controller.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'live-keys.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'issue-scaling.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {

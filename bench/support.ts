@@ -256,6 +256,26 @@ export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
+/** Keys in Postgres whose status is `active`. */
+export async function activeKeyCount(bench: BenchService): Promise<number> {
+  const { rows } = await bench.database.pool.query<{ n: string }>(
+    "SELECT count(*) AS n FROM deploy_keys WHERE status = 'active'",
+  );
+  return Number(rows[0]?.n);
+}
+
+/** One key issued through the API at `baseUrl` (delivered to Vault, for an hour); fails unless 201. */
+export async function issueThrough(bench: BenchService, baseUrl: string, jobId: string): Promise<void> {
+  const response = await bench.api('POST', '/v1/keys', {
+    body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds: 3_600, delivery: 'vault' },
+    baseUrl,
+  });
+  check(
+    response.status === 201,
+    `POST /v1/keys answered ${response.status}: ${JSON.stringify(response.body)}`,
+  );
+}
+
 export function emit(result: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ ...result, machine: machine() })}\n`);
 }
@@ -375,6 +395,21 @@ async function rssOf(pid: number): Promise<number> {
   return mb(kb * 1024);
 }
 
+/**
+ * CPU time of the whole machine so far, all cores together, in ms, from /proc/stat (Linux, 100 ticks
+ * a second): `busy` is everything but idle and iowait, `total` everything (guest time is already in user).
+ */
+export async function machineCpuMs(): Promise<{ busy: number; total: number }> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = stat
+    .slice(0, stat.indexOf('\n'))
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number) as [number, number, number, number, number, number, number, number];
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy * 10, total: (busy + idle + iowait) * 10 };
+}
+
 /** User plus system CPU time another process has used, in ms, from /proc (Linux, 100 ticks a second). */
 async function cpuMsOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -392,13 +427,18 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
+// Built once per benchmark process: the build empties dist/ first, so building again for a second
+// service process would pull the files from under the first one.
+let compiled: Promise<void> | undefined;
+
 /**
  * `deploykey serve --role api|worker|controller` as its own process against the benchmark's stand-ins and
  * stores, run as the image runs it (compiled, no transpiler, logging at info): its memory and CPU
  * are the service's alone, without the stand-ins and the load generator.
  */
 export async function startServiceProcess(bench: BenchService, role: ServiceRole): Promise<BenchProcess> {
-  await buildCompiled();
+  compiled ??= buildCompiled();
+  await compiled;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = await sandboxServiceEnv({
