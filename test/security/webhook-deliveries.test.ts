@@ -7,7 +7,11 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerErrorHandling } from '../../src/http/errors.ts';
 import { registerOpenApi } from '../../src/http/openapi.ts';
-import { webhooksRoutes } from '../../src/http/routes/webhooks.routes.ts';
+import {
+  WEBHOOK_BODY_LIMIT_BYTES,
+  WEBHOOK_REQUESTS_PER_WINDOW,
+  webhooksRoutes,
+} from '../../src/http/routes/webhooks.routes.ts';
 import { createKeyRepository } from '../../src/keys/key.repository.ts';
 import type { JobEnd } from '../../src/webhooks/job-end.ts';
 import { createWebhooks } from '../../src/webhooks/webhook-wiring.ts';
@@ -210,6 +214,17 @@ describe('GitHub deliveries', () => {
     expect(ended).toEqual([]);
   });
 
+  it('refuse a signed body over the size limit with 413 and end nothing', async () => {
+    const padded = JSON.stringify({
+      ...JSON.parse(runCompleted('acme/models', 501)),
+      padding: 'x'.repeat(WEBHOOK_BODY_LIMIT_BYTES),
+    });
+    const response = await postGithub(padded);
+    expect(response.statusCode).toBe(413);
+    expect(ended).toEqual([]);
+    expect(liveJobs.size).toBe(2);
+  });
+
   it('answer 404 for a host that is not configured', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/webhooks/github/nowhere', payload: {} });
     expect(response.statusCode).toBe(404);
@@ -267,5 +282,23 @@ describe('GitLab deliveries', () => {
     expect(text).toMatch(
       /deploykey_webhook_deliveries_total\{platform="github",event="workflow_run",outcome="rejected"\} [1-9]/,
     );
+  });
+
+  // Last in the file: it spends the window's budget of this host and address.
+  it('refuse deliveries over the per-host budget with 429 and Retry-After, ending nothing', async () => {
+    let sent = 0;
+    let refused: Awaited<ReturnType<typeof postGitlab>> | undefined;
+    while (!refused && sent <= WEBHOOK_REQUESTS_PER_WINDOW) {
+      const batch = await Promise.all(Array.from({ length: 100 }, () => postGitlab(jobEvent('running'))));
+      sent += batch.length;
+      refused = batch.find((response) => response.statusCode === 429);
+    }
+    expect(refused?.statusCode).toBe(429);
+    expect(Number(refused?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // The earlier GitLab tests of this file spent a few of the same budget.
+    expect(sent).toBeGreaterThan(WEBHOOK_REQUESTS_PER_WINDOW - 100);
+    const failed = await postGitlab(jobEvent('failed'));
+    expect(failed.statusCode).toBe(429);
+    expect(ended).toEqual([]);
   });
 });
