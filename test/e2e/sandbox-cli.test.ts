@@ -3,11 +3,13 @@
 // demo prints them, with the service's log lines kept out of it (in the file it names).
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/bundles.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '../support/redis.ts';
+import { eventually } from '../support/service-harness.ts';
 
 let database: TestDatabase;
 let redis: ReturnType<typeof createTestRedisPrefix>;
@@ -40,10 +42,15 @@ function descendants(root: number, except: string): number[] {
 
 const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
 
-it("the README's `sandbox --json | jq` line gets the JSON, and stderr a summary with every token and no log lines", async () => {
-  const line = /^(npm run --silent sandbox -- --json[^\n]*\| jq[^\n]*)$/m.exec(readme)?.[1];
-  expect(line, 'the README shows the --json command piped to jq').toBeDefined();
-  const child = spawn('bash', ['-o', 'pipefail', '-c', line!], {
+/**
+ * Runs `command` in bash from the project root until the sandbox says it is running, runs
+ * `whileRunning` (which can read what it has printed on stdout), then stops it with Ctrl-C.
+ */
+async function runSandboxUntilReady(
+  command: string,
+  whileRunning?: (stdout: () => string) => Promise<void>,
+): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn('bash', ['-o', 'pipefail', '-c', command], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -66,9 +73,20 @@ it("the README's `sandbox --json | jq` line gets the JSON, and stderr a summary 
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   await Promise.race([ready, exited]);
-  // Ctrl-C for the sandbox alone: jq then reads the end of its input and prints what it has.
-  for (const pid of descendants(child.pid!, 'jq')) process.kill(pid, 'SIGINT');
-  await exited;
+  try {
+    await whileRunning?.(() => stdout);
+  } finally {
+    // Ctrl-C for the sandbox alone: jq then reads the end of its input and prints what it has.
+    for (const pid of descendants(child.pid!, 'jq')) process.kill(pid, 'SIGINT');
+    await exited;
+  }
+  return { stdout, stderr };
+}
+
+it("the README's `sandbox --json | jq` line gets the JSON, and stderr a summary with every token and no log lines", async () => {
+  const line = /^(npm run --silent sandbox -- --json[^\n]*\| jq[^\n]*)$/m.exec(readme)?.[1];
+  expect(line, 'the README shows the --json command piped to jq').toBeDefined();
+  const { stdout, stderr } = await runSandboxUntilReady(line!);
 
   expect(stderr).toContain('deploykey sandbox is running');
   expect(stdout).toMatch(/^http:\/\/127\.0\.0\.1:\d+\n$/);
@@ -83,4 +101,48 @@ it("the README's `sandbox --json | jq` line gets the JSON, and stderr a summary 
   expect(logFile, 'the summary names the log file').toBeDefined();
   expect(await readFile(logFile!, 'utf8')).toMatch(/^\{"level":\d+/m);
   await rm(logFile!, { force: true });
+}, 120_000);
+
+/** The status of an HTTPS GET trusting `ca`, or the TLS error's code when the certificate is refused. */
+function httpsStatus(url: string, ca?: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(url, { ...(ca ? { ca } : {}) }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
+}
+
+it('`sandbox --json --tls` prints every stand-in, Gitea included, and the CA its HTTPS listeners are signed by', async () => {
+  let health: { trusted: number | string; untrusted: number | string } | undefined;
+  let caFileText: string | undefined;
+  const { stdout } = await runSandboxUntilReady(
+    'npm run --silent sandbox -- --json --tls --api-port 0',
+    async (printed) => {
+      const json = await eventually(async () => printed().includes('\n') && printed(), {
+        what: 'the JSON line',
+      });
+      const { tls } = JSON.parse(json.split('\n')[0]!);
+      caFileText = await readFile(tls.caFile, 'utf8');
+      health = {
+        trusted: await httpsStatus(`${tls.vault}/v1/sys/health`, tls.caCert),
+        untrusted: await httpsStatus(`${tls.vault}/v1/sys/health`),
+      };
+    },
+  );
+  const line = JSON.parse(stdout.trim().split('\n')[0]!);
+  expect(line.gitea).toMatchObject({
+    api: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+/),
+    token: expect.any(String),
+    knownHosts: expect.stringContaining('ssh-'),
+  });
+  expect(line.tls).toMatchObject({
+    github: expect.stringMatching(/^https:/),
+    gitlab: expect.stringMatching(/^https:/),
+    vault: expect.stringMatching(/^https:/),
+  });
+  expect(caFileText).toBe(line.tls.caCert);
+  expect(health).toEqual({ trusted: 200, untrusted: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
 }, 120_000);
