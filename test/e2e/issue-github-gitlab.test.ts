@@ -6,17 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownerScope } from '../../src/keys/ownership.ts';
-import { gitSshCommand, runGit, writeClientKey, writeKnownHosts } from '../support/git-client.ts';
+import {
+  gitSshCommand,
+  HOST_REFUSALS,
+  runGit,
+  writeClientKey,
+  writeKnownHosts,
+} from '../support/git-client.ts';
 import { type Provider, readVaultPrivateKey, vaultClient } from '../support/issue-checks.ts';
 import { type Harness, startHarness } from '../support/service-harness.ts';
 
 const TTL_SECONDS = 900;
-// The words each host's git-over-SSH endpoint uses to refuse a push or an unknown repository.
-const REFUSALS: Record<Provider, { push: RegExp; repository: RegExp }> = {
-  github: { push: /marked as read only/, repository: /Repository not found/ },
-  gitlab: { push: /does not have write access/, repository: /could not be found/ },
-  gitea: { push: /is not authorized to write acme\/models/, repository: /is not authorized to read/ },
-};
 
 let harness: Harness;
 let root: string;
@@ -102,14 +102,14 @@ async function expectReadOnlyOnItsRepository(
   expect((await runGit(['-C', dir, 'commit', '-q', '-m', 'try a push'], { sshCommand })).code).toBe(0);
   const push = await runGit(['-C', dir, 'push', 'origin', 'HEAD:main'], { sshCommand });
   expect(push.code).not.toBe(0);
-  expect(push.stderr).toMatch(REFUSALS[provider].push);
+  expect(push.stderr).toMatch(HOST_REFUSALS[provider].push);
 
   const other = await runGit(
     ['clone', harness.standIns[provider].ssh.cloneUrl('acme/datasets'), join(dir, '..', `other-${counter}`)],
     { sshCommand },
   );
   expect(other.code).not.toBe(0);
-  expect(other.stderr).toMatch(REFUSALS[provider].repository);
+  expect(other.stderr).toMatch(HOST_REFUSALS[provider].repository);
 }
 
 function expectReadOnlyAtHost(

@@ -14,6 +14,13 @@ export interface CommandResult {
   stderr: string;
 }
 
+/** The words each host's git-over-SSH endpoint uses to refuse a push or an unknown repository. */
+export const HOST_REFUSALS: Record<'github' | 'gitlab' | 'gitea', { push: RegExp; repository: RegExp }> = {
+  github: { push: /marked as read only/, repository: /Repository not found/ },
+  gitlab: { push: /does not have write access/, repository: /could not be found/ },
+  gitea: { push: /is not authorized to write acme\/models/, repository: /is not authorized to read/ },
+};
+
 const shellQuote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 
 export async function writeClientKey(dir: string, privateKeyOpenssh: string): Promise<string> {
