@@ -76,6 +76,11 @@ export interface AppRegistry {
   /** The generated private key (PKCS#1 PEM, as GitHub hands it out) unless a public key was given. */
   registerApp(input?: RegisterAppInput): { app: GithubApp; privateKeyPem?: string };
   install(appId: number, input: InstallInput): AppInstallation;
+  /**
+   * Uninstalls as the owner does from the installation's settings: the installation is gone (its id
+   * is not found again) and every token minted for it stops working. False when there is none.
+   */
+  uninstall(installationId: number): boolean;
   /** By numeric id or by client id, as the JWT `iss` claim names an App. */
   findApp(issuer: string | number): GithubApp | undefined;
   installationsOf(app: GithubApp): AppInstallation[];
@@ -213,6 +218,13 @@ export function createAppRegistry(opts: {
       };
       installations.set(installation.id, installation);
       return installation;
+    },
+    uninstall(installationId) {
+      if (!installations.delete(installationId)) return false;
+      for (const [value, token] of tokens) {
+        if (token.installation.id === installationId) tokens.delete(value);
+      }
+      return true;
     },
     findApp(issuer) {
       if (typeof issuer === 'number' || /^\d+$/.test(issuer)) return apps.get(Number(issuer));

@@ -1,7 +1,7 @@
 // The GitHub stand-in's GitHub App routes: the authenticated App and its installations (App JWT),
 // installation access tokens, the repositories an installation token reaches (served at the root
 // and under `/api/v3`, as a GitHub Enterprise Server serves them), and `/_sandbox/apps` to register
-// Apps and install them from another process.
+// Apps and install them from another process (`/_sandbox/installations/{id}` to uninstall one).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AppUrls, appBody, appDocs, installationBody, repositoryBody, tokenBody } from './app-bodies.ts';
 import type { AppRegistry, GithubApp, Permissions, RegisterAppInput, TokenRequest } from './app-registry.ts';
@@ -182,6 +182,11 @@ export function registerAppControls(app: FastifyInstance, apps: AppRegistry): vo
         return reply.code(404).send({ message: (error as Error).message });
       }
     },
+  );
+  app.delete<{ Params: { installation_id: string } }>(
+    '/_sandbox/installations/:installation_id',
+    async (request, reply) =>
+      reply.code(apps.uninstall(Number(request.params.installation_id)) ? 204 : 404).send(),
   );
   app.put<{ Body: { seconds: number } }>('/_sandbox/apps/token-ttl', async (request, reply) => {
     apps.setTokenTtl(request.body.seconds);

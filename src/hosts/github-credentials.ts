@@ -17,6 +17,11 @@ export interface GithubCredentials {
   forHost(): string | undefined;
   /** Fails with `app-not-installed` when an App cannot act on the repository. */
   checkAccess(owner: string, repo: string): Promise<void>;
+  /**
+   * GitHub turned down the credential of a request on this owner (401): an App uninstalled there
+   * revokes its tokens, so the owner's installation is looked up again on the next request.
+   */
+  rejected(owner: string): void;
 }
 
 interface CredentialContext {
@@ -30,7 +35,7 @@ interface CredentialContext {
 const MAX_RENEW_MARGIN_MS = 5 * 60_000;
 // How long an owner without the App is believed to stay so: in a pool of Apps every write on that
 // owner would otherwise look it up again for the Apps not installed there.
-const NOT_INSTALLED_TTL_MS = 60_000;
+export const NOT_INSTALLED_TTL_MS = 60_000;
 
 /**
  * auth-app's token cache, but an entry is dropped once its token is near expiry by our clock
@@ -39,6 +44,10 @@ const NOT_INSTALLED_TTL_MS = 60_000;
 function expiringTokenCache(clock: Clock) {
   const entries = new Map<string, string>();
   return {
+    /** Drops the tokens of an installation (auth-app's keys start with its id). */
+    forget(installationId: number) {
+      for (const key of entries.keys()) if (key.split('|')[0] === String(installationId)) entries.delete(key);
+    },
     get(key: string): string {
       const entry = entries.get(key);
       if (!entry) return '';
@@ -63,14 +72,18 @@ function appCredentials(
   key: () => string,
 ) {
   const { config, request, clock } = context;
-  let current: { key: string; auth: ReturnType<typeof createAppAuth> } | undefined;
+  let current:
+    | { key: string; auth: ReturnType<typeof createAppAuth>; cache: ReturnType<typeof expiringTokenCache> }
+    | undefined;
   const appAuth = () => {
     const privateKey = key();
     // A new key (rotated on disk) gets a fresh signer; tokens minted with the old one stay valid.
     if (current?.key !== privateKey) {
+      const cache = expiringTokenCache(clock);
       current = {
         key: privateKey,
-        auth: createAppAuth({ appId: app.appId, privateKey, request, cache: expiringTokenCache(clock) }),
+        auth: createAppAuth({ appId: app.appId, privateKey, request, cache }),
+        cache,
       };
     }
     return current.auth;
@@ -99,32 +112,64 @@ function appCredentials(
     return undefined;
   };
 
+  const notInstalled = (owner: string) =>
+    new HostError(config.id, 'app-not-installed', `GitHub App ${app.appId} is not installed on ${owner}`, {
+      status: 404,
+    });
+
   // Concurrent first requests on one owner share one lookup; a failed lookup is not remembered.
   const installationOf = (owner: string, repo: string): Promise<number> => {
     if (app.installationId !== undefined) return Promise.resolve(app.installationId);
     const key = owner.toLowerCase();
-    const notInstalled = () =>
-      new HostError(config.id, 'app-not-installed', `GitHub App ${app.appId} is not installed on ${owner}`, {
-        status: 404,
-      });
-    if ((notInstalledUntil.get(key) ?? 0) > clock().getTime()) return Promise.reject(notInstalled());
+    const notInstalledHere = () => notInstalled(owner);
+    if ((notInstalledUntil.get(key) ?? 0) > clock().getTime()) return Promise.reject(notInstalledHere());
     const known = installations.get(key);
     if (known) return known;
     const lookup = lookUp(owner, repo).then((found) => {
       if (found !== undefined) return found;
       notInstalledUntil.set(key, clock().getTime() + NOT_INSTALLED_TTL_MS);
-      throw notInstalled();
+      throw notInstalledHere();
     });
     installations.set(key, lookup);
     lookup.catch(() => installations.delete(key));
     return lookup;
   };
 
+  /** The owner's installation is looked up again, and its tokens minted anew. */
+  const forget = (owner: string) => {
+    const known = installations.get(owner.toLowerCase());
+    installations.delete(owner.toLowerCase());
+    void known?.then(
+      (id) => current?.cache.forget(id),
+      () => {},
+    );
+  };
+
+  const mint = async (owner: string, repo: string) => {
+    const installationId = await installationOf(owner, repo);
+    return (await appAuth()({ type: 'installation', installationId })).token;
+  };
+
   return {
     installationOf,
+    forget,
     async tokenFor(owner: string, repo: string) {
-      const installationId = await installationOf(owner, repo);
-      return (await appAuth()({ type: 'installation', installationId })).token;
+      try {
+        return await mint(owner, repo);
+      } catch (error) {
+        // GitHub answers 404 for the tokens of an installation removed since it was looked up. That
+        // is no answer about the repository or its keys (a revoke would take the key for gone): the
+        // installation is looked up again, under which a reinstalled App has a new id.
+        if ((error as { status?: number }).status !== 404 || error instanceof HostError) throw error;
+        if (app.installationId !== undefined) throw notInstalled(owner);
+        forget(owner);
+      }
+      try {
+        return await mint(owner, repo);
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404 || error instanceof HostError) throw error;
+        throw notInstalled(owner);
+      }
     },
   };
 }
@@ -137,6 +182,7 @@ export function createGithubCredentials(context: CredentialContext): GithubCrede
       forRepository: async () => `token ${token()}`,
       forHost: () => `token ${token()}`,
       checkAccess: async () => {},
+      rejected: () => {},
     };
   }
   const key = secretReader(credential.privateKey, context.clock, context.logger);
@@ -147,5 +193,6 @@ export function createGithubCredentials(context: CredentialContext): GithubCrede
     checkAccess: async (owner, repo) => {
       await app.installationOf(owner, repo);
     },
+    rejected: (owner) => app.forget(owner),
   };
 }

@@ -84,6 +84,12 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
         : credentials.forHost();
     if (authorization) options.headers.authorization = authorization;
   });
+  octokit.hook.error('request', (error, options) => {
+    const { owner } = options as { owner?: unknown };
+    if ((error as { status?: number }).status === 401 && typeof owner === 'string')
+      credentials.rejected(owner);
+    throw error;
+  });
 
   return {
     repositoryShape: 'a GitHub repository (owner/name)',
