@@ -19,6 +19,7 @@ const BENCHMARKS: { file: string; args: string[] }[] = [
   { file: 'controller.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'live-keys.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'issue-scaling.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'vault-renewal.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 function run(file: string, args: string[]): Promise<number> {

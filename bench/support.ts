@@ -12,6 +12,7 @@ import type { NewDeployKeyRow } from '../src/db/schema.ts';
 import { keyTitle } from '../src/hosts/git-host.ts';
 import { ownerScope } from '../src/keys/ownership.ts';
 import { createLogger } from '../src/log.ts';
+import type { VaultAuthConfig } from '../src/vault/vault-auth-config.ts';
 import { createServiceProcess, type ServiceRole } from '../test/chaos/processes.ts';
 import { buildCompiled, COMPILED_CLI_PATH } from '../test/support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.ts';
@@ -264,10 +265,15 @@ export async function activeKeyCount(bench: BenchService): Promise<number> {
   return Number(rows[0]?.n);
 }
 
-/** One key issued through the API at `baseUrl` (delivered to Vault, for an hour); fails unless 201. */
-export async function issueThrough(bench: BenchService, baseUrl: string, jobId: string): Promise<void> {
+/** One key issued through the API at `baseUrl` (delivered to Vault, for an hour unless told); fails unless 201. */
+export async function issueThrough(
+  bench: BenchService,
+  baseUrl: string,
+  jobId: string,
+  ttlSeconds = 3_600,
+): Promise<void> {
   const response = await bench.api('POST', '/v1/keys', {
-    body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds: 3_600, delivery: 'vault' },
+    body: { provider: 'github', repository: BENCH_REPOSITORY, jobId, ttlSeconds, delivery: 'vault' },
     baseUrl,
   });
   check(
@@ -434,9 +440,14 @@ let compiled: Promise<void> | undefined;
 /**
  * `deploykey serve --role api|worker|controller` as its own process against the benchmark's stand-ins and
  * stores, run as the image runs it (compiled, no transpiler, logging at info): its memory and CPU
- * are the service's alone, without the stand-ins and the load generator.
+ * are the service's alone, without the stand-ins and the load generator. With `vaultAuth` it logs in
+ * to Vault that way instead of holding the static token.
  */
-export async function startServiceProcess(bench: BenchService, role: ServiceRole): Promise<BenchProcess> {
+export async function startServiceProcess(
+  bench: BenchService,
+  role: ServiceRole,
+  options: { vaultAuth?: VaultAuthConfig } = {},
+): Promise<BenchProcess> {
   compiled ??= buildCompiled();
   await compiled;
   const port = await freePort();
@@ -447,8 +458,14 @@ export async function startServiceProcess(bench: BenchService, role: ServiceRole
     redisUrl: TEST_REDIS_URL,
     redisPrefix: bench.redisPrefix,
     apiPort: port,
-    fileConfig: { ...bench.fileConfig },
+    fileConfig: {
+      ...bench.fileConfig,
+      ...(options.vaultAuth
+        ? { vault: { ...(bench.fileConfig.vault as object), auth: options.vaultAuth } }
+        : {}),
+    },
   });
+  if (options.vaultAuth) delete env.VAULT_TOKEN;
   // Node flags for the service process alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (space
   // separated): the child gets a clean environment, and NODE_OPTIONS does not accept --cpu-prof.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];

@@ -1,116 +1,137 @@
-// The service's Vault session under a short-lived token: a 5 s TTL within a 30 s max TTL, for
-// 2 minutes (--quick: 20 s), while key writes (the Vault half of an issue) and destroys (of a
-// revoke) run back to back. Prints JSON: requests, failures, logins, renewals, latency.
-// Usage: node --import tsx bench/vault-renewal.bench.ts [--quick] [--seconds N]
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// The service under short-lived Vault tokens: the API and the worker, each its own process, log in
+// with AppRole for 5 s tokens within a 30 s max TTL, while keys are issued through the API at a
+// steady pace for 2 minutes (--quick: 20 s) and revoked by job completion or by expiry.
+// Usage: node --import tsx bench/vault-renewal.bench.ts [--quick] [--seconds N] [--rate R]
+// Prints one JSON object on stdout; progress goes to stderr.
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
-import vault from 'node-vault';
-import { startVaultStandIn } from '../sandbox/vault/stand-in.ts';
-import { generateDeployKeyPair } from '../src/keys/ssh-keypair.ts';
-import { createLogger } from '../src/log.ts';
-import { systemClock, systemTimers } from '../src/time.ts';
-import { createVaultSession } from '../src/vault/vault-login.ts';
-import { createVaultSecretStore } from '../src/vault/vault-secret-store.ts';
+import { setUpVaultLogin } from '../test/chaos/vault-login.ts';
+import {
+  type BenchProcess,
+  type BenchService,
+  benchArgs,
+  emit,
+  issueThrough,
+  percentiles,
+  sleep,
+  startBenchService,
+  startServiceProcess,
+} from './support.ts';
 
-const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } },
-  strict: true,
-});
-const seconds = Number(values.seconds ?? (values.quick ? 20 : 120));
-const ROOT = 'root-vault-renewal-bench';
+const args = benchArgs({ seconds: '', rate: '' });
+const seconds = args.number('seconds', 120, 20);
+/** Keys issued a second; every other one expires after SHORT_TTL_SECONDS, the rest are completed. */
+const rate = args.number('rate', 10, 10);
+const SHORT_TTL_SECONDS = 5;
+const COMPLETE_AFTER_MS = 2_000;
+/** A revoke later than this after its key expired or its job completed counts as overdue. */
+const OVERDUE_MS = 5_000;
 
-const standIn = await startVaultStandIn({ rootToken: ROOT });
-const root = vault({ endpoint: standIn.addr, token: ROOT });
-await root.addPolicy({
-  name: 'svc',
-  rules: `path "secret/data/deploy-keys/*" { capabilities = ["create", "update", "read"] }
-path "secret/metadata/deploy-keys/*" { capabilities = ["create", "update", "read", "delete"] }
-path "auth/token/renew-self" { capabilities = ["update"] }
-path "auth/token/lookup-self" { capabilities = ["read"] }`,
-});
-await root.write('auth/approle/role/rotator', {
-  token_ttl: '5s',
-  token_max_ttl: '30s',
-  token_policies: ['svc'],
-});
-const roleId = (await root.getApproleRoleId({ role_name: 'rotator' })).data.role_id;
-const secretIdFile = join(mkdtempSync(join(tmpdir(), 'vault-renewal-bench-')), 'secret-id');
-writeFileSync(secretIdFile, (await root.write('auth/approle/role/rotator/secret-id', {})).data.secret_id);
-
-const messages: string[] = [];
-const sink = new Writable({
-  write(chunk, _encoding, done) {
-    messages.push(
-      ...String(chunk)
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line).msg as string),
-    );
-    done();
-  },
-});
-const session = createVaultSession({
-  addr: standIn.addr,
-  auth: { method: 'approle', roleId, secretIdFile },
-  clock: systemClock,
-  timers: systemTimers,
-  logger: createLogger('info', sink),
-});
-await session.start();
-const store = createVaultSecretStore({ vault: session.client, kvMount: 'secret', pathPrefix: 'deploy-keys' });
-
-const latencies: number[] = [];
-let failures = 0;
-let issues = 0;
-let revokes = 0;
-const until = Date.now() + seconds * 1000;
-for (let n = 0; Date.now() < until; n += 1) {
-  const path = store.pathFor('o-bench', `job-${n}`, 'github', 'acme/models');
-  const keyId = `key-${n}`;
-  const started = performance.now();
-  try {
-    await store.write(
-      path,
-      { ...generateDeployKeyPair('bench'), knownHosts: 'h' },
-      {
-        keyId,
-        expiresAt: new Date(Date.now() + 60_000),
-      },
-    );
-    issues += 1;
-    // Revoke it: a key left behind would be overdue.
-    if ((await store.destroy(path, keyId)) !== 'destroyed') throw new Error('not destroyed');
-    revokes += 1;
-  } catch {
-    failures += 1;
+/** Issues and revokes at a steady pace; a request that fails or is refused counts as failed. */
+async function traffic(bench: BenchService, api: BenchProcess) {
+  const issueMs: number[] = [];
+  const failures: string[] = [];
+  const tasks: Promise<void>[] = [];
+  let completions = 0;
+  const task = async (i: number) => {
+    const jobId = `job-${i}`;
+    const expires = i % 2 === 0;
+    const started = performance.now();
+    try {
+      await issueThrough(bench, api.url, jobId, expires ? SHORT_TTL_SECONDS : 3_600);
+      issueMs.push(performance.now() - started);
+      if (expires) return;
+      await sleep(COMPLETE_AFTER_MS);
+      completions += 1;
+      const answer = await bench.api('POST', `/v1/jobs/${jobId}/complete`, { baseUrl: api.url });
+      if (answer.status !== 202) throw new Error(`job completion answered ${answer.status}`);
+    } catch (error) {
+      failures.push((error as Error).message);
+    }
+  };
+  const began = Date.now();
+  for (let i = 0; Date.now() - began < seconds * 1000; i += 1) {
+    tasks.push(task(i));
+    await sleep(Math.max(0, began + ((i + 1) * 1000) / rate - Date.now()));
   }
-  latencies.push(performance.now() - started);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await Promise.all(tasks);
+  return { requests: tasks.length + completions, issueMs, failures };
 }
-session.stop();
-await standIn.close();
 
-latencies.sort((a, b) => a - b);
-const at = (q: number) =>
-  Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 10) / 10;
-const count = (message: string) => messages.filter((text) => text === message).length;
-process.stdout.write(
-  `${JSON.stringify({
+/** Every key's revoke against when it was due (expiry or job completion), from Postgres. */
+async function revokes(bench: BenchService, waitMs: number) {
+  const query = () =>
+    bench.database.pool.query<{ status: string; late_ms: number | null; by_expiry: boolean }>(
+      `SELECT status, extract(epoch FROM revoked_at - least(expires_at, revoke_requested_at)) * 1000 AS late_ms,
+              revoke_requested_at IS NULL OR expires_at <= revoke_requested_at AS by_expiry
+         FROM deploy_keys`,
+    );
+  const deadline = Date.now() + waitMs;
+  let { rows } = await query();
+  while (rows.some((row) => row.status !== 'revoked') && Date.now() < deadline) {
+    await sleep(250);
+    ({ rows } = await query());
+  }
+  const revoked = rows.filter((row) => row.status === 'revoked');
+  return {
+    keys: rows.length,
+    revoked: revoked.length,
+    byExpiry: revoked.filter((row) => row.by_expiry).length,
+    byJobCompletion: revoked.filter((row) => !row.by_expiry).length,
+    overdue: rows.filter((row) => row.late_ms === null || Number(row.late_ms) > OVERDUE_MS).length,
+    lateAfterDueMs: percentiles(revoked.map((row) => Number(row.late_ms))),
+  };
+}
+
+const bench = await startBenchService({ worker: false });
+const dir = await mkdtemp(join(tmpdir(), 'vault-renewal-bench-'));
+const processes: BenchProcess[] = [];
+try {
+  const login = await setUpVaultLogin(bench.standIns, dir);
+  const before = bench.standIns.vault.auth.granted();
+  for (const role of ['api', 'worker'] as const) {
+    processes.push(await startServiceProcess(bench, role, { vaultAuth: login.auth }));
+  }
+  const [api] = processes as [BenchProcess];
+  console.error(`vault-renewal: ${rate} keys/s for ${seconds} s under 5 s Vault tokens (30 s max TTL)`);
+  const run = await traffic(bench, api);
+  const settled = await revokes(bench, 60_000);
+  const after = bench.standIns.vault.auth.granted();
+  const met = { noFailedRequest: run.failures.length === 0, noOverdueKey: settled.overdue === 0 };
+  console.error(`vault-renewal: ${run.failures.length} failed, ${settled.overdue} overdue`);
+  emit({
     benchmark: 'vault-renewal',
     seconds,
-    tokenTtlSeconds: 5,
-    tokenMaxTtlSeconds: 30,
-    issues,
-    revokes,
-    failures,
-    overdueKeys: issues - revokes,
-    logins: count('logged in to Vault'),
-    renewalFailures:
-      count('Vault token renewal failed; retrying') + count('Vault refused renewal; logging in again'),
-    tokenRejected: count('Vault no longer accepts the service token; logging in again'),
-    latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },
-  })}\n`,
-);
+    keysPerSecond: rate,
+    vaultTokenTtlSeconds: 5,
+    vaultTokenMaxTtlSeconds: 30,
+    requests: run.requests,
+    requestsFailed: run.failures.length,
+    ...(run.failures.length ? { firstFailure: run.failures[0] } : {}),
+    keysIssued: settled.keys,
+    keysRevoked: settled.revoked,
+    revokedByExpiry: settled.byExpiry,
+    revokedByJobCompletion: settled.byJobCompletion,
+    keysOverdue: settled.overdue,
+    revokedAfterDueMs: settled.lateAfterDueMs,
+    issueLatencyMs: percentiles(run.issueMs),
+    vaultLogins: after.logins - before.logins,
+    vaultRenewals: after.renewals - before.renewals,
+    targets: {
+      requestsFailed: 0,
+      keysOverdue: `0 (revoked within ${OVERDUE_MS / 1000} s of expiry or completion)`,
+    },
+    met,
+    notes: [
+      'The API and the worker run as deployed (compiled, each its own process) and log in to the Vault stand-in with AppRole under the policy in deploy/vault/ (the chaos run sets it up the same way), for 5 s tokens within a 30 s max TTL: each renews its token at half its lease and logs in again when Vault caps a renewal at the max TTL. No static Vault token is given to them.',
+      `Every 1/${rate} s a key is issued through the API (delivered to Vault); every other key expires after ${SHORT_TTL_SECONDS} s, the rest have their job completed ${COMPLETE_AFTER_MS / 1000} s after issue. A request counts as failed unless the issue answers 201 and the completion 202.`,
+      `Overdue: a key not revoked, or revoked more than ${OVERDUE_MS / 1000} s after it was due (revoked_at - least(expires_at, revoke_requested_at) in Postgres), read after the run once every key is revoked or 60 s have passed.`,
+      'vaultLogins and vaultRenewals are what the Vault stand-in granted to both processes, from their start (one login each) to the end of the run.',
+    ],
+  });
+} finally {
+  for (const service of processes) await service.stop();
+  await bench.close();
+  await rm(dir, { recursive: true, force: true });
+}

@@ -15,6 +15,8 @@ export interface AuthControls {
   takeLoginDown(mode: LoginOutage | undefined): void;
   /** Every token a login or renewal answered with, oldest first (for leak scans). */
   loginTokens(): string[];
+  /** How many logins and token renewals Vault granted (answered 200) so far. */
+  granted(): { logins: number; renewals: number };
 }
 
 const LOGIN = /^\/v1\/auth\/[^?]+\/login(\?|$)/;
@@ -26,6 +28,7 @@ export function registerAuthControls(app: FastifyInstance, tokens: TokenStore): 
   let renewalFailure: { status: number; errors: string[] } | undefined;
   let loginOutage: LoginOutage | undefined;
   const loginTokens = new Set<string>();
+  const granted = { logins: 0, renewals: 0 };
 
   app.addHook('onRequest', async (request, reply) => {
     if (loginOutage && LOGIN.test(request.url)) {
@@ -40,7 +43,9 @@ export function registerAuthControls(app: FastifyInstance, tokens: TokenStore): 
 
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode !== 200 || typeof payload !== 'string') return payload;
-    if (!LOGIN.test(request.url) && !RENEW.test(request.url)) return payload;
+    const login = LOGIN.test(request.url);
+    if (!login && !RENEW.test(request.url)) return payload;
+    granted[login ? 'logins' : 'renewals'] += 1;
     const token = (JSON.parse(payload) as { auth?: { client_token?: unknown } }).auth?.client_token;
     if (typeof token === 'string') loginTokens.add(token);
     return payload;
@@ -48,6 +53,7 @@ export function registerAuthControls(app: FastifyInstance, tokens: TokenStore): 
 
   const controls: AuthControls = {
     loginTokens: () => [...loginTokens],
+    granted: () => ({ ...granted }),
     revoke({ token, pathPrefix }) {
       const doomed = tokens
         .all()

@@ -27,6 +27,8 @@ export function printSummary(run: {
   totalMs: number;
   privateKeys: string[];
   processes: ServiceProcess[];
+  /** Logins and renewals the Vault stand-in granted the services over the whole run. */
+  vaultGranted: { logins: number; renewals: number };
 }): void {
   const { traffic, chaosLog, faultStats } = run;
   const flush = chaosLog.redisFlush;
@@ -34,6 +36,10 @@ export function printSummary(run: {
     ['github (500/429/10.5s time-out, ~10%)', injected(faultStats.github)],
     ['gitlab (500/429/10.5s time-out, ~10%)', injected(faultStats.gitlab)],
     ['vault (500, 5%)', injected(faultStats.vault)],
+    [
+      'Vault token expired/revoked (5 s tokens, 30 s max TTL)',
+      `${chaosLog.vaultAuth.vaultTokensRevoked} service tokens revoked, logins down ${(chaosLog.vaultAuth.vaultLoginDownMs / 1000).toFixed(0)}s; Vault granted ${run.vaultGranted.logins} logins / ${run.vaultGranted.renewals} renewals`,
+    ],
     ['SIGKILL api only', String(chaosLog.kills.api)],
     ['SIGKILL worker only', String(chaosLog.kills.worker)],
     ['SIGKILL api + worker', String(chaosLog.kills.both)],

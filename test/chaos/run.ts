@@ -279,6 +279,7 @@ async function main(): Promise<number> {
       totalMs: Date.now() - runStarted,
       privateKeys,
       processes,
+      vaultGranted: standIns.vault.auth.granted(),
     });
     return checks.every((check) => check.ok) ? 0 : 1;
   } finally {

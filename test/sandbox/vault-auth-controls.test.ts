@@ -65,6 +65,7 @@ describe('Vault stand-in: auth chaos controls', () => {
   });
 
   it('refuses renewals on demand while logins still work', async () => {
+    const before = standIn.auth.granted();
     const client = await loggedIn();
     expect((await control('renewals', 'PUT', { refuse: true })).status).toBe(204);
     const refused = await vaultFailure(client.tokenRenewSelf());
@@ -75,6 +76,8 @@ describe('Vault stand-in: auth chaos controls', () => {
     await (await loggedIn()).read('secret/data/deploy-keys/job-1/github/acme/models');
     await control('renewals', 'PUT', { refuse: false });
     expect((await client.tokenRenewSelf()).auth.lease_duration).toBe(60);
+    // Two logins and the one renewal Vault granted; the refused renewals are not counted.
+    expect(standIn.auth.granted()).toEqual({ logins: before.logins + 2, renewals: before.renewals + 1 });
   });
 
   it('takes every login down, answering 503 or dropping the connection, while tokens keep working', async () => {
