@@ -126,47 +126,57 @@ function eventItem(event) {
   );
 }
 
+/**
+ * What the page last showed, so a refresh announces only what changed since.
+ * @typedef {{ status: string | null, events: number }} Shown
+ */
+
+/** @param {KeyView} key @param {string | undefined} requestedBy @param {Shown} shown @param {KeyPageDeps['announce']} announce */
+function renderKey(key, requestedBy, shown, announce) {
+  byId('key-heading').textContent = `${key.repository} · key ${shortId(key.id)}`;
+  byId('key-facts').replaceChildren(...factsOf(key, requestedBy));
+  if (shown.status && shown.status !== key.status) announce(`This key is now ${key.status}`);
+  shown.status = key.status;
+}
+
+/** @param {AuditEvent[]} events @param {Shown} shown @param {KeyPageDeps['announce']} announce */
+function renderEvents(events, shown, announce) {
+  const list = byId('timeline');
+  if (shown.events >= 0 && events.length > shown.events) {
+    const added = events.slice(shown.events).map((e) => e.action);
+    announce(`New audit event: ${added.join(', ')}`);
+  }
+  shown.events = events.length;
+  list.replaceChildren(...events.map(eventItem));
+  const empty = byId('timeline-empty');
+  empty.hidden = events.length > 0;
+  empty.textContent = 'No audit events for this key.';
+  list.hidden = false;
+}
+
+/** @param {Error} error */
+function renderEventsError(error) {
+  byId('timeline').hidden = true;
+  const empty = byId('timeline-empty');
+  empty.hidden = false;
+  empty.textContent = `The audit timeline could not be loaded: ${error.message}`;
+}
+
+/** Clears the previous key off the page while the next one loads. @param {string} id */
+function showLoading(id) {
+  byId('key-heading').textContent = `Key ${shortId(id)}`;
+  byId('key-facts').replaceChildren();
+  byId('timeline').replaceChildren();
+  byId('timeline-empty').hidden = true;
+  byId('key-updated').textContent = 'Loading…';
+}
+
 /** @param {KeyPageDeps} deps */
 export function createKeyPage({ announce, reportError }) {
   /** @type {string | null} */
   let keyId = null;
-  /** @type {{ status: string | null, events: number }} */
+  /** @type {Shown} */
   let shown = { status: null, events: -1 };
-
-  /** @param {KeyView} key @param {string | undefined} requestedBy */
-  function renderKey(key, requestedBy) {
-    byId('key-heading').textContent = `${key.repository} · key ${shortId(key.id)}`;
-    byId('key-facts').replaceChildren(...factsOf(key, requestedBy));
-    if (shown.status && shown.status !== key.status) announce(`This key is now ${key.status}`);
-    shown.status = key.status;
-  }
-
-  /** @param {AuditEvent[]} events */
-  function renderEvents(events) {
-    const list = byId('timeline');
-    if (shown.events >= 0 && events.length > shown.events) {
-      announce(
-        `New audit event: ${events
-          .slice(shown.events)
-          .map((e) => e.action)
-          .join(', ')}`,
-      );
-    }
-    shown.events = events.length;
-    list.replaceChildren(...events.map(eventItem));
-    const empty = byId('timeline-empty');
-    empty.hidden = events.length > 0;
-    empty.textContent = 'No audit events for this key.';
-    list.hidden = false;
-  }
-
-  /** @param {Error} error */
-  function renderEventsError(error) {
-    byId('timeline').hidden = true;
-    const empty = byId('timeline-empty');
-    empty.hidden = false;
-    empty.textContent = `The audit timeline could not be loaded: ${error.message}`;
-  }
 
   /** @param {AbortSignal | undefined} signal */
   async function load(signal) {
@@ -178,8 +188,8 @@ export function createKeyPage({ announce, reportError }) {
     if (key.status === 'rejected') throw key.reason;
     const list = events.status === 'fulfilled' ? events.value : [];
     const requested = list.find((e) => e.action === 'key.requested');
-    renderKey(key.value, requested?.actor);
-    if (events.status === 'fulfilled') renderEvents(events.value);
+    renderKey(key.value, requested?.actor, shown, announce);
+    if (events.status === 'fulfilled') renderEvents(events.value, shown, announce);
     else if (events.reason?.name === 'AbortError' || events.reason?.status === 401) throw events.reason;
     else {
       renderEventsError(events.reason);
@@ -197,11 +207,7 @@ export function createKeyPage({ announce, reportError }) {
       if (id !== keyId) {
         keyId = id;
         shown = { status: null, events: -1 };
-        byId('key-heading').textContent = `Key ${shortId(id)}`;
-        byId('key-facts').replaceChildren();
-        byId('timeline').replaceChildren();
-        byId('timeline-empty').hidden = true;
-        byId('key-updated').textContent = 'Loading…';
+        showLoading(id);
       }
       await load(signal);
     },

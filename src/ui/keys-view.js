@@ -1,17 +1,8 @@
 // @ts-check
 // The keys table: filters (kept in the URL hash so Back and reload keep them), paging, live refresh.
 import { getJson, withQuery } from './api.js';
-import {
-  attentionBadges,
-  byId,
-  el,
-  formatUtc,
-  isOverdue,
-  isRevokeFailed,
-  shortId,
-  statusBadge,
-  timeEl,
-} from './dom.js';
+import { byId, formatUtc } from './dom.js';
+import { describeChanges, renderRows, wireRowNavigation } from './keys-table.js';
 
 /**
  * @typedef {import('./dom.js').KeyView} KeyView
@@ -134,6 +125,38 @@ async function loadKeys(filters, { target, cursor, signal }) {
   return { rows, cursor: next ?? null };
 }
 
+/** @param {HTMLFormElement} form @param {Filters} filters */
+function fillForm(form, filters) {
+  for (const name of FILTER_NAMES) {
+    const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+    if (input.type === 'checkbox') input.checked = Boolean(filters[name]);
+    else input.value = filters[name] ?? '';
+  }
+}
+
+/** The hash the form's filters stand for, e.g. `#/keys?repository=acme%2Fmodels`. @param {HTMLFormElement} form */
+function formHash(form) {
+  const params = new URLSearchParams();
+  for (const name of FILTER_NAMES) {
+    const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+    const value = input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value.trim();
+    if (value) params.set(name, value);
+  }
+  const query = params.toString();
+  return query ? `#/keys?${query}` : '#/keys';
+}
+
+function stamp() {
+  byId('keys-updated').textContent = `Live · updated ${formatUtc(new Date().toISOString()).slice(11)} UTC`;
+}
+
+/** @param {HTMLElement} body */
+function showLoading(body) {
+  body.replaceChildren();
+  byId('keys-empty').hidden = true;
+  byId('keys-count').textContent = 'Loading…';
+}
+
 /** @param {KeysViewDeps} deps */
 export function createKeysView({ openKey, announce }) {
   const body = byId('keys-body');
@@ -147,114 +170,15 @@ export function createKeysView({ openKey, announce }) {
   let cursor = null;
   let loadedOnce = false;
 
-  /** @param {KeyView} key @param {number} now */
-  function rowFor(key, now) {
-    const attention = isOverdue(key, now) || isRevokeFailed(key);
-    const row = el(
-      'tr',
-      {
-        tabindex: '0',
-        'data-id': key.id,
-        'data-status': key.status,
-        class: attention ? 'row-attention' : null,
-        'aria-describedby': 'keys-row-hint',
-      },
-      el(
-        'td',
-        {},
-        el('span', { class: 'status-cell' }, statusBadge(key.status), ...attentionBadges(key, now)),
-      ),
-      el('th', { scope: 'row', class: 'repo' }, key.repository),
-      el('td', {}, key.provider),
-      el('td', { class: 'mono' }, key.jobId),
-      el('td', {}, timeEl(key.createdAt)),
-      el('td', {}, timeEl(key.expiresAt)),
-      el('td', {}, timeEl(key.revokedAt)),
-      el('td', { class: 'mono muted', title: key.fingerprint ?? key.id }, shortId(key.id)),
-    );
-    return row;
-  }
-
   function render() {
-    const now = Date.now();
-    const focusedId = document.activeElement?.closest?.('#keys-body tr')?.getAttribute('data-id');
-    body.replaceChildren(...rows.map((key) => rowFor(key, now)));
-    byId('keys-empty').hidden = rows.length > 0;
-    const attention = rows.filter((key) => isOverdue(key, now) || isRevokeFailed(key)).length;
-    byId('keys-count').textContent =
-      `${rows.length} key${rows.length === 1 ? '' : 's'} shown` +
-      (attention ? ` · ${attention} need${attention === 1 ? 's' : ''} attention` : '') +
-      (cursor ? ' · more available' : '');
+    renderRows(body, rows, Boolean(cursor));
     more.hidden = !cursor;
-    const focused = focusedId ? body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`) : null;
-    /** @type {HTMLElement | null} */ (focused)?.focus();
   }
 
-  /** @param {KeyView[]} before @param {KeyView[]} after */
-  function announceChanges(before, after) {
-    const previous = new Map(before.map((key) => [key.id, key.status]));
-    /** @type {string[]} */
-    const changes = [];
-    for (const key of after) {
-      const was = previous.get(key.id);
-      if (was && was !== key.status)
-        changes.push(`${key.repository} (${shortId(key.id)}) is now ${key.status}`);
-    }
-    const added = after.filter((key) => !previous.has(key.id)).length;
-    if (added) changes.push(`${added} new key${added === 1 ? '' : 's'}`);
-    if (changes.length) announce(changes.join('; '));
-  }
-
-  function stamp() {
-    byId('keys-updated').textContent = `Live · updated ${formatUtc(new Date().toISOString()).slice(11)} UTC`;
-  }
-
-  body.addEventListener('click', (event) => {
-    const row = /** @type {Element} */ (event.target).closest('tr[data-id]');
-    if (row) openKey(row.getAttribute('data-id'));
-  });
-  body.addEventListener('keydown', (event) => {
-    const row = /** @type {Element} */ (event.target).closest('tr[data-id]');
-    if (!row) return;
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      openKey(row.getAttribute('data-id'));
-    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-      event.preventDefault();
-      const next = event.key === 'ArrowDown' ? row.nextElementSibling : row.previousElementSibling;
-      /** @type {HTMLElement | null} */ (next)?.focus();
-    } else if (event.key === 'Home' || event.key === 'End') {
-      event.preventDefault();
-      /** @type {HTMLElement | null} */ (
-        event.key === 'Home' ? body.firstElementChild : body.lastElementChild
-      )?.focus();
-    }
-  });
-
-  function fillForm() {
-    for (const name of FILTER_NAMES) {
-      const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
-      if (input.type === 'checkbox') input.checked = Boolean(filters[name]);
-      else input.value = filters[name] ?? '';
-    }
-  }
-
-  function formFilters() {
-    const params = new URLSearchParams();
-    for (const name of FILTER_NAMES) {
-      const input = /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
-      const value = input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value.trim();
-      if (value) params.set(name, value);
-    }
-    return params;
-  }
+  wireRowNavigation(body, openKey);
 
   return {
-    /** The hash this form's filters stand for, e.g. `#/keys?repository=acme%2Fmodels`. */
-    formHash() {
-      const query = formFilters().toString();
-      return query ? `#/keys?${query}` : '#/keys';
-    },
+    formHash: () => formHash(form),
     form,
     more,
     /** Shows the keys for `nextFilters`, from the first page. */
@@ -262,12 +186,10 @@ export function createKeysView({ openKey, announce }) {
     async show(nextFilters, { signal } = {}) {
       const changed = JSON.stringify(nextFilters) !== JSON.stringify(filters);
       filters = nextFilters;
-      fillForm();
+      fillForm(form, filters);
       if (changed || !loadedOnce) {
         rows = [];
-        body.replaceChildren();
-        byId('keys-empty').hidden = true;
-        byId('keys-count').textContent = 'Loading…';
+        showLoading(body);
       }
       const result = await loadKeys(filters, { target: PAGE_SIZE, signal });
       rows = result.rows;
@@ -289,7 +211,8 @@ export function createKeysView({ openKey, announce }) {
     /** @param {Signalled} [options] */
     async refresh({ signal } = {}) {
       const result = await loadKeys(filters, { target: Math.max(PAGE_SIZE, rows.length), signal });
-      announceChanges(rows, result.rows);
+      const changes = describeChanges(rows, result.rows);
+      if (changes) announce(changes);
       rows = result.rows;
       cursor = result.cursor;
       render();

@@ -15,7 +15,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
+    return /\.(ts|js)$/.test(entry.name) ? [path] : [];
   });
 }
 
@@ -43,7 +43,7 @@ function children(node: AstNode): AstNode[] {
   );
 }
 
-/** Every function in the file (TypeScript parsed by oxc) with its length from first line to closing brace. */
+/** Every function in the file (TypeScript or JavaScript, parsed by oxc) with its length from first line to closing brace. */
 function functionLengths(path: string): { name: string; lines: number }[] {
   const text = readFileSync(path, 'utf8');
   const lineAt = (offset: number) => text.slice(0, offset).split('\n').length;
@@ -59,7 +59,10 @@ function functionLengths(path: string): { name: string; lines: number }[] {
       visit(child, id?.name ?? key?.name ?? label);
     }
   };
-  visit(parseAst(text, { lang: 'ts' }, path) as unknown as AstNode, 'anonymous');
+  visit(
+    parseAst(text, { lang: path.endsWith('.js') ? 'js' : 'ts' }, path) as unknown as AstNode,
+    'anonymous',
+  );
   return found;
 }
 
