@@ -4,7 +4,7 @@
 # not have gh). To run it by hand on Debian:
 #
 #   apt-get install -y gh jq
-#   npm run sandbox -- --json --tls > /tmp/sandbox.json &     # wait for the line to appear
+#   npm run --silent sandbox -- --json --tls > /tmp/sandbox.json &   # wait for the line to appear
 #   bash sandbox/clients/gh-cli.sh /tmp/sandbox.json
 #
 # It adds a read-only deploy key with `gh repo deploy-key add`, lists and deletes it, and prints

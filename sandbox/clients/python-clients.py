@@ -4,7 +4,7 @@
 Not run by CI (its machines do not have these clients). To run it by hand on Debian:
 
     apt-get install -y python3-github python3-gitlab python3-hvac
-    npm run sandbox -- --json --tls > /tmp/sandbox.json &     # wait for the line to appear
+    npm run --silent sandbox -- --json --tls > /tmp/sandbox.json &   # wait for the line to appear
     /usr/bin/python3 sandbox/clients/python-clients.py /tmp/sandbox.json
 
 It runs, per client, the first calls such a client makes and a deploy-key (or KV) cycle of

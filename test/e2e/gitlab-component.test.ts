@@ -1,8 +1,9 @@
 // The GitLab CI/CD component (templates/deploykey.yml) and the plain include template
 // (gitlab/deploykey.gitlab-ci.yml), run as GitLab runs a job that extends them: the client
 // installed from its tarball, the key issued with the job's id token, the repository cloned in
-// before_script, and after_script revoking the key, also when the job's script failed.
-import { mkdtemp, rm } from 'node:fs/promises';
+// before_script, and after_script revoking the key, also when the job's script failed; with no
+// client in the image and none named, the job stops and says so instead of guessing an npm name.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -95,6 +96,29 @@ describe('the GitLab CI/CD component', () => {
     await expectRevoked(run);
   });
 
+  it('in an image without the client and with no client input, installs nothing and says what to do', async () => {
+    // An npm name as default would install whatever has that name on the public registry; the job
+    // stops before npm runs, and before it asks for a key.
+    const emptyPrefix = await mkdtemp(join(tmpdir(), 'gitlab-npm-empty-'));
+    try {
+      const included = await loadInclude(join(ROOT, 'templates/deploykey.yml'), { url: harness.service.url });
+      const run = await runGitlabJob(resolveJob(withJob(included, ['echo never here']), 'train'), {
+        oidc: harness.standIns.oidc,
+        projectPath: 'acme/models',
+        env: { NPM_CONFIG_PREFIX: emptyPrefix, PATH: `${emptyPrefix}/bin:${process.env.PATH}` },
+      });
+      expect(run.script.code).toBe(1);
+      expect(run.script.output).toContain(
+        "deploykey: the image has no deploykey command; install the client in the image, or set the component's client input",
+      );
+      expect(run.script.output).not.toContain('never here');
+      expect(await readdir(emptyPrefix)).toEqual([]);
+      expect(await keysOfJob(run.jobId)).toEqual([]);
+    } finally {
+      await rm(emptyPrefix, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to run without its required url input', async () => {
     await expect(loadInclude(join(ROOT, 'templates/deploykey.yml'), {})).rejects.toThrow(
       /input url is required/,
@@ -115,5 +139,31 @@ describe('the plain include template', () => {
     expect(run.script.code, run.script.output).toBe(0);
     expect(run.afterScript.code, run.afterScript.output).toBe(0);
     await expectRevoked(run);
+  });
+
+  it('without DEPLOYKEY_CLIENT in an image without the client, installs nothing and says what to do', async () => {
+    const emptyPrefix = await mkdtemp(join(tmpdir(), 'gitlab-npm-empty-'));
+    try {
+      const pipeline = withJob(await loadInclude(join(ROOT, 'gitlab/deploykey.gitlab-ci.yml')), [
+        'echo never here',
+      ]);
+      const run = await runGitlabJob(resolveJob(pipeline, 'train'), {
+        oidc: harness.standIns.oidc,
+        projectPath: 'acme/models',
+        env: {
+          NPM_CONFIG_PREFIX: emptyPrefix,
+          PATH: `${emptyPrefix}/bin:${process.env.PATH}`,
+          DEPLOYKEY_URL: harness.service.url,
+        },
+      });
+      expect(run.script.code).toBe(1);
+      expect(run.script.output).toContain(
+        'deploykey: the image has no deploykey command; install the client in the image, or set DEPLOYKEY_CLIENT',
+      );
+      expect(await readdir(emptyPrefix)).toEqual([]);
+      expect(await keysOfJob(run.jobId)).toEqual([]);
+    } finally {
+      await rm(emptyPrefix, { recursive: true, force: true });
+    }
   });
 });

@@ -1,28 +1,32 @@
 // Every command and sub-command of `deploykey` answers --help (and -h) with its usage and an
 // example on stdout and exit 0, and a command line it cannot run exits 2 with the usage on stderr.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
 
-const COMMAND_LINES = [
-  ['serve'],
-  ['worker'],
-  ['migrate'],
-  ['token'],
-  ['token', 'create'],
-  ['token', 'list'],
-  ['token', 'revoke'],
-  ['policy'],
-  ['policy', 'check'],
-  ['audit'],
-  ['audit', 'verify'],
-  ['audit', 'export'],
-  ['issue'],
-  ['complete'],
-  ['revoke'],
-  ['list'],
-  ['openapi'],
-  ['sandbox'],
-];
+/**
+ * The command lines to check, read from the top-level usage (`deploykey --help`) so that a command
+ * added there is covered here without editing this file: each command, and for one whose line
+ * starts with its sub-commands ("token create|list|revoke", "webhook print --host ID"), each of them.
+ */
+function commandLines(topUsage: string): string[][] {
+  const table = /\ncommands:\n([\s\S]*?)\n\n/.exec(topUsage)?.[1] ?? '';
+  return table.split('\n').flatMap((row) => {
+    // A row is the command's syntax, then two or more spaces, then what it does.
+    const syntax = row.trim().split(/\s{2,}/)[0]!;
+    const [command, first] = syntax.split(' ') as [string, string | undefined];
+    const subcommands = first && /^[a-z]+(\|[a-z]+)*$/.test(first) ? first.split('|') : [];
+    return [[command], ...subcommands.map((sub) => [command, sub])];
+  });
+}
+
+// The command lines listed in `deploykey --help`, and that output itself.
+let listed: string[][];
+let topHelp: Awaited<ReturnType<typeof runCli>>;
+
+beforeAll(async () => {
+  topHelp = await runCli(['--help'], {}, 60_000);
+  listed = commandLines(topHelp.stdout);
+}, 60_000);
 
 /** Runs the command lines a few at a time: each is a Node process on a shared 2-core machine. */
 async function runAll(lines: string[][]) {
@@ -35,10 +39,10 @@ async function runAll(lines: string[][]) {
 
 describe('deploykey --help', () => {
   it('every command and sub-command prints its usage with an example and exits 0', async () => {
-    const lines = COMMAND_LINES.map((line, i) => [...line, i % 2 === 0 ? '--help' : '-h']);
+    const lines = listed.map((line, i) => [...line, i % 2 === 0 ? '--help' : '-h']);
     const results = await runAll(lines);
     const wrong = results.flatMap((result, i) => {
-      const [command] = COMMAND_LINES[i]!;
+      const [command] = listed[i]!;
       const usage = new RegExp(`^usage: deploykey ${command === 'worker' ? 'serve' : command}\\b`);
       const ok =
         result.code === 0 &&
@@ -52,12 +56,32 @@ describe('deploykey --help', () => {
     expect(wrong).toEqual([]);
   }, 240_000);
 
-  it('help with no command, and help COMMAND, print the usage and exit 0', async () => {
-    const [top, helpIssue] = await runAll([['--help'], ['help', 'issue']]);
-    expect(top!.code).toBe(0);
-    expect(top!.stdout).toMatch(/^usage: deploykey <command>/);
-    for (const command of new Set(COMMAND_LINES.map(([c]) => c)))
-      expect(top!.stdout).toContain(`  ${command}`);
+  it('help with no command lists every command and its sub-commands, and help COMMAND prints its usage; both exit 0', async () => {
+    expect(topHelp.code).toBe(0);
+    expect(topHelp.stdout).toMatch(/^usage: deploykey <command>/);
+    // What the other tests walk through: the service's commands, the client's, and their sub-commands.
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        ['serve'],
+        ['worker'],
+        ['migrate'],
+        ['token', 'create'],
+        ['token', 'list'],
+        ['token', 'revoke'],
+        ['policy', 'check'],
+        ['audit', 'verify'],
+        ['audit', 'export'],
+        ['issue'],
+        ['complete'],
+        ['revoke'],
+        ['list'],
+        ['openapi'],
+        ['webhook'],
+        ['webhook', 'print'],
+        ['sandbox'],
+      ]),
+    );
+    const [helpIssue] = await runAll([['help', 'issue']]);
     expect(helpIssue!.code).toBe(0);
     expect(helpIssue!.stdout).toMatch(/^usage: deploykey issue /);
   }, 120_000);
@@ -83,4 +107,26 @@ describe('deploykey usage errors', () => {
     );
     for (const result of [none, unknown, badOption, badSubcommand]) expect(result!.stdout).toBe('');
   }, 120_000);
+
+  it('every command and sub-command refuses an unknown option, and every command with sub-commands an unknown one, with exit 2 and its usage on stderr', async () => {
+    const withSubcommands = new Set(listed.filter((line) => line.length > 1).map(([c]) => c!));
+    const lines = [
+      ...listed.map((line) => [...line, '--bogus']),
+      ...[...withSubcommands].map((command) => [command, 'bogus']),
+    ];
+    const results = await runAll(lines);
+    const wrong = results.flatMap((result, i) => {
+      const [command] = lines[i]!;
+      const usage = new RegExp(`\n\nusage: deploykey ${command === 'worker' ? 'serve' : command}\\b`);
+      const ok =
+        result.code === 2 &&
+        result.stdout === '' &&
+        result.stderr.startsWith('deploykey: ') &&
+        usage.test(result.stderr);
+      return ok
+        ? []
+        : [{ args: lines[i]!.join(' '), code: result.code, stderr: result.stderr.slice(0, 200) }];
+    });
+    expect(wrong).toEqual([]);
+  }, 240_000);
 });
