@@ -138,7 +138,8 @@ async function registerRoutes(
   await app.register(
     statsRoutes({
       keyStats: (from, to) => keyStats(container.db.db, from, to),
-      authenticate: container.authenticate,
+      authenticate,
+      budgets,
       clock: container.clock,
     }),
   );

@@ -9,7 +9,7 @@ export type KeyActor =
   | 'issuer' // a caller with the issuer role, on its own keys
   | 'admin' // a caller with the admin role, on any key
   | 'issue-flow' // the request that is issuing the key
-  | 'worker' // the revoke worker
+  | 'worker' // the revoke worker: revokes, expires a key at its TTL, undoes a key stuck pending
   | 'reconciler' // the periodic pass over expired and stuck keys, and CI jobs that ended unannounced
   | 'webhook' // a CI platform telling us a job ended (`job-ended`)
   | 'controller'; // the Kubernetes controller (`job-ended`, `job-deleted`)
@@ -31,14 +31,14 @@ export const KEY_TRANSITIONS: readonly Transition[] = [
     move: 'fail',
     from: 'pending',
     to: 'failed',
-    by: ['issue-flow', 'reconciler'],
+    by: ['issue-flow', 'worker', 'reconciler'],
     undoes: ['host-key', 'vault-secret', 'wrap-token'],
   },
   {
     move: 'request-revoke',
     from: 'active',
     to: 'revoking',
-    by: ['issuer', 'admin', 'reconciler', 'webhook', 'controller'],
+    by: ['issuer', 'admin', 'worker', 'reconciler', 'webhook', 'controller'],
     undoes: [],
   },
   {

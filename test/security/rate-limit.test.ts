@@ -52,6 +52,14 @@ it('a workload is counted by identity, so minting fresh tokens does not reset it
   expect((await h.call('GET', '/v1/keys', { token: otherRepository })).status).toBe(200);
 });
 
+it('an auditor reading statistics is on the same per-caller budget: the 4th GET /v1/stats is 429', async () => {
+  const auditor = h.harness.tokens.auditor!;
+  for (let i = 0; i < 3; i++) expect((await h.call('GET', '/v1/stats', { token: auditor })).status).toBe(200);
+  const limited = await h.call('GET', '/v1/stats', { token: auditor });
+  expectProblem(limited, 429, 'rate-limited');
+  expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+});
+
 it('no token, minted JWT or private key appears in an error body or a log line', async () => {
   await h.expectNoLeaks();
 });

@@ -16,8 +16,8 @@ const ACTORS: KeyActor[] = ['issuer', 'admin', 'issue-flow', 'worker', 'reconcil
 /** The allowed moves and who may make each, written out independently of the table under test. */
 const EXPECTED: Record<string, KeyActor[]> = {
   'pending->active': ['issue-flow'],
-  'pending->failed': ['issue-flow', 'reconciler'],
-  'active->revoking': ['issuer', 'admin', 'reconciler', 'webhook', 'controller'],
+  'pending->failed': ['issue-flow', 'worker', 'reconciler'],
+  'active->revoking': ['issuer', 'admin', 'worker', 'reconciler', 'webhook', 'controller'],
   'revoking->revoked': ['worker'],
 };
 const PAIRS = STATES.flatMap((from) => STATES.filter((to) => to !== from).map((to) => [from, to] as const));
@@ -52,11 +52,14 @@ describe('the key lifecycle table', () => {
   it('names who may trigger each move', () => {
     expect(mayMove('worker', 'revoking', 'revoked')).toBe(true);
     expect(mayMove('issuer', 'revoking', 'revoked')).toBe(false);
-    for (const actor of ['issuer', 'admin', 'reconciler', 'webhook', 'controller'] as const) {
+    for (const actor of ['issuer', 'admin', 'worker', 'reconciler', 'webhook', 'controller'] as const) {
       expect(mayMove(actor, 'active', 'revoking')).toBe(true);
     }
     expect(mayMove('webhook', 'pending', 'active')).toBe(false);
     expect(mayMove('reconciler', 'pending', 'failed')).toBe(true);
+    // The revoke job fired at a key's TTL expires it, and undoes a key it finds stuck pending.
+    expect(mayMove('worker', 'pending', 'failed')).toBe(true);
+    expect(mayMove('worker', 'pending', 'active')).toBe(false);
   });
 
   it.each(PAIRS)('allows %s -> %s exactly when the table has that move', (from, to) => {

@@ -1,15 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Authenticator } from '../../auth/authenticator.ts';
 import type { KeyStats } from '../../keys/key-stats.ts';
-import { authenticateRequests } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
+import { type CallerRouteDeps, callerRoutes, type RouteApp } from './route-app.ts';
 
-export interface StatsRouteDeps {
+export interface StatsRouteDeps extends CallerRouteDeps {
   /** Counts and latencies over [from, to). */
   keyStats: (from: Date, to: Date) => Promise<KeyStats>;
-  authenticate: Authenticator;
   clock: () => Date;
 }
 
@@ -51,43 +49,44 @@ export const StatsSchema = Type.Object({
 });
 
 /** Keys issued and revoked per hour and revoke latency: auditors and admins only. */
-export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
-  return async (app) => {
-    authenticateRequests(app, deps.authenticate, 'stats');
-    app.get(
-      '/v1/stats',
-      {
-        schema: {
-          tags: ['audit'],
-          summary: 'Issue and revoke statistics',
-          description:
-            'Keys issued and revoked per hour, and revoke latency (p50, p99), over at most 31 days.',
-          operationId: 'getKeyStats',
-          querystring: StatsQuery,
-          response: {
-            200: described(StatsSchema, 'Per-hour counts and latencies for the range'),
-            ...problemResponses({
-              401: COMMON_PROBLEMS.unauthorized,
-              403: '`role-not-allowed`: only auditors and admins read statistics',
-              400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` not before \`to\`, or over ${MAX_RANGE_DAYS} days)`,
-              500: COMMON_PROBLEMS.internal,
-              503: COMMON_PROBLEMS.issuerUnavailable,
-            }),
-          },
+function registerStatsRoute(app: RouteApp, deps: StatsRouteDeps): void {
+  app.get(
+    '/v1/stats',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Issue and revoke statistics',
+        description: 'Keys issued and revoked per hour, and revoke latency (p50, p99), over at most 31 days.',
+        operationId: 'getKeyStats',
+        querystring: StatsQuery,
+        response: {
+          200: described(StatsSchema, 'Per-hour counts and latencies for the range'),
+          ...problemResponses({
+            401: COMMON_PROBLEMS.unauthorized,
+            403: '`role-not-allowed`: only auditors and admins read statistics',
+            400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` not before \`to\`, or over ${MAX_RANGE_DAYS} days)`,
+            500: COMMON_PROBLEMS.internal,
+            503: COMMON_PROBLEMS.issuerUnavailable,
+          }),
         },
       },
-      async (request) => {
-        const to = request.query.to ? new Date(request.query.to) : deps.clock();
-        const from = request.query.from ? new Date(request.query.from) : new Date(to.getTime() - DAY_MS);
-        if (!(from < to) || to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
-          throw new AppError(
-            'invalid-range',
-            400,
-            `\`from\` must be before \`to\`, at most ${MAX_RANGE_DAYS} days apart`,
-          );
-        }
-        return deps.keyStats(from, to);
-      },
-    );
-  };
+    },
+    async (request) => {
+      const to = request.query.to ? new Date(request.query.to) : deps.clock();
+      const from = request.query.from ? new Date(request.query.from) : new Date(to.getTime() - DAY_MS);
+      if (!(from < to) || to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
+        throw new AppError(
+          'invalid-range',
+          400,
+          `\`from\` must be before \`to\`, at most ${MAX_RANGE_DAYS} days apart`,
+        );
+      }
+      return deps.keyStats(from, to);
+    },
+  );
+}
+
+/** The statistics route, authenticated, checked for the `stats` action and on the caller's budget. */
+export function statsRoutes(deps: StatsRouteDeps): FastifyPluginAsyncTypebox {
+  return callerRoutes(deps, 'stats', [registerStatsRoute]);
 }
