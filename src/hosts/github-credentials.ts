@@ -66,28 +66,35 @@ function expiringTokenCache(clock: Clock) {
   };
 }
 
-function appCredentials(
-  context: CredentialContext,
-  app: { appId: number; installationId?: number },
-  key: () => string,
-) {
-  const { config, request, clock } = context;
+/** auth-app signing as the App with its current private key. */
+function appSigner(context: CredentialContext, appId: number, key: () => string) {
+  const { request, clock } = context;
   let current:
     | { key: string; auth: ReturnType<typeof createAppAuth>; cache: ReturnType<typeof expiringTokenCache> }
     | undefined;
-  const appAuth = () => {
-    const privateKey = key();
-    // A new key (rotated on disk) gets a fresh signer; tokens minted with the old one stay valid.
-    if (current?.key !== privateKey) {
-      const cache = expiringTokenCache(clock);
-      current = {
-        key: privateKey,
-        auth: createAppAuth({ appId: app.appId, privateKey, request, cache }),
-        cache,
-      };
-    }
-    return current.auth;
+  return {
+    auth() {
+      const privateKey = key();
+      // A new key (rotated on disk) gets a fresh signer; tokens minted with the old one stay valid.
+      if (current?.key !== privateKey) {
+        const cache = expiringTokenCache(clock);
+        current = { key: privateKey, auth: createAppAuth({ appId, privateKey, request, cache }), cache };
+      }
+      return current.auth;
+    },
+    forgetTokens(installationId: number) {
+      current?.cache.forget(installationId);
+    },
   };
+}
+
+/** Which installation of the App acts on each owner, looked up once and shared. */
+function installationDirectory(
+  context: CredentialContext,
+  app: { appId: number; installationId?: number },
+  signer: ReturnType<typeof appSigner>,
+) {
+  const { config, request, clock } = context;
   const installations = new Map<string, Promise<number>>();
   const notInstalledUntil = new Map<string, number>();
 
@@ -100,7 +107,7 @@ function appCredentials(
   ];
 
   const lookUp = async (owner: string, repo: string): Promise<number | undefined> => {
-    const { token } = await appAuth()({ type: 'app' });
+    const { token } = await signer.auth()({ type: 'app' });
     for (const { route, params } of lookups(owner, repo)) {
       try {
         const answer = await request(route, { ...params, headers: { authorization: `bearer ${token}` } });
@@ -117,42 +124,53 @@ function appCredentials(
       status: 404,
     });
 
-  // Concurrent first requests on one owner share one lookup; a failed lookup is not remembered.
-  const installationOf = (owner: string, repo: string): Promise<number> => {
-    if (app.installationId !== undefined) return Promise.resolve(app.installationId);
-    const key = owner.toLowerCase();
-    const notInstalledHere = () => notInstalled(owner);
-    if ((notInstalledUntil.get(key) ?? 0) > clock().getTime()) return Promise.reject(notInstalledHere());
-    const known = installations.get(key);
-    if (known) return known;
-    const lookup = lookUp(owner, repo).then((found) => {
-      if (found !== undefined) return found;
-      notInstalledUntil.set(key, clock().getTime() + NOT_INSTALLED_TTL_MS);
-      throw notInstalledHere();
-    });
-    installations.set(key, lookup);
-    lookup.catch(() => installations.delete(key));
-    return lookup;
+  return {
+    notInstalled,
+    // Concurrent first requests on one owner share one lookup; a failed lookup is not remembered.
+    installationOf(owner: string, repo: string): Promise<number> {
+      if (app.installationId !== undefined) return Promise.resolve(app.installationId);
+      const key = owner.toLowerCase();
+      if ((notInstalledUntil.get(key) ?? 0) > clock().getTime()) return Promise.reject(notInstalled(owner));
+      const known = installations.get(key);
+      if (known) return known;
+      const lookup = lookUp(owner, repo).then((found) => {
+        if (found !== undefined) return found;
+        notInstalledUntil.set(key, clock().getTime() + NOT_INSTALLED_TTL_MS);
+        throw notInstalled(owner);
+      });
+      installations.set(key, lookup);
+      lookup.catch(() => installations.delete(key));
+      return lookup;
+    },
+    /** The owner's installation is looked up again, and its tokens minted anew. */
+    forget(owner: string) {
+      const known = installations.get(owner.toLowerCase());
+      installations.delete(owner.toLowerCase());
+      void known?.then(
+        (id) => signer.forgetTokens(id),
+        () => {},
+      );
+    },
   };
+}
 
-  /** The owner's installation is looked up again, and its tokens minted anew. */
-  const forget = (owner: string) => {
-    const known = installations.get(owner.toLowerCase());
-    installations.delete(owner.toLowerCase());
-    void known?.then(
-      (id) => current?.cache.forget(id),
-      () => {},
-    );
-  };
-
+function appCredentials(
+  context: CredentialContext,
+  app: { appId: number; installationId?: number },
+  key: () => string,
+) {
+  const signer = appSigner(context, app.appId, key);
+  const directory = installationDirectory(context, app, signer);
   const mint = async (owner: string, repo: string) => {
-    const installationId = await installationOf(owner, repo);
-    return (await appAuth()({ type: 'installation', installationId })).token;
+    const installationId = await directory.installationOf(owner, repo);
+    return (await signer.auth()({ type: 'installation', installationId })).token;
   };
+  const isTokenNotFound = (error: unknown) =>
+    (error as { status?: number }).status === 404 && !(error instanceof HostError);
 
   return {
-    installationOf,
-    forget,
+    installationOf: directory.installationOf,
+    forget: directory.forget,
     async tokenFor(owner: string, repo: string) {
       try {
         return await mint(owner, repo);
@@ -160,15 +178,14 @@ function appCredentials(
         // GitHub answers 404 for the tokens of an installation removed since it was looked up. That
         // is no answer about the repository or its keys (a revoke would take the key for gone): the
         // installation is looked up again, under which a reinstalled App has a new id.
-        if ((error as { status?: number }).status !== 404 || error instanceof HostError) throw error;
-        if (app.installationId !== undefined) throw notInstalled(owner);
-        forget(owner);
+        if (!isTokenNotFound(error)) throw error;
+        if (app.installationId !== undefined) throw directory.notInstalled(owner);
+        directory.forget(owner);
       }
       try {
         return await mint(owner, repo);
       } catch (error) {
-        if ((error as { status?: number }).status !== 404 || error instanceof HostError) throw error;
-        throw notInstalled(owner);
+        throw isTokenNotFound(error) ? directory.notInstalled(owner) : error;
       }
     },
   };

@@ -58,7 +58,8 @@ function githubCiReads(octokit: Octokit): Pick<HostTransport, 'ciJobStatus' | 'r
   };
 }
 
-export function createGithubTransport({ config, logger, fetch, clock }: TransportContext): HostTransport {
+/** Octokit for one host, every request carrying the credential its repository's owner needs. */
+function credentialedOctokit({ config, logger, fetch, clock }: TransportContext) {
   const octokit = new Octokit({
     baseUrl: config.apiUrl.replace(/\/+$/, ''),
     userAgent: 'deploykey-rotator',
@@ -90,6 +91,11 @@ export function createGithubTransport({ config, logger, fetch, clock }: Transpor
       credentials.rejected(owner);
     throw error;
   });
+  return { octokit, credentials };
+}
+
+export function createGithubTransport(context: TransportContext): HostTransport {
+  const { octokit, credentials } = credentialedOctokit(context);
 
   return {
     repositoryShape: 'a GitHub repository (owner/name)',
