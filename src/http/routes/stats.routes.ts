@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { KeyStats } from '../../keys/key-stats.ts';
 import { AppError } from '../errors.ts';
-import { COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
+import { CALLER_PROBLEMS, COMMON_PROBLEMS, described, problemResponses } from '../schemas.ts';
 import { type CallerRouteDeps, callerRoutes, type RouteApp } from './route-app.ts';
 
 export interface StatsRouteDeps extends CallerRouteDeps {
@@ -62,11 +62,9 @@ function registerStatsRoute(app: RouteApp, deps: StatsRouteDeps): void {
         response: {
           200: described(StatsSchema, 'Per-hour counts and latencies for the range'),
           ...problemResponses({
-            401: COMMON_PROBLEMS.unauthorized,
+            ...CALLER_PROBLEMS,
             403: '`role-not-allowed`: only auditors and admins read statistics',
             400: `${COMMON_PROBLEMS.invalidParameters}, or \`invalid-range\` (\`from\` not before \`to\`, or over ${MAX_RANGE_DAYS} days)`,
-            500: COMMON_PROBLEMS.internal,
-            503: COMMON_PROBLEMS.issuerUnavailable,
           }),
         },
       },
