@@ -1,6 +1,7 @@
 // The contract every Git host adapter keeps, and the one error type they raise.
 import type { HostConfig } from '../config.ts';
 import { DomainError } from '../errors.ts';
+import { KEY_ID } from '../model/values.ts';
 
 export const TITLE_PREFIX = 'deploykey-rotator:';
 
@@ -120,7 +121,7 @@ export function keyTitle(keyId: string, jobId: string): string {
   return `${TITLE_PREFIX}${keyId} job=${jobId}`;
 }
 
-const OUR_TITLE = /^deploykey-rotator:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:\s|$)/;
+const OUR_TITLE = new RegExp(`^${TITLE_PREFIX}(${KEY_ID})(?:\\s|$)`);
 
 /** The key id in one of our titles, or undefined for a key that is not ours or whose id is malformed. */
 export function keyIdFromTitle(title: string): string | undefined {

@@ -25,5 +25,7 @@ export const HOST_ID_PATTERN = `^${HOST_ID}$`;
 export const JOB_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$';
 /** JOB_ID_PATTERN in words, for whoever sent a job id that does not match it. */
 export const JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';
+/** A key's id, unanchored, for patterns that embed it (a host key's title). */
+export const KEY_ID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 /** A key's id: a UUID in lower case, as Postgres writes it. */
-export const KEY_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+export const KEY_ID_PATTERN = `^${KEY_ID}$`;

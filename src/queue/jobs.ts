@@ -1,6 +1,7 @@
 // The job catalog: every queue, its payload schema and its default options live here.
 import type { JobsOptions } from 'bullmq';
 import Type, { type Static } from 'typebox';
+import { KEY_ID_PATTERN } from '../model/values.ts';
 
 export const REVOKE_QUEUE = 'revoke';
 export const REVOKE_JOB = 'revoke';
@@ -8,7 +9,7 @@ export const REVOKE_ATTEMPTS = 8;
 export const REVOKE_BACKOFF = 'revoke-backoff';
 
 export const RevokeJobData = Type.Object(
-  { keyId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }) },
+  { keyId: Type.String({ pattern: KEY_ID_PATTERN }) },
   { additionalProperties: false },
 );
 export type RevokeJobData = Static<typeof RevokeJobData>;
