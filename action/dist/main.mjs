@@ -130,6 +130,8 @@ var HOST_ID = "[a-z][a-z0-9-]{0,31}";
 var HOST_ID_PATTERN = `^${HOST_ID}$`;
 var JOB_ID_PATTERN = "^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$";
 var JOB_ID_RULE = 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (and not "." or "..")';
+var KEY_ID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+var KEY_ID_PATTERN = `^${KEY_ID}$`;
 
 // src/cli/duration.ts
 var UNITS = { s: 1, m: 60, h: 3600, d: 86400 };
